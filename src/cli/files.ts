@@ -1,0 +1,24 @@
+import {existsSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+
+import {ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
+
+/** Reads a file named by a flag or argument; `-` is standard input. */
+export function readInput(path: string, what: string): string {
+  if (path === '-') return readFileSync(0, 'utf8')
+  if (!existsSync(path)) throw new NotFoundError('file', path, {hint: `Check the path of the ${what}.`})
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new InvalidValueError(what, `cannot read ${path}: ${(error as Error).message}`)
+  }
+}
+
+/** Writes a whole file or nothing (temporary file, then rename); refuses to overwrite without force. */
+export function writeOutput(path: string, text: string, options: {force?: boolean; mode?: number} = {}): void {
+  if (existsSync(path) && !options.force) {
+    throw new ConflictError('FILE_EXISTS', `${path} exists already`, {hint: 'Pass --force to overwrite it, or choose another --out.'})
+  }
+  const tmp = `${path}.tmp-${process.pid}`
+  writeFileSync(tmp, text, {mode: options.mode ?? 0o644})
+  renameSync(tmp, path)
+}

@@ -1,0 +1,38 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+
+export default class ProfileShow extends BaseCommand<typeof ProfileShow> {
+  static override summary = 'Show a profile: vendor, signing keys, where its files are.'
+
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> acme --json']
+
+  static override args = {
+    name: Args.string({description: 'Profile name (default: the selected profile).'}),
+  }
+
+  async run() {
+    const profiles = await this.profiles()
+    const name = profiles.resolve(this.args.name ?? this.flags.profile)
+    const info = profiles.require(name)
+    const paths = profiles.paths(name)
+    const backend = await this.backend(name)
+    const keys = await backend.vendor.listKeys()
+    const products = await backend.products.list()
+    const {details, date} = await import('../../cli/render.js')
+    this.log(
+      details([
+        ['Profile', `${name}${profiles.current() === name ? ' (current)' : ''}`],
+        ['Vendor', `${info.vendorCode} (${info.vendorName})`],
+        ['Active key', keys.find((k) => k.status === 'active')?.kid ?? '-'],
+        ['Retired keys', keys.filter((k) => k.status === 'retired').map((k) => k.kid).join(', ') || '-'],
+        ['Key file', `${paths.keyDir} (${info.encryptedKey ? 'encrypted' : 'not encrypted'})`],
+        ['Store', paths.storePath],
+        ['Products', products.length],
+        ['Created', date(Date.parse(info.createdAt) / 1000)],
+      ]),
+    )
+    return {name, current: profiles.current() === name, ...info, keyDir: paths.keyDir, store: paths.storePath, keys, products: products.length}
+  }
+
+}

@@ -1,0 +1,30 @@
+/**
+ * The licadm library API, for vendors' applications: verify a license file offline with the
+ * vendor's pinned public keys.
+ *
+ *   import {readFileSync} from 'node:fs'
+ *   import {loadPublicKeys, verifyLicense} from 'licadm'
+ *   const keys = loadPublicKeys(readFileSync('vendor-public.pem', 'utf8'))
+ *   const {license} = verifyLicense(readFileSync('customer.lic', 'utf8'), keys)
+ */
+import type {KeyObject} from 'node:crypto'
+
+import {parsePublicKeys} from './crypto/keys.js'
+import {verifyOffline, type VerifyVerdict} from './services/licenses.js'
+
+export {LicadmError, VerificationError, ExitCode, type VerifyReason} from './domain/errors.js'
+export {LICENSE_TYP, type LicenseClaims} from './formats/license.js'
+export type {VerifyVerdict} from './services/licenses.js'
+
+/** Pinned keys from PEM, JWK or JWKS text, by key id. */
+export function loadPublicKeys(text: string): Map<string, KeyObject> {
+  return new Map(parsePublicKeys(text).map((k) => [k.kid, k.key]))
+}
+
+/**
+ * Verifies an armored license file; throws a VerificationError whose `reason` says why it is refused
+ * (malformed, signature-invalid, unknown-key, wrong-type, expired, …).
+ */
+export function verifyLicense(text: string, keys: ReadonlyMap<string, KeyObject>, at: Date = new Date()): VerifyVerdict {
+  return verifyOffline(text, keys, Math.floor(at.getTime() / 1000))
+}

@@ -1,0 +1,36 @@
+import type {Clock} from '../domain/clock.js'
+import {openStore} from '../store/store.js'
+import {BulkIssuer} from './bulk.js'
+import {KeyRing, type PassphraseSource} from './keyring.js'
+import {LicenseService} from './licenses.js'
+import {ProductService} from './products.js'
+import {VendorService} from './vendor.js'
+
+/**
+ * What commands call. The local backend runs the services over the profile's own store; a remote
+ * backend (a licadm server) offers the same services over HTTP.
+ */
+export interface Backend {
+  vendor: VendorService
+  products: ProductService
+  licenses: LicenseService
+  bulk: BulkIssuer
+  close(): Promise<void>
+}
+
+export interface StorePaths {
+  keyDir: string
+  storePath: string
+}
+
+export async function localBackend(paths: StorePaths, clock: Clock, passphrase: PassphraseSource): Promise<Backend> {
+  const store = await openStore({path: paths.storePath})
+  const ctx = {store, clock, keys: new KeyRing(paths.keyDir, passphrase)}
+  return {
+    vendor: new VendorService(ctx),
+    products: new ProductService(ctx),
+    licenses: new LicenseService(ctx),
+    bulk: new BulkIssuer(ctx),
+    close: () => store.close(),
+  }
+}

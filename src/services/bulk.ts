@@ -1,0 +1,235 @@
+import {createHash} from 'node:crypto'
+
+import {epochSeconds} from '../domain/clock.js'
+import {LicadmError, ExitCode, InvalidValueError} from '../domain/errors.js'
+import {LIMITS, parseLicenseSpec, type LicenseInput} from '../domain/license.js'
+import {parseUint} from '../domain/values.js'
+import {parseCsv} from '../formats/csv.js'
+import type {ServiceContext} from './context.js'
+import {CHUNK_SIZE, LicenseService, type IssueRequest} from './licenses.js'
+
+export type BulkFormat = 'csv' | 'ndjson'
+
+/** One row of a bulk file, before validation. `line` is where it starts, counting from 1. */
+export interface BulkRow {
+  line: number
+  input: LicenseInput
+  count?: unknown
+  key?: unknown
+}
+
+export interface RowError {
+  line: number
+  field?: string
+  message: string
+}
+
+export interface BulkSummary {
+  rows: number
+  /** Licenses newly issued by this run. */
+  issued: number
+  /** Rows that had been issued by an earlier run with the same key, returned instead of issued again. */
+  alreadyIssued: number
+  licenses: Array<{line: number; key: string; id: string; ticket: string; replayed: boolean}>
+}
+
+/** Column names accepted in CSV headers and NDJSON objects, mapped to the input they fill. */
+const FIELDS: Record<string, keyof LicenseInput | 'count' | 'key'> = {
+  product: 'product',
+  product_code: 'product',
+  productCode: 'product',
+  kind: 'kind',
+  quantity: 'quantity',
+  features: 'features',
+  units: 'units',
+  not_before: 'notBefore',
+  notBefore: 'notBefore',
+  'not-before': 'notBefore',
+  expires: 'expires',
+  expires_at: 'expires',
+  customer: 'customer',
+  metadata: 'metadata',
+  meta: 'metadata',
+  count: 'count',
+  idempotency_key: 'key',
+  idempotencyKey: 'key',
+  external_ref: 'key',
+  externalRef: 'key',
+  ref: 'key',
+}
+
+/** Column labels in errors are the file's own names, so a user can find the cell. */
+const columnLabel = (field: keyof LicenseInput): string =>
+  ({notBefore: 'not_before', metadata: 'metadata'})[field as string] ?? (field as string)
+
+export function detectFormat(name: string, explicit?: string): BulkFormat {
+  if (explicit === 'csv' || explicit === 'ndjson') return explicit
+  if (/\.csv$/i.test(name)) return 'csv'
+  if (/\.(ndjson|jsonl)$/i.test(name)) return 'ndjson'
+  throw new InvalidValueError('--format', `cannot tell the format of "${name}": give --format csv or --format ndjson`)
+}
+
+/** Splits a bulk file into rows; reports every unreadable line at once. */
+export function readRows(text: string, format: BulkFormat): {rows: BulkRow[]; errors: RowError[]} {
+  return format === 'csv' ? readCsv(text) : readNdjson(text)
+}
+
+function readNdjson(text: string): {rows: BulkRow[]; errors: RowError[]} {
+  const rows: BulkRow[] = []
+  const errors: RowError[] = []
+  const lines = text.split('\n')
+  for (const [i, raw] of lines.entries()) {
+    const line = i + 1
+    const trimmed = raw.trim()
+    if (trimmed === '') continue
+    let value: unknown
+    try {
+      value = JSON.parse(trimmed)
+    } catch (error) {
+      errors.push({line, message: `not valid JSON (${(error as Error).message})`})
+      continue
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      errors.push({line, message: 'expected a JSON object with license fields'})
+      continue
+    }
+    const row = toRow(line, Object.entries(value as Record<string, unknown>), errors)
+    if (row) rows.push(row)
+  }
+  return {rows, errors}
+}
+
+function readCsv(text: string): {rows: BulkRow[]; errors: RowError[]} {
+  const errors: RowError[] = []
+  const {records, error} = parseCsv(text)
+  if (error) return {rows: [], errors: [error]}
+  if (records.length === 0) return {rows: [], errors: [{line: 1, message: 'the file is empty: expected a header row'}]}
+  const [header, ...body] = records
+  const names = header.cells.map((c) => c.trim())
+  const rows: BulkRow[] = []
+  for (const record of body) {
+    if (record.cells.length === 1 && record.cells[0].trim() === '') continue
+    if (record.cells.length !== names.length) {
+      errors.push({line: record.line, message: `has ${record.cells.length} cells; the header has ${names.length}`})
+      continue
+    }
+    const row = toRow(record.line, names.map((n, i) => [n, record.cells[i]]), errors)
+    if (row) rows.push(row)
+  }
+  return {rows, errors}
+}
+
+/** Maps named cells to a row; `meta.NAME` columns become metadata entries. */
+function toRow(line: number, entries: Array<[string, unknown]>, errors: RowError[]): BulkRow | undefined {
+  const input: LicenseInput = {}
+  const row: BulkRow = {line, input}
+  const meta: Record<string, unknown> = {}
+  for (const [name, value] of entries) {
+    if (name.startsWith('meta.')) {
+      if (value !== '' && value !== null && value !== undefined) meta[name.slice(5)] = value
+      continue
+    }
+    const field = FIELDS[name]
+    if (!field) {
+      errors.push({line, field: name, message: `unknown column "${name}" (accepted: ${[...new Set(Object.keys(FIELDS).filter((k) => !/[A-Z-]/.test(k)))].join(', ')}, meta.NAME)`})
+      return undefined
+    }
+    if (field === 'count') row.count = value
+    else if (field === 'key') row.key = value
+    else input[field] = value
+  }
+  if (Object.keys(meta).length > 0) {
+    if (input.metadata !== undefined && input.metadata !== '') {
+      errors.push({line, field: 'metadata', message: 'give metadata either as a "metadata" column or as meta.NAME columns, not both'})
+      return undefined
+    }
+    input.metadata = meta
+  }
+  return row
+}
+
+/**
+ * Bulk issuance. Every row is validated before anything is issued; then rows are issued in
+ * transactions of CHUNK_SIZE rows, each row under its own idempotency key, so a run that is killed
+ * part-way is completed by running the same file again, without a duplicate.
+ */
+export class BulkIssuer {
+  private readonly licenses: LicenseService
+
+  constructor(private readonly ctx: ServiceContext) {
+    this.licenses = new LicenseService(ctx)
+  }
+
+  /**
+   * Rows get their key from an `idempotency_key` (or `external_ref`) column; otherwise from the run's
+   * key (`--idempotency-key`, or the hash of the file's content) and the row's line number.
+   */
+  prepare(rows: BulkRow[], baseKey: string): {requests: Array<IssueRequest & {line: number}>; errors: RowError[]} {
+    const now = epochSeconds(this.ctx.clock)
+    const errors: RowError[] = []
+    const requests: Array<IssueRequest & {line: number}> = []
+    const keysSeen = new Map<string, number>()
+    for (const row of rows) {
+      try {
+        const spec = parseLicenseSpec(row.input, now, columnLabel)
+        const count = parseUint(row.count ?? 1, 'count', LIMITS.count)!
+        const key = row.key === undefined || row.key === null || row.key === '' ? `${baseKey}#${row.line}` : String(row.key).trim()
+        if (key.length > 200) throw new InvalidValueError('idempotency_key', 'give at most 200 characters')
+        const dup = keysSeen.get(key)
+        if (dup !== undefined) throw new InvalidValueError('idempotency_key', `"${key}" is used again (first on line ${dup})`)
+        keysSeen.set(key, row.line)
+        requests.push({line: row.line, spec, count, key, fingerprint: LicenseService.fingerprint(row.input, count)})
+      } catch (error) {
+        if (!(error instanceof LicadmError)) throw error
+        errors.push({line: row.line, field: error.details?.flag as string | undefined, message: error.message})
+      }
+    }
+    return {requests, errors}
+  }
+
+  async run(
+    text: string,
+    format: BulkFormat,
+    options: {idempotencyKey?: string; onProgress?: (done: number, total: number) => void} = {},
+  ): Promise<BulkSummary> {
+    const read = readRows(text, format)
+    const baseKey = options.idempotencyKey ?? `file:${createHash('sha256').update(text).digest('base64url')}`
+    const {requests, errors} = this.prepare(read.rows, baseKey)
+    const allErrors = [...read.errors, ...errors].sort((a, b) => a.line - b.line)
+    if (allErrors.length === 0 && requests.length === 0) allErrors.push({line: 1, message: 'the file has no license rows'})
+    if (allErrors.length === 0) {
+      const missing = new Set(await this.licenses.missingProducts(requests.map((r) => r.spec.productCode)))
+      for (const r of requests.filter((q) => missing.has(q.spec.productCode))) {
+        allErrors.push({line: r.line, field: 'product', message: `product: product ${r.spec.productCode} not found`})
+      }
+    }
+    if (allErrors.length > 0) throw rowsRefused(allErrors)
+
+    const summary: BulkSummary = {rows: requests.length, issued: 0, alreadyIssued: 0, licenses: []}
+    options.onProgress?.(0, requests.length)
+    for (let i = 0; i < requests.length; i += CHUNK_SIZE) {
+      const chunk = requests.slice(i, i + CHUNK_SIZE)
+      const results = await this.licenses.issue(chunk)
+      for (const [j, result] of results.entries()) {
+        if (result.replayed) summary.alreadyIssued++
+        for (const l of result.licenses) {
+          if (!result.replayed) summary.issued++
+          summary.licenses.push({line: chunk[j].line, key: chunk[j].key!, id: l.id, ticket: l.ticket, replayed: result.replayed})
+        }
+      }
+      options.onProgress?.(Math.min(i + CHUNK_SIZE, requests.length), requests.length)
+    }
+    return summary
+  }
+}
+
+const SHOWN_ERRORS = 20
+
+function rowsRefused(errors: RowError[]): LicadmError {
+  const lines = errors.slice(0, SHOWN_ERRORS).map((e) => `  line ${e.line}: ${e.message}`)
+  if (errors.length > SHOWN_ERRORS) lines.push(`  … and ${errors.length - SHOWN_ERRORS} more (--json lists all)`)
+  return new LicadmError('BULK_ROWS_INVALID', ExitCode.usage, `${errors.length} row(s) refused; nothing was issued:\n${lines.join('\n')}`, {
+    hint: 'Fix the rows and run the same command again.',
+    details: {errors},
+  })
+}

@@ -1,0 +1,339 @@
+import {createHash, type KeyObject} from 'node:crypto'
+
+import {epochSeconds} from '../domain/clock.js'
+import {ConflictError, InvalidValueError, LicadmError, ExitCode, NotFoundError, VerificationError} from '../domain/errors.js'
+import {newId} from '../domain/ids.js'
+import {
+  LIMITS,
+  LICENSE_STATUSES,
+  parseLicenseSpec,
+  validityAt,
+  type License,
+  type LicenseInput,
+  type LicenseSpec,
+  type LicenseStatus,
+} from '../domain/license.js'
+import {looksLikeTicket, parseTicket, ticketEntropy, ticketFromEntropy} from '../domain/ticket.js'
+import {parseInstant, parseUint} from '../domain/values.js'
+import type {Signer} from '../crypto/keys.js'
+import {armorLicense, licenseClaims, peekLicense, signLicense, verifyLicenseFile, type LicenseClaims, type Vendor} from '../formats/license.js'
+import type {LicenseTable} from '../store/schema.js'
+import type {Tx} from '../store/store.js'
+import type {ServiceContext} from './context.js'
+import {VendorService} from './vendor.js'
+
+/** One issuance request: a validated spec, how many licenses, and the key that makes it idempotent. */
+export interface IssueRequest {
+  spec: LicenseSpec
+  count: number
+  key: string | null
+  /** Hash of what was asked, so a reused key with other input is refused instead of ignored. */
+  fingerprint: string
+}
+
+export interface IssueResult {
+  licenses: License[]
+  /** True when the idempotency key was seen before and the earlier licenses are returned. */
+  replayed: boolean
+}
+
+export interface ListFilter {
+  product?: unknown
+  status?: string
+  customer?: string
+  expiringBefore?: string
+  limit?: unknown
+  cursor?: string
+}
+
+export interface LicensePage {
+  licenses: License[]
+  nextCursor: string | null
+}
+
+export interface VerifyVerdict {
+  valid: true
+  kid: string
+  keyStatus: 'active' | 'retired' | 'given'
+  license: LicenseClaims
+}
+
+/** How long one write transaction of a bulk run is: big enough to be fast, small enough to resume. */
+export const CHUNK_SIZE = 1000
+
+export class LicenseService {
+  private readonly vendor: VendorService
+
+  constructor(private readonly ctx: ServiceContext) {
+    this.vendor = new VendorService(ctx)
+  }
+
+  /** Fingerprint of a request's raw input: the same words give the same fingerprint on a re-run. */
+  static fingerprint(input: LicenseInput, count: number): string {
+    const canonical = JSON.stringify(
+      Object.keys(input)
+        .sort()
+        .filter((k) => input[k as keyof LicenseInput] !== undefined)
+        .map((k) => [k, input[k as keyof LicenseInput]]),
+    )
+    return createHash('sha256').update(`${count}|${canonical}`).digest('base64url')
+  }
+
+  /** Issues `count` licenses from flag values; with a key, a re-run returns the same licenses. */
+  async create(input: LicenseInput, options: {count?: unknown; idempotencyKey?: string} = {}): Promise<IssueResult> {
+    const now = epochSeconds(this.ctx.clock)
+    const spec = parseLicenseSpec(input, now)
+    const count = parseUint(options.count ?? 1, '--count', LIMITS.count)!
+    const key = options.idempotencyKey === undefined ? null : checkKey(options.idempotencyKey, '--idempotency-key')
+    if ((await this.missingProducts([spec.productCode])).length > 0) {
+      throw new NotFoundError('product', spec.productCode, {
+        hint: `Create it with "licadm product create --code ${spec.productCode} --name …", or check --product.`,
+        details: {flag: '--product'},
+      })
+    }
+    const request: IssueRequest = {spec, count, key, fingerprint: LicenseService.fingerprint(input, count)}
+    const [result] = await this.issue([request])
+    return result
+  }
+
+  /**
+   * Issues many requests in one write transaction. Requests whose key was issued before return the
+   * earlier licenses (and are refused if their input differs); the rest are signed and inserted.
+   */
+  async issue(requests: IssueRequest[]): Promise<IssueResult[]> {
+    const [vendor, signer] = await Promise.all([this.vendor.get(), this.vendor.signer()])
+    return this.ctx.store.write(async (tx) => {
+      const keys = requests.map((r) => r.key).filter((k): k is string => k !== null)
+      const seen = new Map<string, {fingerprint: string}>()
+      for (let i = 0; i < keys.length; i += 500) {
+        const rows = await tx.selectFrom('requests').select(['key', 'fingerprint']).where('key', 'in', keys.slice(i, i + 500)).execute()
+        for (const row of rows) seen.set(row.key, row)
+      }
+      const fresh: IssueRequest[] = []
+      for (const request of requests) {
+        const earlier = request.key === null ? undefined : seen.get(request.key)
+        if (earlier && earlier.fingerprint !== request.fingerprint) {
+          throw new ConflictError('IDEMPOTENCY_KEY_REUSED', `idempotency key "${request.key}" was used before for a different request`, {
+            hint: 'Use a new key for a new request; a re-run must repeat the same input.',
+            details: {key: request.key},
+          })
+        }
+        if (!earlier) {
+          fresh.push(request)
+          if (request.key !== null) seen.set(request.key, {fingerprint: request.fingerprint})
+        }
+      }
+      const issued = await this.insertFresh(tx, fresh, vendor, signer)
+      const results: IssueResult[] = []
+      for (const request of requests) {
+        const mine = issued.get(request)
+        results.push(mine ? {licenses: mine, replayed: false} : {licenses: await this.byRequestKey(tx, request.key!), replayed: true})
+      }
+      return results
+    })
+  }
+
+  private async insertFresh(tx: Tx, requests: IssueRequest[], vendor: Vendor, signer: Signer): Promise<Map<IssueRequest, License[]>> {
+    const nowMs = this.ctx.clock.now()
+    const now = Math.floor(nowMs / 1000)
+    const total = requests.reduce((n, r) => n + r.count, 0)
+    const entropy = ticketEntropy(total)
+    const out = new Map<IssueRequest, License[]>()
+    const rows: LicenseTable[] = []
+    let index = 0
+    for (const request of requests) {
+      const licenses: License[] = []
+      for (let seq = 0; seq < request.count; seq++, index++) {
+        const license: License = {
+          ...request.spec,
+          id: newId('lic', nowMs),
+          ticket: ticketFromEntropy(entropy, index),
+          status: 'available',
+          kid: signer.kid,
+          createdAt: now,
+          revokedAt: null,
+        }
+        const jws = signLicense(licenseClaims(license, vendor), signer)
+        licenses.push(license)
+        rows.push(toRow(license, jws, request.key, request.key === null ? null : seq))
+      }
+      out.set(request, licenses)
+    }
+    // 18 columns a row: 1,000 rows stay under SQLite's limit of 32,766 bound parameters.
+    for (let i = 0; i < rows.length; i += 1000) await tx.insertInto('licenses').values(rows.slice(i, i + 1000)).execute()
+    const records = requests
+      .filter((r) => r.key !== null)
+      .map((r) => ({key: r.key!, fingerprint: r.fingerprint, count: r.count, created_at: now}))
+    for (let i = 0; i < records.length; i += 5000) await tx.insertInto('requests').values(records.slice(i, i + 5000)).execute()
+    return out
+  }
+
+  private async byRequestKey(tx: Tx, key: string): Promise<License[]> {
+    const rows = await tx.selectFrom('licenses').selectAll().where('request_key', '=', key).orderBy('request_seq').execute()
+    return rows.map(fromRow)
+  }
+
+  /** Product codes among `codes` that this store does not have. */
+  async missingProducts(codes: number[]): Promise<number[]> {
+    const unique = [...new Set(codes)]
+    const found = new Set<number>()
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await this.ctx.store.db.selectFrom('products').select('code').where('code', 'in', unique.slice(i, i + 500)).execute()
+      for (const r of rows) found.add(Number(r.code))
+    }
+    return unique.filter((c) => !found.has(c))
+  }
+
+  async list(filter: ListFilter = {}): Promise<LicensePage> {
+    const now = epochSeconds(this.ctx.clock)
+    const limit = parseUint(filter.limit ?? 50, '--limit', {min: 1, max: 10_000})!
+    let q = this.ctx.store.db.selectFrom('licenses').selectAll().orderBy('id').limit(limit + 1)
+    if (filter.product !== undefined) q = q.where('product_code', '=', parseUint(filter.product, '--product', LIMITS.code)!)
+    if (filter.status !== undefined) {
+      if (!(LICENSE_STATUSES as readonly string[]).includes(filter.status)) {
+        throw new InvalidValueError('--status', `unknown status "${filter.status}": expected one of ${LICENSE_STATUSES.join(', ')}`)
+      }
+      q = q.where('status', '=', filter.status)
+    }
+    if (filter.customer !== undefined) q = q.where('customer', '=', filter.customer)
+    if (filter.expiringBefore !== undefined) {
+      const before = parseInstant(filter.expiringBefore, '--expiring-before', now)
+      q = q.where('expires_at', 'is not', null).where('expires_at', '<', before)
+    }
+    if (filter.cursor !== undefined) q = q.where('id', '>', filter.cursor)
+    const rows = await q.execute()
+    const licenses = rows.slice(0, limit).map(fromRow)
+    return {licenses, nextCursor: rows.length > limit ? licenses.at(-1)!.id : null}
+  }
+
+  /** A license by id or by ticket; a mistyped ticket is reported as such. */
+  async get(idOrTicket: string): Promise<License> {
+    const row = await this.findRow(idOrTicket)
+    return fromRow(row)
+  }
+
+  private async findRow(idOrTicket: string): Promise<LicenseTable> {
+    const input = idOrTicket.trim()
+    const byTicket = !input.startsWith('lic_') && looksLikeTicket(input)
+    const q = this.ctx.store.db.selectFrom('licenses').selectAll()
+    const row = byTicket
+      ? await q.where('ticket', '=', parseTicket(input)).executeTakeFirst()
+      : await q.where('id', '=', input).executeTakeFirst()
+    if (!row) {
+      throw new NotFoundError(byTicket ? 'ticket' : 'license', input, {hint: 'Run "licadm license list" to see the licenses.'})
+    }
+    return row
+  }
+
+  /** Revokes a license. Revoking twice is harmless: the second call reports no change. */
+  async revoke(idOrTicket: string): Promise<{license: License; changed: boolean}> {
+    const {id} = await this.findRow(idOrTicket)
+    const now = epochSeconds(this.ctx.clock)
+    return this.ctx.store.write(async (tx) => {
+      const res = await tx.updateTable('licenses').set({status: 'revoked', revoked_at: now}).where('id', '=', id).where('status', '!=', 'revoked').executeTakeFirst()
+      const row = await tx.selectFrom('licenses').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
+      return {license: fromRow(row), changed: Number(res.numUpdatedRows) > 0}
+    })
+  }
+
+  /** The armored, signed license file. */
+  async export(idOrTicket: string): Promise<{license: License; file: string}> {
+    const row = await this.findRow(idOrTicket)
+    if (row.status === 'revoked') {
+      throw new LicadmError('LICENSE_REVOKED', ExitCode.revoked, `license ${row.id} is revoked; its file is not handed out any more`, {
+        details: {licenseId: row.id},
+      })
+    }
+    return {license: fromRow(row), file: armorLicense(row.jws)}
+  }
+
+  /**
+   * Verifies a license file with the profile's pinned keys (active and retired), or with the keys
+   * given. With the profile, a license revoked in this store is refused too.
+   */
+  async verify(text: string, options: {at?: string} = {}): Promise<VerifyVerdict> {
+    const now = epochSeconds(this.ctx.clock)
+    const verdict = verifyOffline(text, await this.vendor.verificationKeys(), options.at === undefined ? now : parseInstant(options.at, '--at', now))
+    const vendor = await this.vendor.get()
+    if (verdict.license.iss !== String(vendor.code)) {
+      throw new VerificationError('unknown-key', `the license was issued by vendor ${verdict.license.iss}, not by this profile's vendor ${vendor.code}`)
+    }
+    const keys = await this.vendor.listKeys()
+    verdict.keyStatus = keys.find((k) => k.kid === verdict.kid)?.status ?? 'given'
+    const row = await this.ctx.store.db.selectFrom('licenses').select('status').where('id', '=', verdict.license.sub).executeTakeFirst()
+    if (row?.status === 'revoked') {
+      throw new VerificationError('revoked', `license ${verdict.license.sub} was revoked`, {details: {licenseId: verdict.license.sub}})
+    }
+    return verdict
+  }
+
+  /** What a refused file claims to be, for display beside the refusal (never trusted). */
+  static peek(text: string): LicenseClaims | null {
+    try {
+      return peekLicense(text).claims
+    } catch {
+      return null
+    }
+  }
+
+  validity(license: License): ReturnType<typeof validityAt> {
+    return validityAt(license, epochSeconds(this.ctx.clock))
+  }
+}
+
+/** Verification with given keys only, no store: what a customer or an application does. */
+export function verifyOffline(text: string, keys: ReadonlyMap<string, KeyObject>, atSeconds: number): VerifyVerdict {
+  const {header, claims} = verifyLicenseFile(text, keys, atSeconds)
+  return {valid: true, kid: header.kid as string, keyStatus: 'given', license: claims}
+}
+
+function checkKey(key: string, flag: string): string {
+  const k = key.trim()
+  if (k === '' || k.length > 200) throw new InvalidValueError(flag, 'give 1 to 200 characters')
+  return k
+}
+
+export {checkKey as checkIdempotencyKey}
+
+function toRow(l: License, jws: string, key: string | null, seq: number | null): LicenseTable {
+  return {
+    id: l.id,
+    ticket: l.ticket,
+    product_code: l.productCode,
+    kind: l.kind,
+    quantity: l.quantity,
+    features: l.features,
+    units: l.units,
+    not_before: l.notBefore,
+    expires_at: l.expiresAt,
+    status: l.status,
+    customer: l.customer,
+    metadata: JSON.stringify(l.metadata),
+    kid: l.kid,
+    jws,
+    created_at: l.createdAt,
+    revoked_at: l.revokedAt,
+    request_key: key,
+    request_seq: seq,
+  }
+}
+
+function fromRow(r: LicenseTable): License {
+  return {
+    id: r.id,
+    ticket: r.ticket,
+    productCode: Number(r.product_code),
+    kind: r.kind as License['kind'],
+    quantity: r.quantity,
+    features: Number(r.features),
+    units: r.units,
+    notBefore: Number(r.not_before),
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    status: r.status as LicenseStatus,
+    customer: r.customer,
+    metadata: JSON.parse(r.metadata) as Record<string, string>,
+    kid: r.kid,
+    createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  }
+}

@@ -1,0 +1,81 @@
+import {mkdirSync} from 'node:fs'
+import {dirname} from 'node:path'
+
+import {Kysely, Migrator, SqliteDialect, sql, type Transaction} from 'kysely'
+
+import {LicadmError, ExitCode} from '../domain/errors.js'
+import {migrationProvider} from './migrations.js'
+import type {Database} from './schema.js'
+
+export type Db = Kysely<Database>
+export type Tx = Transaction<Database> | Kysely<Database>
+
+export interface Store {
+  readonly db: Db
+  readonly path: string
+  /**
+   * Runs `fn` in one write transaction. SQLite takes the write lock up front (BEGIN IMMEDIATE), so
+   * two processes never both read and then both write: checks and writes inside `fn` are atomic.
+   */
+  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T>
+  integrityCheck(): Promise<string>
+  close(): Promise<void>
+}
+
+export interface OpenOptions {
+  /** A file path, or ':memory:' for a throwaway store. */
+  path: string
+}
+
+/** Opens (creating if needed) an SQLite store and brings its schema up to date. */
+export async function openStore({path}: OpenOptions): Promise<Store> {
+  const {default: SQLite} = await import('better-sqlite3')
+  if (path !== ':memory:') mkdirSync(dirname(path), {recursive: true, mode: 0o700})
+  let native: InstanceType<typeof SQLite>
+  try {
+    native = new SQLite(path)
+  } catch (error) {
+    throw new LicadmError('STORE_UNAVAILABLE', ExitCode.internal, `cannot open the store at ${path}: ${(error as Error).message}`, {cause: error})
+  }
+  native.pragma('journal_mode = WAL')
+  // FULL: a committed transaction survives a crash of the process and of the machine.
+  native.pragma('synchronous = FULL')
+  native.pragma('foreign_keys = ON')
+  native.pragma('busy_timeout = 10000')
+  const db = new Kysely<Database>({dialect: new SqliteDialect({database: native})})
+  await migrate(db)
+
+  return {
+    db,
+    path,
+    async write(fn) {
+      return db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn)
+        try {
+          const result = await fn(conn)
+          await sql`commit`.execute(conn)
+          return result
+        } catch (error) {
+          await sql`rollback`.execute(conn)
+          throw error
+        }
+      })
+    },
+    async integrityCheck() {
+      const rows = native.pragma('integrity_check') as Array<{integrity_check: string}>
+      return rows.map((r) => r.integrity_check).join('\n')
+    },
+    async close() {
+      await db.destroy()
+    },
+  }
+}
+
+async function migrate(db: Db): Promise<void> {
+  const migrator = new Migrator({db, provider: migrationProvider})
+  const {error, results} = await migrator.migrateToLatest()
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName
+    throw new LicadmError('STORE_MIGRATION_FAILED', ExitCode.internal, `the store's schema could not be updated${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`, {cause: error})
+  }
+}
