@@ -1,7 +1,7 @@
 import {VerificationError} from '../domain/errors.js'
 
 /** Every armored artifact kind; the label names the file for people and for the type check. */
-export const ARMOR_KINDS = ['LICENSE', 'SAW', 'REQUEST', 'UPDATE', 'RECEIPT', 'BORROW', 'LEASE'] as const
+export const ARMOR_KINDS = ['LICENSE', 'SAW', 'DEVICE', 'REQUEST', 'UPDATE', 'RECEIPT', 'BORROW', 'LEASE'] as const
 export type ArmorKind = (typeof ARMOR_KINDS)[number]
 
 const LINE = 64

@@ -1,0 +1,123 @@
+import {createPrivateKey, createPublicKey, type KeyObject} from 'node:crypto'
+import {existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {ConflictError, LicadmError, ExitCode} from '../domain/errors.js'
+import {generateEncryptionKey, rawPublic} from '../crypto/jwe.js'
+import {generateSigningKey, keyId, signerFor, writePrivateKey, type Signer} from '../crypto/keys.js'
+import type {DeviceIdentity} from '../formats/device.js'
+
+/** What a device keeps about itself and what it was given, in its device directory. */
+export interface DeviceFile {
+  fingerprint: string
+  name: string
+  platform: string
+  createdAt: string
+  signKey: string
+  encKey: string
+  /** Fingerprint inputs (names only) when the fingerprint was derived from this machine. */
+  fingerprintSource: 'machine' | 'given'
+}
+
+export interface DeviceCredential {
+  secret: string
+  generation: number
+  kind: string
+  receivedAt: string
+  via: string
+}
+
+/** Mutable state: credentials per container, SAW ids already applied, pinned vendor keys. */
+export interface DeviceStateFile {
+  credentials: Record<string, DeviceCredential>
+  usedSaws: string[]
+  /** Vendor public keys this device trusts, by key id (SPKI PEM). */
+  trusted: Record<string, {pem: string; vendor?: string; addedAt: string}>
+}
+
+/**
+ * The device directory (LICADM_DEVICE_DIR): identity, its two private keys (0600), and state. Each
+ * file is written whole (temporary file, then rename), so a crash never leaves half a file.
+ */
+export class DeviceStore {
+  constructor(readonly dir: string) {}
+
+  private path(name: string): string {
+    return join(this.dir, name)
+  }
+
+  exists(): boolean {
+    return existsSync(this.path('device.json'))
+  }
+
+  init(input: {fingerprint: string; name: string; platform: string; fingerprintSource: DeviceFile['fingerprintSource']}, now: Date, force = false): DeviceFile {
+    if (this.exists() && !force) {
+      throw new ConflictError('DEVICE_EXISTS', `a device is initialized in ${this.dir} already`, {hint: 'Use another LICADM_DEVICE_DIR, or --force to replace it (its keys are moved aside).'})
+    }
+    if (this.exists()) renameSync(this.dir, `${this.dir}.replaced-${now.getTime()}`)
+    mkdirSync(this.dir, {recursive: true, mode: 0o700})
+    const sign = generateSigningKey()
+    const enc = generateEncryptionKey()
+    writePrivateKey(this.path('sign.pem'), sign.privateKey)
+    writePrivateKey(this.path('enc.pem'), enc.privateKey)
+    const file: DeviceFile = {...input, createdAt: now.toISOString(), signKey: rawPublic(sign.publicKey), encKey: rawPublic(enc.publicKey)}
+    this.writeJson('device.json', file, 0o644)
+    this.writeJson('state.json', {credentials: {}, usedSaws: [], trusted: {}} satisfies DeviceStateFile, 0o600)
+    return file
+  }
+
+  device(): DeviceFile {
+    if (!this.exists()) {
+      throw new LicadmError('DEVICE_NOT_INITIALIZED', ExitCode.notFound, `no device is initialized in ${this.dir}`, {hint: 'Run "licadm device init" first (LICADM_DEVICE_DIR selects the directory).'})
+    }
+    return JSON.parse(readFileSync(this.path('device.json'), 'utf8')) as DeviceFile
+  }
+
+  identity(): DeviceIdentity {
+    const d = this.device()
+    return {fingerprint: d.fingerprint, name: d.name, platform: d.platform, signKey: d.signKey, encKey: d.encKey}
+  }
+
+  signer(): Signer {
+    return signerFor(createPrivateKey(readFileSync(this.path('sign.pem'), 'utf8')))
+  }
+
+  encryptionKey(): KeyObject {
+    return createPrivateKey(readFileSync(this.path('enc.pem'), 'utf8'))
+  }
+
+  state(): DeviceStateFile {
+    this.device()
+    const path = this.path('state.json')
+    if (!existsSync(path)) return {credentials: {}, usedSaws: [], trusted: {}}
+    return JSON.parse(readFileSync(path, 'utf8')) as DeviceStateFile
+  }
+
+  /** Read-modify-write of the state file. */
+  update<T>(fn: (state: DeviceStateFile) => T): T {
+    const state = this.state()
+    const result = fn(state)
+    this.writeJson('state.json', state, 0o600)
+    return result
+  }
+
+  trust(pem: string, vendor?: string): string {
+    const key = createPublicKey(pem)
+    const kid = keyId(key)
+    this.update((s) => {
+      s.trusted[kid] = {pem: key.export({format: 'pem', type: 'spki'}).toString(), vendor, addedAt: new Date().toISOString()}
+    })
+    return kid
+  }
+
+  trustedKeys(): Map<string, KeyObject> {
+    return new Map(Object.entries(this.state().trusted).map(([kid, t]) => [kid, createPublicKey(t.pem)]))
+  }
+
+  private writeJson(name: string, value: unknown, mode: number): void {
+    const path = this.path(name)
+    const tmp = `${path}.tmp-${process.pid}`
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, {mode})
+    renameSync(tmp, path)
+  }
+}

@@ -1,0 +1,132 @@
+import {createHash} from 'node:crypto'
+
+import {epochSeconds} from '../domain/clock.js'
+import {parseInstant, parseUint} from '../domain/values.js'
+import type {Tx} from '../store/store.js'
+import {localActor, type ServiceContext} from './context.js'
+
+/** One change, as the service that made it describes it. */
+export interface AuditEntry {
+  action: string
+  /** What was changed: "license:lic_…", "container:P-…", "device:…". */
+  subject: string
+  before?: unknown
+  after?: unknown
+}
+
+export interface AuditEvent extends AuditEntry {
+  seq: number
+  at: number
+  actor: string
+  hash: string
+}
+
+export interface AuditFilter {
+  action?: string
+  subject?: string
+  actor?: string
+  since?: string
+  limit?: unknown
+  after?: unknown
+}
+
+export interface AuditVerdict {
+  ok: boolean
+  events: number
+  head: string | null
+  problems: Array<{seq: number; problem: string}>
+}
+
+const GENESIS = '0'.repeat(64)
+
+function eventHash(prev: string, e: {seq: number; at: number; actor: string; action: string; subject: string; before: string | null; after: string | null}): string {
+  return createHash('sha256')
+    .update(JSON.stringify([prev, e.seq, e.at, e.actor, e.action, e.subject, e.before, e.after]))
+    .digest('hex')
+}
+
+/**
+ * Appends events to the hash chain inside the caller's transaction, so an event exists exactly when
+ * its change does. Each event's hash covers the previous hash: editing or deleting one breaks the
+ * chain, and the head row catches the newest events being cut off.
+ */
+export async function appendAudit(tx: Tx, ctx: Pick<ServiceContext, 'clock' | 'actor'>, ...entries: AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return
+  const at = epochSeconds(ctx.clock)
+  const head = await tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst()
+  let seq = head?.seq ?? 0
+  let prev = head?.hash ?? GENESIS
+  const rows = entries.map((entry) => {
+    seq += 1
+    const row = {
+      seq,
+      at,
+      actor: ctx.actor ?? localActor(),
+      action: entry.action,
+      subject: entry.subject,
+      before: entry.before === undefined ? null : JSON.stringify(entry.before),
+      after: entry.after === undefined ? null : JSON.stringify(entry.after),
+    }
+    const hash = eventHash(prev, row)
+    const full = {...row, prev_hash: prev, hash}
+    prev = hash
+    return full
+  })
+  await tx.insertInto('audit_events').values(rows).execute()
+  if (head) await tx.updateTable('audit_head').set({seq, hash: prev}).where('id', '=', 1).execute()
+  else await tx.insertInto('audit_head').values({id: 1, seq, hash: prev}).execute()
+}
+
+export class AuditService {
+  constructor(private readonly ctx: ServiceContext) {}
+
+  async list(filter: AuditFilter = {}): Promise<{events: AuditEvent[]; nextAfter: number | null}> {
+    const limit = parseUint(filter.limit ?? 100, '--limit', {min: 1, max: 10_000})!
+    let q = this.ctx.store.db.selectFrom('audit_events').selectAll().orderBy('seq').limit(limit + 1)
+    if (filter.action) q = q.where('action', 'like', filter.action.includes('*') ? filter.action.replaceAll('*', '%') : filter.action)
+    if (filter.subject) q = q.where('subject', 'like', filter.subject.includes(':') ? filter.subject : `%:${filter.subject}`)
+    if (filter.actor) q = q.where('actor', '=', filter.actor)
+    if (filter.since) q = q.where('at', '>=', parseInstant(filter.since, '--since', epochSeconds(this.ctx.clock)))
+    if (filter.after !== undefined) q = q.where('seq', '>', parseUint(filter.after, '--after', {min: 0, max: Number.MAX_SAFE_INTEGER})!)
+    const rows = await q.execute()
+    const events = rows.slice(0, limit).map((r) => ({
+      seq: r.seq,
+      at: Number(r.at),
+      actor: r.actor,
+      action: r.action,
+      subject: r.subject,
+      before: r.before === null ? undefined : JSON.parse(r.before),
+      after: r.after === null ? undefined : JSON.parse(r.after),
+      hash: r.hash,
+    }))
+    return {events, nextAfter: rows.length > limit ? events.at(-1)!.seq : null}
+  }
+
+  /** Recomputes the chain from the first event to the head. */
+  async verify(): Promise<AuditVerdict> {
+    const problems: AuditVerdict['problems'] = []
+    let prev = GENESIS
+    let expected = 1
+    let count = 0
+    let after = 0
+    for (;;) {
+      const rows = await this.ctx.store.db.selectFrom('audit_events').selectAll().where('seq', '>', after).orderBy('seq').limit(5000).execute()
+      if (rows.length === 0) break
+      for (const r of rows) {
+        count++
+        if (r.seq !== expected) problems.push({seq: expected, problem: `events ${expected} to ${r.seq - 1} are missing (deleted)`})
+        if (r.prev_hash !== prev) problems.push({seq: r.seq, problem: 'does not follow the previous event (an event before it was deleted or changed)'})
+        if (eventHash(r.prev_hash, {...r, at: Number(r.at)}) !== r.hash) problems.push({seq: r.seq, problem: 'was edited: its content does not match its hash'})
+        prev = r.hash
+        expected = r.seq + 1
+        after = r.seq
+      }
+    }
+    const head = await this.ctx.store.db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst()
+    if (head && (head.seq !== expected - 1 || head.hash !== prev)) {
+      problems.push({seq: head.seq, problem: `the newest events up to ${head.seq} are missing or changed (the chain ends at ${expected - 1})`})
+    }
+    if (!head && count > 0) problems.push({seq: 0, problem: 'the chain head record is missing'})
+    return {ok: problems.length === 0, events: count, head: head?.hash ?? null, problems}
+  }
+}
