@@ -35,10 +35,13 @@ export default class LicenseList extends BaseCommand<typeof LicenseList> {
       limit: this.flags.limit,
       cursor: this.flags.cursor,
     })
-    const {table} = await import('../../cli/render.js')
     const {licenseColumns, licenseJson} = await import('../../cli/views.js')
-    this.log(await table(page.licenses, licenseColumns, 'no licenses match'))
-    if (page.nextCursor) this.log(`More: ${this.config.bin} license list --cursor ${page.nextCursor} (same filters)`)
+    if (!this.jsonEnabled()) {
+      // Drawing a table of 10,000 rows takes seconds; under --json it would only be thrown away.
+      const {table} = await import('../../cli/render.js')
+      this.log(await table(page.licenses, licenseColumns, 'no licenses match'))
+      if (page.nextCursor) this.log(`More: ${this.config.bin} license list --cursor ${page.nextCursor} (same filters)`)
+    }
     const now = epochSeconds(this.clock())
     return {licenses: page.licenses.map((l) => licenseJson(l, now)), nextCursor: page.nextCursor}
   }
