@@ -2,7 +2,8 @@
  * Command tests in-process: oclif's runCommand over the compiled commands in dist/ (build first),
  * with the config and data directories of a sandbox. Much faster than spawning node for each run.
  */
-import {runCommand} from '@oclif/test'
+import {run} from '@oclif/core'
+import {captureOutput} from '@oclif/test'
 
 import {ROOT, type RunResult, type Sandbox} from './cli.js'
 
@@ -19,7 +20,8 @@ export async function runIn(sb: Sandbox, args: string[], env: Record<string, str
   for (const [k, v] of Object.entries(vars)) if (v !== undefined) process.env[k] = v
   process.exitCode = undefined
   try {
-    const {stdout, stderr, error} = await runCommand(args, {root: ROOT})
+    // Not runCommand: it joins and re-splits the arguments at spaces.
+    const {stdout, stderr, error} = await captureOutput(async () => run(args, {root: ROOT}))
     let code = Number(process.exitCode ?? 0)
     if (error) {
       const oclifExit = (error as {oclif?: {exit?: number}}).oclif?.exit
