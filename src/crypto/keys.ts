@@ -94,6 +94,13 @@ export function readPrivateKey(path: string, passphrase?: string): KeyObject {
   try {
     return createPrivateKey(isEncryptedPem(pem) ? {key: pem, passphrase} : pem)
   } catch (error) {
+    // Only an encrypted key can be locked; an unencrypted one that does not parse is damaged.
+    if (!isEncryptedPem(pem)) {
+      throw new LicadmError('KEY_UNREADABLE', ExitCode.usage, `the signing key file ${path} is not a readable private key`, {
+        hint: 'Restore the key file from your backup.',
+        cause: error,
+      })
+    }
     throw new AuthError('the passphrase does not unlock the signing key', {
       hint: 'Check LICADM_KEY_PASSPHRASE (or what you typed) and try again.',
       cause: error,

@@ -68,20 +68,22 @@ export const flagLabel: FieldLabel = (field) =>
  */
 export function parseLicenseSpec(input: LicenseInput, nowSeconds: number, label: FieldLabel = flagLabel): LicenseSpec {
   const productCode = parseUint(input.product, label('product'), LIMITS.code, {required: true})!
-  const kind = parseKind(input.kind ?? 'single', label('kind'))
-  const quantity = parseUint(input.quantity ?? 1, label('quantity'), LIMITS.quantity)!
-  const features = parseUint(input.features ?? 0, label('features'), LIMITS.features, {hex: true})!
+  // A blank value (an empty CSV cell) means the default, as a missing one does.
+  const kind = parseKind(isBlank(input.kind) ? 'single' : input.kind, label('kind'))
+  const quantity = parseUint(isBlank(input.quantity) ? 1 : input.quantity, label('quantity'), LIMITS.quantity)!
+  const features = parseUint(isBlank(input.features) ? 0 : input.features, label('features'), LIMITS.features, {hex: true})!
   const units = parseUint(input.units, label('units'), LIMITS.units)
   const notBefore = isBlank(input.notBefore) ? nowSeconds : parseInstant(input.notBefore, label('notBefore'), nowSeconds)
   let expiresAt: number | null = null
   if (!isBlank(input.expires) && String(input.expires).toLowerCase() !== 'never') {
     // A duration counts from the start of validity: "365d" is a year of use, however late it starts.
     expiresAt = parseInstant(input.expires, label('expires'), notBefore)
-    if (expiresAt <= notBefore) {
-      throw new InvalidValueError(label('expires'), 'must be after the start of validity (not-before)')
-    }
+    // Checked first: with the default not-before (now) a past expiry is "in the past", not "before not-before".
     if (expiresAt <= nowSeconds) {
       throw new InvalidValueError(label('expires'), 'is in the past: give a future date or a duration such as 365d')
+    }
+    if (expiresAt <= notBefore) {
+      throw new InvalidValueError(label('expires'), 'must be after the start of validity (not-before)')
     }
     if (expiresAt - notBefore > LIMITS.maxLifetimeSeconds) {
       throw new InvalidValueError(label('expires'), 'is more than 100 years away: use "never" for a perpetual license')
@@ -143,7 +145,8 @@ export function parseMetadata(v: unknown, flag: string): Record<string, string> 
   if (pairs.length > LIMITS.metadataEntries) {
     throw new InvalidValueError(flag, `has ${pairs.length} entries; at most ${LIMITS.metadataEntries} are accepted`)
   }
-  const out: Record<string, string> = {}
+  // A Map, not an object literal: keys such as "constructor" or "__proto__" are plain keys here.
+  const out = new Map<string, string>()
   for (const [key, value] of pairs) {
     if (!META_KEY.test(key)) {
       throw new InvalidValueError(flag, `key "${key}" is not accepted: use 1-64 letters, digits, '_', '.' or '-'`)
@@ -155,10 +158,10 @@ export function parseMetadata(v: unknown, flag: string): Record<string, string> 
     if (text.length > LIMITS.metadataValueLength) {
       throw new InvalidValueError(flag, `value of "${key}" is longer than ${LIMITS.metadataValueLength} characters`)
     }
-    if (key in out) throw new InvalidValueError(flag, `key "${key}" is given twice`)
-    out[key] = text
+    if (out.has(key)) throw new InvalidValueError(flag, `key "${key}" is given twice`)
+    out.set(key, text)
   }
-  return out
+  return Object.fromEntries(out)
 }
 
 function splitPair(pair: string, flag: string): [string, string] {

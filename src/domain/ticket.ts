@@ -46,7 +46,8 @@ export function ticketFromEntropy(pool: Buffer, index: number): string {
 
 /** Does this look like a ticket at all (as opposed to a license id)? */
 export function looksLikeTicket(input: string): boolean {
-  return /^[0-9A-Za-z]{5}(-?[0-9A-Za-z]{5}){4}$/.test(input.trim())
+  // Groups may be separated by dashes or spaces, or not at all: parseTicket accepts the same.
+  return /^[0-9A-Za-z]{5}([-\s]?[0-9A-Za-z]{5}){4}$/.test(input.trim())
 }
 
 /**

@@ -96,6 +96,8 @@ function checkedDate(iso: string, original: string, flag: string): number {
   if (Number.isNaN(ms) || month < 1 || month > 12 || day < 1 || day > daysInMonth) {
     throw new InvalidValueError(flag, `"${original}" is not a valid calendar date`)
   }
+  // Signed files carry times as epoch seconds, which verifiers require to be 0 or more.
+  if (ms < 0) throw new InvalidValueError(flag, `"${original}" is before 1970-01-01`)
   return Math.floor(ms / 1000)
 }
 

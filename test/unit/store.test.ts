@@ -1,0 +1,209 @@
+import {spawn} from 'node:child_process'
+import {mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+import {dirname, join, resolve} from 'node:path'
+
+import {sql} from 'kysely'
+import ts from 'typescript'
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {LATEST_MIGRATION, migrationProvider} from '../../src/store/migrations.js'
+import {openStore, type Store} from '../../src/store/store.js'
+import {tempDir} from './helpers.js'
+
+const tmp = tempDir()
+afterAll(tmp.cleanup)
+const ROOT = resolve(import.meta.dirname, '../..')
+
+const product = (code: number) => ({code, name: `P${code}`, created_at: 1})
+
+async function tables(store: Store): Promise<string[]> {
+  const {rows} = await sql<{name: string}>`select name from sqlite_master where type = 'table' order by name`.execute(store.db)
+  return rows.map((r) => r.name)
+}
+
+describe('openStore', () => {
+  it('opens an in-memory store with the migrations applied', async () => {
+    const store = await openStore({path: ':memory:'})
+    try {
+      expect(await tables(store)).toEqual(expect.arrayContaining(['vendor', 'vendor_keys', 'products', 'licenses', 'requests']))
+      const {rows} = await sql<{name: string}>`select name from kysely_migration order by name`.execute(store.db)
+      const defined = Object.keys(await migrationProvider.getMigrations()).sort()
+      expect(defined[0]).toBe('0001_foundation')
+      expect(rows.map((r) => r.name)).toEqual(defined)
+      expect(LATEST_MIGRATION).toBe(defined.at(-1))
+      expect(await store.integrityCheck()).toBe('ok')
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('creates a file store (and its directory) in WAL mode with foreign keys on, and keeps data across opens', async () => {
+    const path = join(tmp.dir, 'nested', 'data', 'licadm.db')
+    const first = await openStore({path})
+    const {rows: mode} = await sql<{journal_mode: string}>`pragma journal_mode`.execute(first.db)
+    expect(mode[0].journal_mode).toBe('wal')
+    const {rows: fk} = await sql<{foreign_keys: number}>`pragma foreign_keys`.execute(first.db)
+    expect(fk[0].foreign_keys).toBe(1)
+    await first.write((tx) => tx.insertInto('products').values(product(1)).execute())
+    await first.close()
+    // Opening again runs no migration twice and finds the data.
+    const second = await openStore({path})
+    expect(await second.db.selectFrom('products').select('code').execute()).toEqual([{code: 1}])
+    const {rows} = await sql<{n: number}>`select count(*) as n from kysely_migration`.execute(second.db)
+    expect(rows[0].n).toBe(Object.keys(await migrationProvider.getMigrations()).length)
+    expect(await second.integrityCheck()).toBe('ok')
+    await second.close()
+  })
+
+  it('enforces the schema: a license for a product that does not exist is refused', async () => {
+    const store = await openStore({path: ':memory:'})
+    const license = {
+      id: 'lic_x', ticket: 'T', product_code: 99, kind: 'single', quantity: 1, features: 0, units: null, not_before: 0, expires_at: null,
+      status: 'available', customer: null, metadata: '{}', kid: 'k', jws: 'j', created_at: 0, revoked_at: null, request_key: null, request_seq: null,
+    }
+    await expect(store.write((tx) => tx.insertInto('licenses').values(license).execute())).rejects.toThrow(/FOREIGN KEY/)
+    await expect(store.write((tx) => tx.insertInto('licenses').values({...license, kind: 'floating'}).execute())).rejects.toThrow(/CHECK|FOREIGN/)
+    await store.close()
+  })
+})
+
+describe('Store.write', () => {
+  it('commits what fn wrote and returns its result', async () => {
+    const store = await openStore({path: ':memory:'})
+    const result = await store.write(async (tx) => {
+      await tx.insertInto('products').values(product(1)).execute()
+      return 'done'
+    })
+    expect(result).toBe('done')
+    expect(await store.db.selectFrom('products').select('code').execute()).toEqual([{code: 1}])
+    await store.close()
+  })
+
+  it('rolls back everything when fn throws, and rethrows the same error', async () => {
+    const store = await openStore({path: join(tmp.dir, 'rollback.db')})
+    const boom = new Error('boom')
+    await expect(
+      store.write(async (tx) => {
+        await tx.insertInto('products').values(product(1)).execute()
+        await tx.insertInto('products').values(product(2)).execute()
+        throw boom
+      }),
+    ).rejects.toBe(boom)
+    expect(await store.db.selectFrom('products').selectAll().execute()).toEqual([])
+    // A failing statement half-way (duplicate key) undoes the statements before it.
+    await store.write((tx) => tx.insertInto('products').values(product(5)).execute())
+    await expect(
+      store.write(async (tx) => {
+        await tx.insertInto('products').values(product(6)).execute()
+        await tx.insertInto('products').values(product(5)).execute()
+      }),
+    ).rejects.toThrow(/UNIQUE/)
+    expect(await store.db.selectFrom('products').select('code').execute()).toEqual([{code: 5}])
+    // And the store still takes writes afterwards: no transaction was left open.
+    await store.write((tx) => tx.insertInto('products').values(product(7)).execute())
+    expect((await store.db.selectFrom('products').select('code').orderBy('code').execute()).map((r) => r.code)).toEqual([5, 7])
+    expect(await store.integrityCheck()).toBe('ok')
+    await store.close()
+  })
+
+  it('serializes concurrent writes on one store: no lost update', async () => {
+    const store = await openStore({path: join(tmp.dir, 'one.db')})
+    await sql`create table counter (n integer not null)`.execute(store.db)
+    await sql`insert into counter values (0)`.execute(store.db)
+    await Promise.all(Array.from({length: 20}, () => store.write(readThenIncrement)))
+    expect(await counter(store)).toBe(20)
+    await store.close()
+  })
+
+  it('takes the write lock at BEGIN (IMMEDIATE): another connection cannot begin a write meanwhile', async () => {
+    const path = join(tmp.dir, 'immediate.db')
+    const a = await openStore({path})
+    const b = await openStore({path})
+    // Fail fast instead of waiting for the lock (better-sqlite3 waits synchronously).
+    await sql`pragma busy_timeout = 0`.execute(b.db)
+    let inside: unknown = 'not run'
+    await a.write(async () => {
+      // Nothing written yet by `a`: a deferred BEGIN would not hold any lock here.
+      inside = await b.write(async () => 'b ran').catch((error: Error) => error)
+    })
+    expect(inside).toBeInstanceOf(Error)
+    expect(String(inside)).toMatch(/locked|busy/i)
+    // Once `a` committed, `b` writes.
+    expect(await b.write(async () => 'b ran')).toBe('b ran')
+    await a.close()
+    await b.close()
+  })
+
+  it('serializes read-then-increment writes of two processes on one file: no lost update', async () => {
+    const dir = join(tmp.dir, 'procs')
+    const script = transpileStore(dir)
+    const path = join(dir, 'shared.db')
+    const setup = await openStore({path})
+    await sql`create table counter (n integer not null)`.execute(setup.db)
+    await sql`insert into counter values (0)`.execute(setup.db)
+    await setup.close()
+    const runs = await Promise.all([runChild(script, path, 25), runChild(script, path, 25)])
+    for (const r of runs) expect(r, r.stderr).toMatchObject({code: 0})
+    const store = await openStore({path})
+    expect(await counter(store)).toBe(50)
+    expect(await store.integrityCheck()).toBe('ok')
+    await store.close()
+  }, 30_000)
+})
+
+async function readThenIncrement(tx: Parameters<Parameters<Store['write']>[0]>[0]): Promise<void> {
+  const {rows} = await sql<{n: number}>`select n from counter`.execute(tx)
+  // Yield to the event loop between the read and the write, as real work would.
+  await new Promise((r) => setTimeout(r, 1))
+  await sql`update counter set n = ${rows[0].n + 1}`.execute(tx)
+}
+
+async function counter(store: Store): Promise<number> {
+  const {rows} = await sql<{n: number}>`select n from counter`.execute(store.db)
+  return rows[0].n
+}
+
+/**
+ * The store's sources as JavaScript in `dir`, with a child script that increments the counter: the
+ * child processes run the real `openStore`/`write`, not a copy of their logic.
+ */
+function transpileStore(dir: string): string {
+  const sources = ['src/store', 'src/domain'].flatMap((d) => readdirSync(join(ROOT, d)).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`))
+  for (const file of sources) {
+    const out = join(dir, file.replace(/\.ts$/, '.js'))
+    mkdirSync(dirname(out), {recursive: true})
+    const {outputText} = ts.transpileModule(readFileSync(join(ROOT, file), 'utf8'), {
+      compilerOptions: {module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022},
+    })
+    writeFileSync(out, outputText)
+  }
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}')
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+  const script = join(dir, 'increment.js')
+  writeFileSync(
+    script,
+    `import {sql} from 'kysely'
+import {openStore} from './src/store/store.js'
+const [path, times] = process.argv.slice(2)
+const store = await openStore({path})
+for (let i = 0; i < Number(times); i++) {
+  await store.write(async (tx) => {
+    const {rows} = await sql\`select n from counter\`.execute(tx)
+    await new Promise((r) => setTimeout(r, 2))
+    await sql\`update counter set n = \${rows[0].n + 1}\`.execute(tx)
+  })
+}
+await store.close()
+`,
+  )
+  return script
+}
+
+function runChild(script: string, path: string, times: number): Promise<{code: number | null; stderr: string}> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [script, path, String(times)], {stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('close', (code) => res({code, stderr}))
+  })
+}
