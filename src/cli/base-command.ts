@@ -72,9 +72,49 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       const name = profiles.resolve(profile ?? this.flags.profile)
       profiles.require(name)
       const {localBackend} = await import('../services/backend.js')
-      return localBackend(profiles.paths(name), this.clock(), () => this.passphrase())
+      const {localActor} = await import('../services/context.js')
+      return localBackend(profiles.paths(name), this.clock(), () => this.passphrase(), `${localActor()}@${name}`)
     })()
     return this.openBackend
+  }
+
+  /** The device directory: LICADM_DEVICE_DIR, else "device" in the data directory. */
+  protected async deviceStore() {
+    const {DeviceStore} = await import('../device/state.js')
+    const {join} = await import('node:path')
+    return new DeviceStore(process.env.LICADM_DEVICE_DIR || join(this.config.dataDir, 'device'))
+  }
+
+  /**
+   * A container's current secret, for commands that hand it to a device: a credentials file
+   * (--credentials), LICADM_CONTAINER_SECRET, or asked in a terminal. Never a flag value (it would
+   * show in `ps` and shell history).
+   */
+  protected async containerSecret(serial: string, file?: string): Promise<string> {
+    if (file !== undefined) {
+      const {readInput} = await import('./files.js')
+      let parsed: {container?: string; secret?: string}
+      try {
+        parsed = JSON.parse(readInput(file, '--credentials'))
+      } catch (error) {
+        if (error instanceof LicadmError) throw error
+        throw new UsageError(`--credentials: ${file} is not a licadm credentials file (JSON)`)
+      }
+      if (typeof parsed.secret !== 'string') throw new UsageError(`--credentials: ${file} holds no secret`)
+      if (parsed.container && parsed.container !== serial.trim().toUpperCase()) {
+        throw new UsageError(`--credentials: ${file} is for container ${parsed.container}, not ${serial}`)
+      }
+      return parsed.secret
+    }
+    const fromEnv = process.env.LICADM_CONTAINER_SECRET
+    if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+    if (!this.canPrompt()) {
+      throw new UsageError(`the secret of container ${serial} is needed`, {
+        hint: 'Give --credentials FILE (from "container create --out" or "reset-credentials --out"), or set LICADM_CONTAINER_SECRET.',
+        details: {flag: '--credentials'},
+      })
+    }
+    return this.prompter.password({message: `Secret of container ${serial}`, mask: '*'})
   }
 
   /** The signing key's passphrase: LICADM_KEY_PASSPHRASE, else asked in a terminal. */

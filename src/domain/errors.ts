@@ -22,6 +22,8 @@ export const ExitCode = {
   issuedInFuture: 15,
   replayed: 16,
   revoked: 17,
+  wrongTarget: 18,
+  outOfOrder: 19,
 } as const
 
 export type ExitCodeName = keyof typeof ExitCode
@@ -46,6 +48,8 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{code: number; name: ExitCodeName; m
   {code: 15, name: 'issuedInFuture', meaning: 'issued in the future: clocks disagree by more than 5 minutes'},
   {code: 16, name: 'replayed', meaning: 'already used or replayed'},
   {code: 17, name: 'revoked', meaning: 'revoked'},
+  {code: 18, name: 'wrongTarget', meaning: 'made for another device or container'},
+  {code: 19, name: 'outOfOrder', meaning: 'out of order or superseded: an older generation or counter, or a missing predecessor'},
 ]
 
 export interface ErrorOptions {
@@ -116,6 +120,8 @@ export type VerifyReason =
   | 'expired'
   | 'replayed'
   | 'revoked'
+  | 'wrong-target'
+  | 'out-of-order'
 
 const VERIFY_EXIT: Record<VerifyReason, number> = {
   malformed: ExitCode.malformed,
@@ -129,6 +135,8 @@ const VERIFY_EXIT: Record<VerifyReason, number> = {
   expired: ExitCode.expired,
   replayed: ExitCode.replayed,
   revoked: ExitCode.revoked,
+  'wrong-target': ExitCode.wrongTarget,
+  'out-of-order': ExitCode.outOfOrder,
 }
 
 export class VerificationError extends LicadmError {

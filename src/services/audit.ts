@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import {epochSeconds} from '../domain/clock.js'
-import {parseInstant, parseUint} from '../domain/values.js'
+import {parseDuration, parseInstant, parseUint} from '../domain/values.js'
 import type {Tx} from '../store/store.js'
 import {localActor, type ServiceContext} from './context.js'
 
@@ -86,7 +86,12 @@ export class AuditService {
     if (filter.action) q = q.where('action', 'like', filter.action.includes('*') ? filter.action.replaceAll('*', '%') : filter.action)
     if (filter.subject) q = q.where('subject', 'like', filter.subject.includes(':') ? filter.subject : `%:${filter.subject}`)
     if (filter.actor) q = q.where('actor', '=', filter.actor)
-    if (filter.since) q = q.where('at', '>=', parseInstant(filter.since, '--since', epochSeconds(this.ctx.clock)))
+    if (filter.since) {
+      // "7d" means the last seven days here: a duration counts back from now.
+      const now = epochSeconds(this.ctx.clock)
+      const back = parseDuration(filter.since)
+      q = q.where('at', '>=', back === null ? parseInstant(filter.since, '--since', now) : now - back)
+    }
     if (filter.after !== undefined) q = q.where('seq', '>', parseUint(filter.after, '--after', {min: 0, max: Number.MAX_SAFE_INTEGER})!)
     const rows = await q.execute()
     const events = rows.slice(0, limit).map((r) => ({

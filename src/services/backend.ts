@@ -1,9 +1,15 @@
 import type {Clock} from '../domain/clock.js'
 import {openStore} from '../store/store.js'
+import {AuditService} from './audit.js'
 import {BulkIssuer} from './bulk.js'
+import {ContainerService} from './containers.js'
+import {localActor} from './context.js'
+import {DeviceService} from './devices.js'
+import {DirectoryService} from './directory.js'
 import {KeyRing, type PassphraseSource} from './keyring.js'
 import {LicenseService} from './licenses.js'
 import {ProductService} from './products.js'
+import {SawService} from './saw.js'
 import {VendorService} from './vendor.js'
 
 /**
@@ -15,6 +21,11 @@ export interface Backend {
   products: ProductService
   licenses: LicenseService
   bulk: BulkIssuer
+  directory: DirectoryService
+  containers: ContainerService
+  devices: DeviceService
+  saws: SawService
+  audit: AuditService
   close(): Promise<void>
 }
 
@@ -23,14 +34,19 @@ export interface StorePaths {
   storePath: string
 }
 
-export async function localBackend(paths: StorePaths, clock: Clock, passphrase: PassphraseSource): Promise<Backend> {
+export async function localBackend(paths: StorePaths, clock: Clock, passphrase: PassphraseSource, actor = localActor()): Promise<Backend> {
   const store = await openStore({path: paths.storePath})
-  const ctx = {store, clock, keys: new KeyRing(paths.keyDir, passphrase)}
+  const ctx = {store, clock, keys: new KeyRing(paths.keyDir, passphrase), actor}
   return {
     vendor: new VendorService(ctx),
     products: new ProductService(ctx),
     licenses: new LicenseService(ctx),
     bulk: new BulkIssuer(ctx),
+    directory: new DirectoryService(ctx),
+    containers: new ContainerService(ctx),
+    devices: new DeviceService(ctx),
+    saws: new SawService(ctx),
+    audit: new AuditService(ctx),
     close: () => store.close(),
   }
 }

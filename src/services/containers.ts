@@ -296,6 +296,7 @@ export class ContainerService {
     const serial = normalizeSerial(serialInput)
     const secret = newSecret('lcs')
     const ttl = options.sawTtlSeconds ?? DEFAULT_SAW_TTL_SECONDS
+    const issuer = options.writeSaws === false ? null : await this.saws.issuer()
     return this.ctx.store.write(async (tx) => {
       const container = await this.row(serial, tx)
       if (!isCloud(container.kind)) throw new ConflictError('NOT_A_CLOUD_CONTAINER', `container ${serial} is local: it has no credentials to reset`)
@@ -322,9 +323,9 @@ export class ContainerService {
         }
         await tx.updateTable('activations').set({state: 'stale'}).where('serial', '=', serial).where('fingerprint', '=', link.fingerprint).execute()
         result.staled++
-        if (options.writeSaws !== false) {
+        if (issuer) {
           const {state: _s, pending_removal: _p, link_user: _u, email: _e, ...device} = link
-          result.saws.push(await this.saws.issue(tx, updated, device, secret, ttl))
+          result.saws.push(await this.saws.issue(tx, issuer, updated, device, secret, ttl))
         }
       }
       await appendAudit(tx, this.ctx, {

@@ -68,6 +68,7 @@ export class DeviceService {
     const serial = normalizeSerial(serialInput)
     const fingerprint = checkFingerprint(identity.fingerprint)
     const now = epochSeconds(this.ctx.clock)
+    const issuer = options.secret === undefined ? null : await this.saws.issuer()
     return this.ctx.store.write(async (tx) => {
       const container = await this.containers.row(serial, tx)
       const user = options.user === undefined ? null : await this.directory.user(options.user, tx)
@@ -78,7 +79,9 @@ export class DeviceService {
       await this.checkOwner(tx, container, fingerprint, user)
       const existing = await tx.selectFrom('activations').selectAll().where('serial', '=', serial).where('fingerprint', '=', fingerprint).executeTakeFirst()
       if (existing && existing.state !== 'inactive') {
-        return {serial, fingerprint, state: existing.state, user: user?.email ?? null, generation: existing.generation, changed: false}
+        const same: Activation = {serial, fingerprint, state: existing.state, user: user?.email ?? null, generation: existing.generation, changed: false}
+        if (issuer) same.saw = await this.saws.issue(tx, issuer, container, device, options.secret!, options.sawTtlSeconds ?? DEFAULT_SAW_TTL_SECONDS)
+        return same
       }
       await this.checkLimit(tx, container)
       const values = {state: 'active' as const, user_id: user?.id ?? device.user_id, pending_removal: 0, activated_at: now, deactivated_at: null, generation: container.generation}
@@ -86,7 +89,7 @@ export class DeviceService {
       else await tx.insertInto('activations').values({serial, fingerprint, last_seen: null, ...values}).execute()
       await appendAudit(tx, this.ctx, {action: 'device.activate', subject: `container:${serial}`, before: existing ? {state: existing.state} : undefined, after: {device: fingerprint, user: user?.email, state: 'active'}})
       const activation: Activation = {serial, fingerprint, state: 'active', user: user?.email ?? null, generation: container.generation, changed: true}
-      if (options.secret !== undefined) activation.saw = await this.saws.issue(tx, container, device, options.secret, options.sawTtlSeconds ?? DEFAULT_SAW_TTL_SECONDS)
+      if (issuer) activation.saw = await this.saws.issue(tx, issuer, container, device, options.secret!, options.sawTtlSeconds ?? DEFAULT_SAW_TTL_SECONDS)
       return activation
     })
   }

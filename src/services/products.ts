@@ -2,6 +2,7 @@ import {epochSeconds} from '../domain/clock.js'
 import {ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
 import {parseUint} from '../domain/values.js'
+import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
 
 export interface Product {
@@ -29,6 +30,7 @@ export class ProductService {
         })
       }
       await tx.insertInto('products').values({code, name, created_at: now}).execute()
+      await appendAudit(tx, this.ctx, {action: 'product.create', subject: `product:${code}`, after: {name}})
     })
     return {code, name, createdAt: now, licenses: {available: 0, assigned: 0, revoked: 0}}
   }
@@ -62,6 +64,7 @@ export class ProductService {
         })
       }
       await tx.deleteFrom('products').where('code', '=', product.code).execute()
+      await appendAudit(tx, this.ctx, {action: 'product.delete', subject: `product:${product.code}`, before: {name: product.name}})
     })
     return product
   }

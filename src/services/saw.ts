@@ -4,6 +4,8 @@ import {newId} from '../domain/ids.js'
 import {normalizeSerial} from '../domain/container.js'
 import {x25519PublicFromRaw} from '../crypto/jwe.js'
 import {secretMatches} from '../crypto/secrets.js'
+import type {Signer} from '../crypto/keys.js'
+import type {Vendor} from '../formats/license.js'
 import {encodeSaw, peekSaw, verifySaw, type SawClaims} from '../formats/saw.js'
 import type {ContainerTable, DeviceTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
@@ -22,6 +24,11 @@ export interface IssuedSaw {
   generation: number
   expiresAt: number
   file: string
+}
+
+export interface SawIssuer {
+  vendor: Vendor
+  signer: Signer
 }
 
 export interface SawInspection {
@@ -44,9 +51,18 @@ export class SawService {
     this.vendor = new VendorService(ctx)
   }
 
-  /** Signs and records a SAW inside the caller's transaction. */
-  async issue(tx: Tx, container: ContainerTable, device: DeviceTable, secret: string, ttlSeconds: number): Promise<IssuedSaw> {
+  /**
+   * The vendor and its signer, loaded before a transaction starts: the key may need a passphrase
+   * typed by a person, and the write lock must not wait for that.
+   */
+  async issuer(): Promise<SawIssuer> {
     const [vendor, signer] = await Promise.all([this.vendor.get(), this.vendor.signer()])
+    return {vendor, signer}
+  }
+
+  /** Signs and records a SAW inside the caller's transaction. */
+  async issue(tx: Tx, issuer: SawIssuer, container: ContainerTable, device: DeviceTable, secret: string, ttlSeconds: number): Promise<IssuedSaw> {
+    const {vendor, signer} = issuer
     const now = epochSeconds(this.ctx.clock)
     const jti = newId('saw', this.ctx.clock.now())
     const expiresAt = now + ttlSeconds
@@ -64,6 +80,7 @@ export class SawService {
   /** A SAW for one device, given the container's current secret (which licadm never stores). */
   async create(serialInput: string, fingerprint: string, secret: string, ttlSeconds = DEFAULT_SAW_TTL_SECONDS): Promise<IssuedSaw> {
     const serial = normalizeSerial(serialInput)
+    const issuer = await this.issuer()
     return this.ctx.store.write(async (tx) => {
       const container = await tx.selectFrom('containers').selectAll().where('serial', '=', serial).executeTakeFirst()
       if (!container) throw new NotFoundError('container', serial)
@@ -85,7 +102,7 @@ export class SawService {
         throw new ConflictError('DEVICE_PENDING_REMOVAL', `device ${fingerprint} belongs to a user who left the container's group; it gets no SAW`)
       }
       const device = await tx.selectFrom('devices').selectAll().where('fingerprint', '=', fingerprint).executeTakeFirstOrThrow()
-      return this.issue(tx, container, device, secret, ttlSeconds)
+      return this.issue(tx, issuer, container, device, secret, ttlSeconds)
     })
   }
 

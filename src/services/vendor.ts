@@ -6,6 +6,7 @@ import {LIMITS} from '../domain/license.js'
 import {parseUint} from '../domain/values.js'
 import {generateSigningKey, keyId, publicJwk, publicKeyPem, type PublicJwk, type Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
+import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
 
 export interface VendorKey {
@@ -42,6 +43,7 @@ export class VendorService {
       if (existing) throw new ConflictError('VENDOR_EXISTS', `this store already belongs to vendor ${existing.code}`)
       await tx.insertInto('vendor').values({id: 1, code, name, created_at: now}).execute()
       await tx.insertInto('vendor_keys').values({kid, public_pem: publicKeyPem(publicKey), status: 'active', created_at: now, retired_at: null}).execute()
+      await appendAudit(tx, this.ctx, {action: 'vendor.init', subject: `vendor:${code}`, after: {name, kid}})
     })
     return {code, name, kid, keyPath}
   }
@@ -106,6 +108,7 @@ export class VendorService {
       const old = await tx.selectFrom('vendor_keys').select('kid').where('status', '=', 'active').execute()
       await tx.updateTable('vendor_keys').set({status: 'retired', retired_at: now}).where('status', '=', 'active').execute()
       await tx.insertInto('vendor_keys').values({kid, public_pem: publicKeyPem(publicKey), status: 'active', created_at: now, retired_at: null}).execute()
+      await appendAudit(tx, this.ctx, {action: 'key.rotate', subject: `key:${kid}`, before: {active: old.map((r) => r.kid)}, after: {active: kid}})
       return old.map((r) => r.kid)
     })
     return {kid, retired}
@@ -120,6 +123,7 @@ export class VendorService {
         throw new ConflictError('KEY_ACTIVE', `key ${kid} is the active signing key and cannot be removed`, {hint: 'Run "licadm key rotate" first.'})
       }
       await tx.deleteFrom('vendor_keys').where('kid', '=', kid).execute()
+      await appendAudit(tx, this.ctx, {action: 'key.remove', subject: `key:${kid}`, before: {status: 'retired'}})
     })
   }
 }

@@ -1,0 +1,21 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+
+export default class ContainerRemoveLicense extends BaseCommand<typeof ContainerRemoveLicense> {
+  static override summary = 'Take a license out of a container; it becomes available again.'
+
+  static override examples = ['<%= config.bin %> <%= command.id %> P-7KQ2-M9XZ-4TBD lic_01jx…']
+
+  static override args = {
+    serial: Args.string({description: 'Container serial.', required: true}),
+    license: Args.string({description: 'License id or ticket.', required: true}),
+  }
+
+  async run() {
+    const backend = await this.backend()
+    const result = await backend.containers.removeLicense(this.args.serial, this.args.license)
+    this.log(`License ${result.licenseId} was removed from container ${result.serial}`)
+    return result
+  }
+}

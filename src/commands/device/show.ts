@@ -1,0 +1,25 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+
+export default class DeviceShow extends BaseCommand<typeof DeviceShow> {
+  static override summary = 'Show a device: owner, platform, and its links to containers.'
+
+  static override examples = ['<%= config.bin %> <%= command.id %> 3F2A9C1B-…']
+
+  static override args = {fingerprint: Args.string({description: 'Device fingerprint.', required: true})}
+
+  async run() {
+    const backend = await this.backend()
+    const d = await backend.devices.show(this.args.fingerprint)
+    const {details, date} = await import('../../cli/render.js')
+    this.log(details([
+      ['Device', `${d.name} (${d.fingerprint})`],
+      ['Platform', d.platform],
+      ['User', d.user ?? '-'],
+      ['Registered', date(d.createdAt)],
+      ...d.activations.map((a): [string, string] => [`  ${a.serial}`, `${a.kind}, ${a.state}${a.pendingRemoval ? ', removal pending' : ''}, last seen ${date(a.lastSeen, 'never')}`]),
+    ]))
+    return {device: d}
+  }
+}

@@ -1,0 +1,19 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+
+export default class GroupCreate extends BaseCommand<typeof GroupCreate> {
+  static override summary = 'Create a group of users (for enterprise containers).'
+
+  static override examples = ['<%= config.bin %> <%= command.id %> --name engineering']
+
+  static override flags = {name: Flags.string({char: 'n', summary: 'Group name (unique).'})}
+
+  async run() {
+    const name = await this.need('name', this.flags.name, {message: 'Group name'})
+    const backend = await this.backend()
+    const group = await backend.directory.createGroup({name})
+    this.log(`${this.color().green('✓')} Created group ${group.name} (${group.id})`)
+    return {group}
+  }
+}

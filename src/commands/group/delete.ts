@@ -1,0 +1,23 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {yesFlag} from '../../cli/flags.js'
+
+export default class GroupDelete extends BaseCommand<typeof GroupDelete> {
+  static override summary = 'Delete a group that owns no container.'
+
+  static override examples = ['<%= config.bin %> <%= command.id %> engineering --yes']
+
+  static override args = {group: Args.string({description: 'Group name or id.', required: true})}
+
+  static override flags = {yes: yesFlag}
+
+  async run() {
+    const backend = await this.backend()
+    const group = await backend.directory.group(this.args.group)
+    await this.confirm(this.flags.yes, `Delete group ${group.name}?`)
+    await backend.directory.deleteGroup(group.id)
+    this.log(`Deleted group ${group.name}`)
+    return {deleted: group}
+  }
+}

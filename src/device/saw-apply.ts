@@ -1,0 +1,44 @@
+import type {KeyObject} from 'node:crypto'
+
+import {VerificationError} from '../domain/errors.js'
+import {openSawCredential, verifySaw, type SawClaims} from '../formats/saw.js'
+import type {DeviceStore} from './state.js'
+
+export interface AppliedSaw {
+  container: string
+  generation: number
+  jti: string
+  expiresAt: number
+}
+
+/**
+ * Applies a SAW file on this device: the vendor's signature (a pinned key), the type, the expiry,
+ * this device, a generation not older than the one held, single use; then the credential is
+ * decrypted with the device key and stored.
+ */
+export function applySaw(device: DeviceStore, text: string, vendorKeys: ReadonlyMap<string, KeyObject>, nowSeconds: number): AppliedSaw {
+  const me = device.device()
+  const claims: SawClaims = verifySaw(text, vendorKeys, nowSeconds)
+  if (claims.sub !== me.fingerprint) {
+    throw new VerificationError('wrong-target', `this SAW file is for device ${claims.sub}, not for this device (${me.fingerprint})`, {
+      details: {for: claims.sub, device: me.fingerprint},
+    })
+  }
+  const state = device.state()
+  if (state.usedSaws.includes(claims.jti)) {
+    throw new VerificationError('replayed', `this SAW file (${claims.jti}) was applied on this device already`, {details: {jti: claims.jti}})
+  }
+  const held = state.credentials[claims.container]
+  if (held && held.generation > claims.gen) {
+    throw new VerificationError('out-of-order', `this SAW file is for generation ${claims.gen} of container ${claims.container}, older than the generation ${held.generation} this device holds: the credentials were reset after it was made`, {
+      hint: 'Ask your administrator for a SAW file of the current generation.',
+      details: {generation: claims.gen, held: held.generation},
+    })
+  }
+  const {credential} = openSawCredential(claims, device.encryptionKey())
+  device.update((s) => {
+    s.credentials[claims.container] = {secret: credential, generation: claims.gen, kind: claims.containerKind, receivedAt: new Date(nowSeconds * 1000).toISOString(), via: `saw:${claims.jti}`}
+    s.usedSaws.push(claims.jti)
+  })
+  return {container: claims.container, generation: claims.gen, jti: claims.jti, expiresAt: claims.exp}
+}
