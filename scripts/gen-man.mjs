@@ -489,7 +489,7 @@ export function renderPages({pkg, manifest, exitCodes, pluginCommands}) {
   const separator = oclif.topicSeparator ?? ':'
   const commands = Object.values(manifest.commands)
     .filter((c) => !c.hidden)
-    .sort((a, b) => a.id.localeCompare(b.id))
+    .sort((a, b) => compare(a.id, b.id))
 
   // Group by the first id segment: a topic page, or a page for a lone top-level command.
   const byName = new Map()
@@ -498,7 +498,7 @@ export function renderPages({pkg, manifest, exitCodes, pluginCommands}) {
     if (!byName.has(name)) byName.set(name, [])
     byName.get(name).push(c)
   }
-  const groups = [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, list]) => ({name, commands: list}))
+  const groups = [...byName.entries()].sort(([a], [b]) => compare(a, b)).map(([name, list]) => ({name, commands: list}))
 
   const envs = new Map(ENVIRONMENT)
   const globalFlags = new Map()
@@ -522,7 +522,7 @@ export function renderPages({pkg, manifest, exitCodes, pluginCommands}) {
     globalFlags: [...globalFlags.values()],
     helpFlags: ['--help', ...(oclif.additionalHelpFlags ?? [])].sort(byShortFirst),
     versionFlags: ['--version', ...(oclif.additionalVersionFlags ?? [])].sort(byShortFirst),
-    pluginCommands: pluginCommands.filter((c) => !commands.some((o) => o.id === c.id)).sort((a, b) => a.id.localeCompare(b.id)),
+    pluginCommands: pluginCommands.filter((c) => !commands.some((o) => o.id === c.id)).sort((a, b) => compare(a.id, b.id)),
   }
 
   const files = new Map()
@@ -534,8 +534,13 @@ export function renderPages({pkg, manifest, exitCodes, pluginCommands}) {
   return new Map([...files].map(([file, lines]) => [file, `${lines.join('\n')}\n`]))
 }
 
+/** Code-point order: the same on every machine, whatever its locale. */
+function compare(a, b) {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
 function byShortFirst(a, b) {
-  return a.length - b.length || a.localeCompare(b)
+  return a.length - b.length || compare(a, b)
 }
 
 /** Writes the pages into outDir; for man/ itself also drops stale pages and updates package.json "man". */
