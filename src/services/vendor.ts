@@ -1,4 +1,5 @@
 import {createPublicKey, type KeyObject} from 'node:crypto'
+import {rmSync} from 'node:fs'
 
 import {epochSeconds} from '../domain/clock.js'
 import {ConflictError, LicadmError, ExitCode, NotFoundError} from '../domain/errors.js'
@@ -38,12 +39,16 @@ export class VendorService {
     const {privateKey, publicKey} = generateSigningKey()
     const kid = keyId(publicKey)
     const keyPath = this.ctx.keys.save(kid, privateKey, input.passphrase)
+    // The key file exists before the store records it; if the store refuses, the file goes too.
     await this.ctx.store.write(async (tx) => {
       const existing = await tx.selectFrom('vendor').select('code').executeTakeFirst()
       if (existing) throw new ConflictError('VENDOR_EXISTS', `this store already belongs to vendor ${existing.code}`)
       await tx.insertInto('vendor').values({id: 1, code, name, created_at: now}).execute()
       await tx.insertInto('vendor_keys').values({kid, public_pem: publicKeyPem(publicKey), status: 'active', created_at: now, retired_at: null}).execute()
       await appendAudit(tx, this.ctx, {action: 'vendor.init', subject: `vendor:${code}`, after: {name, kid}})
+    }).catch((error: unknown) => {
+      rmSync(keyPath, {force: true})
+      throw error
     })
     return {code, name, kid, keyPath}
   }

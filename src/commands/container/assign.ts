@@ -5,6 +5,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class ContainerAssign extends BaseCommand<typeof ContainerAssign> {
   static override summary = 'Hand a personal container to a user, or an enterprise container to a group.'
 
+  static override description =
+    'A personal container is handed to a user and an enterprise container to a group; a local container is bound to its device and cannot be assigned. A container that is assigned already must be unassigned first.'
+
   static override examples = ['<%= config.bin %> <%= command.id %> P-7KQ2-M9XZ-4TBD --user ada@example.com', '<%= config.bin %> <%= command.id %> E-7KQ2-M9XZ-4TBD --group engineering']
 
   static override args = {serial: Args.string({description: 'Container serial.', required: true})}

@@ -6,6 +6,9 @@ import {CONTAINER_KINDS} from '../../domain/container.js'
 export default class ContainerList extends BaseCommand<typeof ContainerList> {
   static override summary = 'List containers with their owner, licenses and active devices.'
 
+  static override description =
+    'One line per container: serial, kind, owner (user, group or device), how many licenses it holds, active devices (of the maximum, for personal containers) and the credential generation.'
+
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --kind enterprise --group engineering']
 
   static override flags = {

@@ -5,6 +5,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class ContainerRemoveLicense extends BaseCommand<typeof ContainerRemoveLicense> {
   static override summary = 'Take a license out of a container; it becomes available again.'
 
+  static override description =
+    'The license\'s status goes back to available, so it can be put into another container. The container\'s update counter goes up.'
+
   static override examples = ['<%= config.bin %> <%= command.id %> P-7KQ2-M9XZ-4TBD lic_01jx…']
 
   static override args = {

@@ -5,6 +5,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class DeviceList extends BaseCommand<typeof DeviceList> {
   static override summary = 'List devices and the containers they are linked to.'
 
+  static override description =
+    'Each device with its user and its links to containers (serial:state; a trailing ! marks a device whose removal is pending until the next credential reset).'
+
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --container P-7KQ2-M9XZ-4TBD', '<%= config.bin %> <%= command.id %> --user ada@example.com --json']
 
   static override flags = {

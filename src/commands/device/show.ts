@@ -5,6 +5,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class DeviceShow extends BaseCommand<typeof DeviceShow> {
   static override summary = 'Show a device: owner, platform, and its links to containers.'
 
+  static override description =
+    'The device\'s fingerprint, name, platform and user, and for each container it is linked to: the kind, the link\'s state (active, inactive or stale), whether its removal is pending, and when it was last seen.'
+
   static override examples = ['<%= config.bin %> <%= command.id %> 3F2A9C1B-…']
 
   static override args = {fingerprint: Args.string({description: 'Device fingerprint.', required: true})}

@@ -5,6 +5,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class GroupCreate extends BaseCommand<typeof GroupCreate> {
   static override summary = 'Create a group of users (for enterprise containers).'
 
+  static override description =
+    'Group names are unique. Add members with "group add-member", then hand the group an enterprise container with "container create --kind enterprise --group NAME" or "container assign".'
+
   static override examples = ['<%= config.bin %> <%= command.id %> --name engineering']
 
   static override flags = {name: Flags.string({char: 'n', summary: 'Group name (unique).'})}

@@ -6,6 +6,9 @@ import {yesFlag} from '../../cli/flags.js'
 export default class GroupDelete extends BaseCommand<typeof GroupDelete> {
   static override summary = 'Delete a group that owns no container.'
 
+  static override description =
+    'Refused while the group owns an enterprise container: unassign or delete it first. The memberships end with the group.'
+
   static override examples = ['<%= config.bin %> <%= command.id %> engineering --yes']
 
   static override args = {group: Args.string({description: 'Group name or id.', required: true})}

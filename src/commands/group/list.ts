@@ -3,6 +3,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class GroupList extends BaseCommand<typeof GroupList> {
   static override summary = 'List the groups with their member counts.'
 
+  static override description =
+    'One line per group with its number of members.'
+
   static override examples = ['<%= config.bin %> <%= command.id %>']
 
   async run() {

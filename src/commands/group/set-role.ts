@@ -6,6 +6,9 @@ import {GROUP_ROLES} from '../../domain/container.js'
 export default class GroupSetRole extends BaseCommand<typeof GroupSetRole> {
   static override summary = "Change a member's role: member or admin."
 
+  static override description =
+    'Admins manage the group\'s enterprise containers; members use them. Setting the role a member has already changes nothing.'
+
   static override examples = ['<%= config.bin %> <%= command.id %> engineering ada@example.com admin']
 
   static override args = {

@@ -3,6 +3,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class KeyList extends BaseCommand<typeof KeyList> {
   static override summary = "List the vendor's signing keys: the active one and the retired ones kept for verification."
 
+  static override description =
+    'The active key signs everything new; retired keys are kept so that what they signed still verifies. The last column says whether this machine holds the private key.'
+
   static override examples = ['<%= config.bin %> <%= command.id %>']
 
   async run() {

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {epochSeconds} from '../../domain/clock.js'
-import {LicadmError} from '../../domain/errors.js'
+import {VerificationError} from '../../domain/errors.js'
 import type {LicenseClaims} from '../../formats/license.js'
 
 export default class LicenseVerify extends BaseCommand<typeof LicenseVerify> {
@@ -33,9 +33,10 @@ With --public-key no profile is needed: this is how a customer or an application
     try {
       verdict = this.flags['public-key'] ? await this.withKey(text, this.flags['public-key']) : await (await this.backend()).licenses.verify(text, {at: this.flags.at})
     } catch (error) {
-      // Say what the refused file claims, so support can tell whose file it is.
+      // Say what the refused file claims, so support can tell whose file it is. Only a refusal of the
+      // file has details to add to; other errors (an unreadable --public-key) have none.
       const claims = LicenseService.peek(text)
-      if (error instanceof LicadmError && claims) (error.details as Record<string, unknown>).claims = claims
+      if (error instanceof VerificationError && claims) (error.details as Record<string, unknown>).claims = claims
       throw error
     }
     const c = this.color()

@@ -4,6 +4,9 @@ import {productJson} from '../../cli/views.js'
 export default class ProductList extends BaseCommand<typeof ProductList> {
   static override summary = 'List the products with their license counts.'
 
+  static override description =
+    'One line per product with how many of its licenses are available, assigned and revoked.'
+
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
   async run() {

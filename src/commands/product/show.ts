@@ -6,6 +6,9 @@ import {productJson} from '../../cli/views.js'
 export default class ProductShow extends BaseCommand<typeof ProductShow> {
   static override summary = 'Show a product and how many licenses it has.'
 
+  static override description =
+    'The product\'s name and how many of its licenses are available, assigned and revoked.'
+
   static override examples = ['<%= config.bin %> <%= command.id %> 7']
 
   static override args = {code: Args.string({description: 'Product code.', required: true})}

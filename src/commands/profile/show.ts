@@ -5,6 +5,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class ProfileShow extends BaseCommand<typeof ProfileShow> {
   static override summary = 'Show a profile: vendor, signing keys, where its files are.'
 
+  static override description =
+    'The vendor, the active and retired signing keys, where the key files and the store are, and how many products the profile has. Without a name, the selected profile (--profile, LICADM_PROFILE or the current one).'
+
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> acme --json']
 
   static override args = {

@@ -3,6 +3,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class UserList extends BaseCommand<typeof UserList> {
   static override summary = 'List the users.'
 
+  static override description =
+    'One line per user: email, name, id and when the user was created.'
+
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
   async run() {

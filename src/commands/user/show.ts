@@ -5,6 +5,9 @@ import {BaseCommand} from '../../cli/base-command.js'
 export default class UserShow extends BaseCommand<typeof UserShow> {
   static override summary = "Show a user: groups, containers and devices."
 
+  static override description =
+    'The groups the user belongs to (with role), the personal containers they own, and their devices with the state of each link.'
+
   static override examples = ['<%= config.bin %> <%= command.id %> ada@example.com']
 
   static override args = {user: Args.string({description: 'Email or user id.', required: true})}
