@@ -21,7 +21,7 @@ export async function runIn(sb: Sandbox, args: string[], env: Record<string, str
   process.exitCode = undefined
   try {
     // Not runCommand: it joins and re-splits the arguments at spaces.
-    const {stdout, stderr, error} = await captureOutput(async () => run(args, {root: ROOT}))
+    const {stdout, stderr, error} = await captureOutput(async () => run(args, {root: ROOT}), {stripAnsi: false})
     let code = Number(process.exitCode ?? 0)
     if (error) {
       const oclifExit = (error as {oclif?: {exit?: number}}).oclif?.exit
