@@ -1,4 +1,5 @@
-import {createHash, type KeyObject} from 'node:crypto'
+import * as crypto from 'node:crypto'
+import {randomBytes, type KeyObject} from 'node:crypto'
 
 import {epochSeconds} from '../domain/clock.js'
 import {ConflictError, InvalidValueError, LicadmError, ExitCode, NotFoundError, VerificationError} from '../domain/errors.js'
@@ -58,6 +59,29 @@ export interface VerifyVerdict {
   license: LicenseClaims
 }
 
+/** The vendor and the key that sign a batch of licenses. */
+export interface Issuer {
+  vendor: Vendor
+  signer: Signer
+}
+
+/** Makes Ed25519 signatures of many signing inputs at once, in their order. */
+export type SignMany = (inputs: Buffer[]) => Promise<Buffer[]>
+
+/** The licenses of one request and their rows, with the signed license file in `jws`. */
+interface Built {
+  licenses: License[]
+  rows: LicenseTable[]
+}
+
+/** Requests with their licenses built and signed, not stored yet: see LicenseService.sign and store. */
+export interface SignedBatch {
+  requests: IssueRequest[]
+  issuer: Issuer
+  /** For each request whose key was not used when the batch was signed. */
+  signed: Map<IssueRequest, Built>
+}
+
 /** How long one write transaction of a bulk run is: big enough to be fast, small enough to resume. */
 export const CHUNK_SIZE = 1000
 
@@ -76,7 +100,7 @@ export class LicenseService {
         .filter((k) => input[k as keyof LicenseInput] !== undefined)
         .map((k) => [k, input[k as keyof LicenseInput]]),
     )
-    return createHash('sha256').update(`${count}|${canonical}`).digest('base64url')
+    return sha256(`${count}|${canonical}`)
   }
 
   /** Issues `count` licenses from flag values; with a key, a re-run returns the same licenses. */
@@ -101,53 +125,140 @@ export class LicenseService {
    * earlier licenses (and are refused if their input differs); the rest are signed and inserted.
    */
   async issue(requests: IssueRequest[]): Promise<IssueResult[]> {
+    const issuer = await this.issuer()
+    const recorded = await this.recordedKeys(keysOf(requests))
+    return this.store(await this.sign(requests, issuer, recorded))
+  }
+
+  /** The vendor and its active signing key: what signing needs, looked up once for a whole bulk run. */
+  async issuer(): Promise<Issuer> {
     const [vendor, signer] = await Promise.all([this.vendor.get(), this.vendor.signer()])
-    return this.ctx.store.write(async (tx) => {
-      const keys = requests.map((r) => r.key).filter((k): k is string => k !== null)
-      const seen = new Map<string, {fingerprint: string}>()
-      for (let i = 0; i < keys.length; i += 500) {
-        const rows = await tx.selectFrom('requests').select(['key', 'fingerprint']).where('key', 'in', keys.slice(i, i + 500)).execute()
-        for (const row of rows) seen.set(row.key, row)
+    return {vendor, signer}
+  }
+
+  /** The fingerprints recorded for those of `keys` that were used already. */
+  async recordedKeys(keys: string[], tx: Tx = this.ctx.store.db): Promise<Map<string, string>> {
+    const recorded = new Map<string, string>()
+    for (let i = 0; i < keys.length; i += 500) {
+      const rows = await tx.selectFrom('requests').select(['key', 'fingerprint']).where('key', 'in', keys.slice(i, i + 500)).execute()
+      for (const row of rows) recorded.set(row.key, row.fingerprint)
+    }
+    return recorded
+  }
+
+  /**
+   * The first half of issuing, outside any transaction: builds and signs the licenses of the
+   * requests whose key is not in `recorded` (signing is most of the work, and the write lock is not
+   * held meanwhile). With `signMany`, the signatures are made there (in worker threads, see
+   * BulkIssuer) and this thread is free until they come back.
+   */
+  async sign(requests: IssueRequest[], issuer: Issuer, recorded: ReadonlyMap<string, string>, signMany?: SignMany): Promise<SignedBatch> {
+    const todo: IssueRequest[] = []
+    const keys = new Set<string>()
+    for (const request of requests) {
+      if (request.key !== null) {
+        // A key used before is replayed, and a key given twice is issued once: nothing to sign.
+        if (recorded.has(request.key) || keys.has(request.key)) continue
+        keys.add(request.key)
       }
-      const fresh: IssueRequest[] = []
-      for (const request of requests) {
-        const earlier = request.key === null ? undefined : seen.get(request.key)
-        if (earlier && earlier.fingerprint !== request.fingerprint) {
+      todo.push(request)
+    }
+    if (!signMany) return {requests, issuer, signed: this.build(todo, issuer.vendor, issuer.signer)}
+    // signCompact lays out each JWS and hands us its signing input; we note the input, give back a
+    // placeholder, and put the real signature in its place when signMany has made them all.
+    const inputs: Buffer[] = []
+    const noting: Signer = {kid: issuer.signer.kid, sign: (data) => (inputs.push(data), PLACEHOLDER)}
+    const signed = this.build(todo, issuer.vendor, noting)
+    const signatures = await signMany(inputs)
+    let i = 0
+    for (const {rows} of signed.values()) {
+      for (const row of rows) {
+        if (!row.jws.endsWith(PLACEHOLDER_TEXT)) throw new Error('a JWS does not end with its signature')
+        row.jws = row.jws.slice(0, -PLACEHOLDER_TEXT.length) + signatures[i++].toString('base64url')
+      }
+    }
+    return {requests, issuer, signed}
+  }
+
+  /**
+   * The second half of issuing: one write transaction that checks every key again under the write
+   * lock (another process may have used one since the batch was signed: its request is then
+   * replayed and what was signed for it is dropped), inserts the fresh licenses, and returns the
+   * earlier licenses of replayed requests.
+   */
+  async store(batch: SignedBatch): Promise<IssueResult[]> {
+    return this.ctx.store.write(async (tx) => {
+      const recorded = await this.recordedKeys(keysOf(batch.requests), tx)
+      const fresh = new Map<IssueRequest, Built>()
+      const unsigned: IssueRequest[] = []
+      const replayed: string[] = []
+      for (const request of batch.requests) {
+        const earlier = request.key === null ? undefined : recorded.get(request.key)
+        if (earlier !== undefined && earlier !== request.fingerprint) {
           throw new ConflictError('IDEMPOTENCY_KEY_REUSED', `idempotency key "${request.key}" was used before for a different request`, {
             hint: 'Use a new key for a new request; a re-run must repeat the same input.',
             details: {key: request.key},
           })
         }
-        if (!earlier) {
-          fresh.push(request)
-          if (request.key !== null) seen.set(request.key, {fingerprint: request.fingerprint})
+        if (earlier === undefined) {
+          const built = batch.signed.get(request)
+          if (built) fresh.set(request, built)
+          else unsigned.push(request)
+          if (request.key !== null) recorded.set(request.key, request.fingerprint)
+        } else {
+          replayed.push(request.key!)
         }
       }
-      const issued = await this.insertFresh(tx, fresh, vendor, signer)
-      const results: IssueResult[] = []
-      for (const request of requests) {
-        const mine = issued.get(request)
-        results.push(mine ? {licenses: mine, replayed: false} : {licenses: await this.byRequestKey(tx, request.key!), replayed: true})
-      }
-      return results
+      // A key that was recorded when the batch was signed and is not now: only if records were
+      // removed meanwhile, which licadm never does. Signed here so that the answer is still right.
+      for (const [request, built] of this.build(unsigned, batch.issuer.vendor, batch.issuer.signer)) fresh.set(request, built)
+
+      const now = epochSeconds(this.ctx.clock)
+      const rows: LicenseTable[] = []
+      for (const built of fresh.values()) for (const row of built.rows) rows.push(row)
+      await this.ctx.store.insertMany(tx, 'licenses', rows)
+      const records = [...fresh.keys()]
+        .filter((r) => r.key !== null)
+        .map((r) => ({key: r.key!, fingerprint: r.fingerprint, count: r.count, created_at: now}))
+      await this.ctx.store.insertMany(tx, 'requests', records)
+      // After the inserts: a key given twice in this batch is replayed from its first request.
+      const earlier = await this.byRequestKeys(tx, replayed)
+      return batch.requests.map((request) => {
+        const mine = fresh.get(request)
+        return mine ? {licenses: mine.licenses, replayed: false} : {licenses: earlier.get(request.key!) ?? [], replayed: true}
+      })
     })
   }
 
-  private async insertFresh(tx: Tx, requests: IssueRequest[], vendor: Vendor, signer: Signer): Promise<Map<IssueRequest, License[]>> {
+  /** Makes the licenses of `requests` and their signed rows (CPU work only). */
+  private build(requests: IssueRequest[], vendor: Vendor, signer: Signer): Map<IssueRequest, Built> {
     const nowMs = this.ctx.clock.now()
     const now = Math.floor(nowMs / 1000)
     const total = requests.reduce((n, r) => n + r.count, 0)
     const entropy = ticketEntropy(total)
-    const out = new Map<IssueRequest, License[]>()
-    const rows: LicenseTable[] = []
+    // Random bytes for every id in one call too: a call costs as much as making the rest of the id.
+    const idEntropy = randomBytes(ID_RANDOM_BYTES * total)
+    const out = new Map<IssueRequest, Built>()
     let index = 0
     for (const request of requests) {
+      const {spec} = request
       const licenses: License[] = []
+      const rows: LicenseTable[] = []
       for (let seq = 0; seq < request.count; seq++, index++) {
+        // Field by field, not `...spec`: spreading into a literal with more fields made a slow object
+        // and cost as much as building the rest of the license. The License type keeps the list whole.
         const license: License = {
-          ...request.spec,
-          id: newId('lic', nowMs),
+          id: newId('lic', nowMs, idEntropy.subarray(index * ID_RANDOM_BYTES, (index + 1) * ID_RANDOM_BYTES)),
           ticket: ticketFromEntropy(entropy, index),
+          productCode: spec.productCode,
+          kind: spec.kind,
+          quantity: spec.quantity,
+          features: spec.features,
+          units: spec.units,
+          notBefore: spec.notBefore,
+          expiresAt: spec.expiresAt,
+          customer: spec.customer,
+          metadata: spec.metadata,
           status: 'available',
           kid: signer.kid,
           createdAt: now,
@@ -157,20 +268,29 @@ export class LicenseService {
         licenses.push(license)
         rows.push(toRow(license, jws, request.key, request.key === null ? null : seq))
       }
-      out.set(request, licenses)
+      out.set(request, {licenses, rows})
     }
-    // 18 columns a row: 1,000 rows stay under SQLite's limit of 32,766 bound parameters.
-    for (let i = 0; i < rows.length; i += 1000) await tx.insertInto('licenses').values(rows.slice(i, i + 1000)).execute()
-    const records = requests
-      .filter((r) => r.key !== null)
-      .map((r) => ({key: r.key!, fingerprint: r.fingerprint, count: r.count, created_at: now}))
-    for (let i = 0; i < records.length; i += 5000) await tx.insertInto('requests').values(records.slice(i, i + 5000)).execute()
     return out
   }
 
-  private async byRequestKey(tx: Tx, key: string): Promise<License[]> {
-    const rows = await tx.selectFrom('licenses').selectAll().where('request_key', '=', key).orderBy('request_seq').execute()
-    return rows.map(fromRow)
+  /** The licenses issued under each of `keys`, in their order within the request. */
+  private async byRequestKeys(tx: Tx, keys: string[]): Promise<Map<string, License[]>> {
+    const out = new Map<string, License[]>()
+    for (let i = 0; i < keys.length; i += 500) {
+      const rows = await tx
+        .selectFrom('licenses')
+        .selectAll()
+        .where('request_key', 'in', keys.slice(i, i + 500))
+        .orderBy('request_key')
+        .orderBy('request_seq')
+        .execute()
+      for (const row of rows) {
+        let list = out.get(row.request_key!)
+        if (!list) out.set(row.request_key!, (list = []))
+        list.push(fromRow(row))
+      }
+    }
+    return out
   }
 
   /** Product codes among `codes` that this store does not have. */
@@ -286,6 +406,23 @@ export function verifyOffline(text: string, keys: ReadonlyMap<string, KeyObject>
   const {header, claims} = verifyLicenseFile(text, keys, atSeconds)
   return {valid: true, kid: header.kid as string, keyStatus: 'given', license: claims}
 }
+
+/** An Ed25519 signature is 64 bytes: 86 characters of base64url. */
+const PLACEHOLDER = Buffer.alloc(64)
+const PLACEHOLDER_TEXT = PLACEHOLDER.toString('base64url')
+
+function keysOf(requests: IssueRequest[]): string[] {
+  return requests.map((r) => r.key).filter((k): k is string => k !== null)
+}
+
+/** Random bytes in a license id (see newId). */
+const ID_RANDOM_BYTES = 12
+
+/** SHA-256 as base64url. crypto.hash (Node 20.12+) is the one-shot form, without a Hash object a call. */
+const sha256: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'base64url')
+    : (text) => crypto.createHash('sha256').update(text).digest('base64url')
 
 function checkKey(key: string, flag: string): string {
   const k = key.trim()

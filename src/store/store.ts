@@ -1,7 +1,7 @@
 import {mkdirSync} from 'node:fs'
 import {dirname} from 'node:path'
 
-import {Kysely, Migrator, SqliteDialect, sql, type Transaction} from 'kysely'
+import {Kysely, Migrator, SqliteDialect, sql, type Insertable, type Transaction} from 'kysely'
 
 import {LicadmError, ExitCode} from '../domain/errors.js'
 import {migrationProvider} from './migrations.js'
@@ -18,6 +18,12 @@ export interface Store {
    * two processes never both read and then both write: checks and writes inside `fn` are atomic.
    */
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T>
+  /**
+   * Inserts rows into one table, inside the transaction `tx` of `write`: the same as
+   * `tx.insertInto(table).values(rows)`, only cheaper per row (bulk issuance inserts 10,000 licenses
+   * at a time). Every row must have the same columns as the first.
+   */
+  insertMany<T extends keyof Database & string>(tx: Tx, table: T, rows: ReadonlyArray<Insertable<Database[T]>>): Promise<void>
   integrityCheck(): Promise<string>
   close(): Promise<void>
 }
@@ -44,6 +50,11 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
   native.pragma('busy_timeout = 10000')
   const db = new Kysely<Database>({dialect: new SqliteDialect({database: native})})
   await migrate(db)
+  // Kysely builds a query tree and SQLite compiles a new statement for every multi-row insert; for
+  // thousands of rows that cost as much as SQLite's own work. One prepared single-row statement per
+  // table and column list, run once a row, skips both. It runs on the same (only) connection as
+  // Kysely, so inside `write` it is part of the open transaction.
+  const inserts = new Map<string, ReturnType<typeof native.prepare>>()
 
   return {
     db,
@@ -61,6 +72,23 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
         }
       })
     },
+    async insertMany(_tx, table, rows) {
+      if (rows.length === 0) return
+      const columns = Object.keys(rows[0])
+      const id = `${table}(${columns.join(',')})`
+      let statement = inserts.get(id)
+      if (!statement) {
+        const names = columns.map((c) => quote(c)).join(', ')
+        statement = native.prepare(`insert into ${quote(table)} (${names}) values (${columns.map(() => '?').join(', ')})`)
+        inserts.set(id, statement)
+      }
+      for (const row of rows) {
+        // A missing column fails to bind (undefined); an extra one would be dropped without a word.
+        if (Object.keys(row).length !== columns.length) throw new Error(`insertMany(${table}): every row must have the columns ${columns.join(', ')}`)
+        // Positional parameters bind faster than named ones (no lookup by name a value).
+        statement.run(columns.map((c) => (row as Record<string, unknown>)[c]))
+      }
+    },
     async integrityCheck() {
       const rows = native.pragma('integrity_check') as Array<{integrity_check: string}>
       return rows.map((r) => r.integrity_check).join('\n')
@@ -69,6 +97,11 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
       await db.destroy()
     },
   }
+}
+
+/** An SQL identifier in double quotes (names come from code, but a quote must never end one early). */
+function quote(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
 }
 
 async function migrate(db: Db): Promise<void> {

@@ -1,0 +1,204 @@
+/**
+ * Bulk issuance: 10,000 licenses from NDJSON into a fresh store, in process (parse + validate + sign
+ * + insert, through BulkIssuer.run) and end to end through the CLI; set against the raw Ed25519
+ * signing rate of node:crypto measured in the same process.
+ *
+ * Goal (issue 2): at least 10,000 licenses/s, and licenses/s ÷ raw signs/s of at least 0.5.
+ *
+ *   node bench/run.mjs bulk          (after a build)
+ *   BENCH_ROWS=2000 BENCH_RUNS=5 node bench/run.mjs bulk
+ */
+import {generateKeyPairSync, sign} from 'node:crypto'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {pathToFileURL} from 'node:url'
+
+import {fmtInt, fmtMs, fmtRatio, median, repeat, ROOT, timeSpawn} from './lib.mjs'
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 10_000)
+const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3))
+const PRODUCTS = [101, 102, 103, 104, 105]
+const dist = (p) => import(pathToFileURL(join(ROOT, 'dist', p)).href)
+
+/** Deterministic pseudo-random numbers (mulberry32), so every run issues the same file. */
+function prng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Rows like a vendor's order export: mixed products, kinds, expiries, customers and metadata. */
+export function makeRows(n, nowMs = Date.now()) {
+  const rnd = prng(42)
+  const pick = (xs) => xs[Math.floor(rnd() * xs.length)]
+  const regions = ['eu', 'us', 'apac', 'latam']
+  const companies = ['Globex', 'Initech', 'Umbrella', 'Hooli', 'Stark Industries', 'Wayne Enterprises', 'Acme Corp', 'Soylent']
+  const lines = []
+  for (let i = 0; i < n; i++) {
+    const row = {product: pick(PRODUCTS)}
+    if (rnd() < 0.3) {
+      row.kind = 'concurrent'
+      row.quantity = 5 + Math.floor(rnd() * 245)
+    } else if (rnd() < 0.5) {
+      row.kind = 'single'
+    }
+    if (rnd() < 0.6) row.features = rnd() < 0.5 ? `0x${Math.floor(rnd() * 0xffff).toString(16)}` : Math.floor(rnd() * 1024)
+    if (rnd() < 0.15) row.units = 100 + Math.floor(rnd() * 10_000)
+    const e = rnd()
+    if (e < 0.4) row.expires = pick(['30d', '90d', '365d', '1y', '2y'])
+    else if (e < 0.7) row.expires = new Date(nowMs + (60 + Math.floor(rnd() * 1000)) * 86_400_000).toISOString().slice(0, 10)
+    else if (e < 0.8) row.expires = 'never'
+    if (rnd() < 0.1) row.not_before = new Date(nowMs + Math.floor(rnd() * 30) * 86_400_000).toISOString().slice(0, 10)
+    if (rnd() < 0.9) row.customer = `${pick(companies)} ${1000 + Math.floor(rnd() * 9000)}`
+    const m = Math.floor(rnd() * 5)
+    if (m > 0) {
+      row.metadata = {order: `SO-${100000 + i}`}
+      if (m > 1) row.metadata.region = pick(regions)
+      if (m > 2) row.metadata.seller = `rep-${Math.floor(rnd() * 50)}`
+      if (m > 3) row.metadata.note = 'renewal of an earlier subscription, same terms'
+    }
+    if (rnd() < 0.2) row.idempotency_key = `order-${100000 + i}`
+    lines.push(JSON.stringify(row))
+  }
+  return `${lines.join('\n')}\n`
+}
+
+/** One in-process run on a fresh store; returns the time of BulkIssuer.run alone. */
+async function inProcessRun(text, {localBackend, systemClock}) {
+  const dir = mkdtempSync(join(tmpdir(), 'licadm-bench-'))
+  try {
+    const backend = await localBackend({keyDir: join(dir, 'keys'), storePath: join(dir, 'data', 'licadm.db')}, systemClock, async () => undefined)
+    try {
+      await backend.vendor.init({code: 1001, name: 'Bench Software'})
+      for (const code of PRODUCTS) await backend.products.create({code, name: `Product ${code}`})
+      const start = process.hrtime.bigint()
+      const summary = await backend.bulk.run(text, 'ndjson')
+      const ms = Number(process.hrtime.bigint() - start) / 1e6
+      if (summary.issued !== ROWS) throw new Error(`issued ${summary.issued} licenses, expected ${ROWS}`)
+      const sample = await backend.licenses.export(summary.licenses[summary.licenses.length >> 1].id)
+      return {ms, sample}
+    } finally {
+      await backend.close()
+    }
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/** Raw node:crypto Ed25519 signatures per second over `data` on this thread, signing for about `seconds`. */
+function rawSignRate(data, privateKey, seconds) {
+  for (let i = 0; i < 200; i++) sign(null, data, privateKey)
+  let n = 0
+  const start = process.hrtime.bigint()
+  const limit = BigInt(Math.round(seconds * 1e9))
+  let elapsed = 0n
+  while (elapsed < limit) {
+    for (let i = 0; i < 200; i++) sign(null, data, privateKey)
+    n += 200
+    elapsed = process.hrtime.bigint() - start
+  }
+  return n / (Number(elapsed) / 1e9)
+}
+
+/** A fresh CLI profile with the benchmark's products; returns the environment that selects it. */
+function cliProfile() {
+  const dir = mkdtempSync(join(tmpdir(), 'licadm-bench-cli-'))
+  const env = {...process.env, LICADM_CONFIG_DIR: join(dir, 'config'), LICADM_DATA_DIR: join(dir, 'data'), NO_COLOR: '1', CI: '1'}
+  delete env.LICADM_PROFILE
+  delete env.LICADM_KEY_PASSPHRASE
+  delete env.LICADM_NOW
+  timeSpawn('node', ['bin/run.js', 'init', '--vendor-code', '1001', '--name', 'Bench Software'], {env})
+  for (const code of PRODUCTS) timeSpawn('node', ['bin/run.js', 'product', 'create', '--code', String(code), '--name', `Product ${code}`], {env})
+  return {dir, env}
+}
+
+export default async function bulkIssueBench() {
+  const [{localBackend}, {systemClock}, {dearmor}] = await Promise.all([dist('services/backend.js'), dist('domain/clock.js'), dist('crypto/armor.js')])
+  const text = makeRows(ROWS)
+  const work = mkdtempSync(join(tmpdir(), 'licadm-bench-rows-'))
+  const file = join(work, 'rows.ndjson')
+  writeFileSync(file, text)
+
+  try {
+    // In process: one warm-up run, then RUNS runs, each on a fresh store. Before each run, half a
+    // second of raw signing, so that both rates see the same machine (others may be using its cores).
+    let signingInput
+    const rawRates = []
+    const {privateKey} = generateKeyPairSync('ed25519')
+    const inProc = await repeat(async (i) => {
+      if (i >= 0) rawRates.push(rawSignRate(signingInput, privateKey, 0.5))
+      const r = await inProcessRun(text, {localBackend, systemClock})
+      // The signing input of a license from the middle of the file: header.payload of its JWS.
+      signingInput ??= Buffer.from(dearmor(r.sample.file, 'LICENSE').jws.split('.').slice(0, 2).join('.'))
+      return r.ms
+    }, {warmup: 1, runs: RUNS})
+    const perSecond = inProc.values.map((ms) => ROWS / (ms / 1000))
+    const licensesPerSecond = median(perSecond)
+    const raw = median(rawRates)
+    const ratio = licensesPerSecond / raw
+
+    // End to end through the CLI, each run on a fresh profile (a re-run would find every row issued).
+    const cli = await repeat(async () => {
+      const {dir, env} = cliProfile()
+      try {
+        return timeSpawn('node', ['bin/run.js', 'license', 'create', '--from', file, '--json'], {env}).ms
+      } finally {
+        rmSync(dir, {recursive: true, force: true})
+      }
+    }, {warmup: 1, runs: RUNS})
+    // The same file again on one profile: every row is found by its idempotency key, none issued.
+    const {dir, env} = cliProfile()
+    let rerun
+    try {
+      timeSpawn('node', ['bin/run.js', 'license', 'create', '--from', file, '--json'], {env})
+      rerun = await repeat(() => {
+        const {ms, stdout} = timeSpawn('node', ['bin/run.js', 'license', 'create', '--from', file, '--json'], {env})
+        if (JSON.parse(stdout).result.issued !== 0) throw new Error('the re-run issued licenses again')
+        return ms
+      }, {warmup: 0, runs: RUNS})
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+    const nodeStart = await repeat(() => timeSpawn('node', ['-e', '0']).ms, {warmup: 1, runs: 5})
+    const version = await repeat(() => timeSpawn('node', ['bin/run.js', '--version']).ms, {warmup: 1, runs: 5})
+
+    const rows = [
+      [`bulk issue, in process (${fmtInt(ROWS)} rows)`, `${fmtInt(licensesPerSecond)} licenses/s`, `median of ${RUNS}: ${inProc.values.map(fmtMs).join(', ')}`],
+      ['raw Ed25519 sign (node:crypto)', `${fmtInt(raw)} signs/s`, `median of ${RUNS} × 0.5 s before the runs: ${rawRates.map(fmtInt).join(', ')}; ${signingInput.length}-byte input, one thread`],
+      ['ratio licenses/s ÷ raw signs/s', fmtRatio(ratio)],
+      [`CLI license create --from (${fmtInt(ROWS)} rows)`, fmtMs(cli.median), `median of ${RUNS}: ${cli.values.map(fmtMs).join(', ')}; ${fmtInt(ROWS / (cli.median / 1000))} licenses/s end to end`],
+      ['CLI re-run of the same file (all issued)', fmtMs(rerun.median), `median of ${RUNS}`],
+      ['CLI --version', fmtMs(version.median), 'median of 5'],
+      ['node -e 0', fmtMs(nodeStart.median), 'median of 5'],
+    ]
+    return {
+      title: `Bulk issuance from NDJSON (store in ${tmpdir()})`,
+      rows,
+      goals: [
+        {name: '≥ 10,000 licenses/s', met: licensesPerSecond >= 10_000},
+        {name: 'ratio ≥ 0.5', met: ratio >= 0.5},
+      ],
+      data: {
+        rows: ROWS,
+        runs: RUNS,
+        licensesPerSecond,
+        inProcessMs: inProc.values,
+        rawSignsPerSecond: raw,
+        rawSignRates: rawRates,
+        signingInputBytes: signingInput.length,
+        ratio,
+        cliMs: cli.values,
+        cliMedianMs: cli.median,
+        cliRerunMs: rerun.values,
+        cliVersionMs: version.median,
+        nodeStartMs: nodeStart.median,
+      },
+    }
+  } finally {
+    rmSync(work, {recursive: true, force: true})
+  }
+}
