@@ -1,5 +1,8 @@
 import {type Kysely, type Migration, type MigrationProvider, sql} from 'kysely'
 
+import {offline0003} from './migrations/0003_offline.js'
+import {seatsMigration} from './migrations/0004_seats.js'
+
 /**
  * Versioned migrations, applied in name order when a store is opened. A migration is never edited
  * once released: a change is a new migration.
@@ -160,6 +163,8 @@ const migrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0003_offline': offline0003,
+  '0004_seats': seatsMigration,
 }
 
 export const migrationProvider: MigrationProvider = {

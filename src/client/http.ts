@@ -1,0 +1,158 @@
+import type {KeyObject} from 'node:crypto'
+
+import {ExitCode, LicadmError} from '../domain/errors.js'
+import {SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
+import type {BorrowGrant, BorrowInput, CheckoutInput, Grant, Lease, SeatUsage, AccessRules, AccessRule, SeatPolicy} from '../services/seats.js'
+
+export interface ServerClientOptions {
+  /** The server's base URL, e.g. http://127.0.0.1:22350 */
+  server: string
+  /** A client token (seat API) or vendor token (administration). */
+  token?: string
+  /**
+   * The vendor's pinned public keys: when given, every response's signature is verified and a
+   * forged or changed response is refused.
+   */
+  publicKeys?: ReadonlyMap<string, KeyObject>
+  /** Milliseconds before a request is given up (default 10 s). */
+  timeoutMs?: number
+}
+
+export interface ServerStatus {
+  version: string
+  uptime: number
+  serverTime: string
+  testMode: boolean
+  leaseTtl: number
+  reclaimed: number
+  licenses: Array<Omit<SeatUsage, 'holders'>>
+}
+
+/** What the last response said about time: the server's clock and this machine's offset from it. */
+export interface ServerTime {
+  serverTime: number
+  /** Server time minus local time, in milliseconds (positive: the server is ahead). */
+  skewMs: number
+}
+
+/**
+ * An HTTP client of a licadm server: one method per endpoint, answers unwrapped, refusals thrown as
+ * the same LicadmError (code, exit status, hint, details) that the server's service raised.
+ */
+export class ServerClient {
+  readonly base: string
+  lastTime?: ServerTime
+
+  constructor(private readonly options: ServerClientOptions) {
+    let url: URL
+    try {
+      url = new URL(options.server)
+    } catch {
+      throw new LicadmError('INVALID_VALUE', ExitCode.usage, `--server: "${options.server}" is not a URL (e.g. http://127.0.0.1:22350)`, {details: {flag: '--server'}})
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new LicadmError('INVALID_VALUE', ExitCode.usage, `--server: "${options.server}" is not an http(s) URL`, {details: {flag: '--server'}})
+    this.base = url.href.replace(/\/+$/, '')
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {accept: 'application/json'}
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    let response: Response
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+      })
+    } catch (error) {
+      const cause = (error as {cause?: {code?: string; message?: string}}).cause
+      throw new LicadmError('SERVER_UNREACHABLE', ExitCode.unreachable, `cannot reach the license server at ${this.base}: ${cause?.code ?? cause?.message ?? (error as Error).message}`, {
+        hint: 'Check --server / LICADM_SERVER and that "licadm server start" is running.',
+        cause: error,
+      })
+    }
+    const text = await response.text()
+    if (this.options.publicKeys) {
+      const verified = verifyResponse(response.headers.get(SIGNATURE_HEADER), text, response.status, this.options.publicKeys)
+      this.lastTime = {serverTime: verified.serverTime, skewMs: verified.serverTime - Date.now()}
+    }
+    let json: {ok?: boolean; result?: unknown; error?: {code: string; message: string; exitCode: number; hint?: string; details?: Record<string, unknown>}}
+    try {
+      json = JSON.parse(text)
+    } catch {
+      throw new LicadmError('BAD_RESPONSE', ExitCode.unreachable, `the server at ${this.base} answered ${response.status} with something that is not JSON: is it a licadm server?`)
+    }
+    if (!response.ok || json.ok !== true) {
+      const e = json.error
+      if (!e) throw new LicadmError('BAD_RESPONSE', ExitCode.unreachable, `the server answered ${response.status} without an error description`)
+      throw new LicadmError(e.code, e.exitCode, e.message, {hint: e.hint, details: {...e.details, httpStatus: response.status}})
+    }
+    return json.result as T
+  }
+
+  health(): Promise<{status: string; version: string; uptime: number; serverTime: string}> {
+    return this.request('GET', '/healthz')
+  }
+
+  status(): Promise<ServerStatus> {
+    return this.request('GET', '/v1/status')
+  }
+
+  checkout(input: CheckoutInput): Promise<Grant> {
+    return this.request('POST', '/v1/leases', input)
+  }
+
+  heartbeat(leaseId: string): Promise<Grant> {
+    return this.request('POST', `/v1/leases/${encodeURIComponent(leaseId)}/heartbeat`)
+  }
+
+  release(leaseId: string): Promise<{released: boolean; leaseId: string}> {
+    return this.request('DELETE', `/v1/leases/${encodeURIComponent(leaseId)}`)
+  }
+
+  async list(filter: {license?: string; product?: number | string} = {}): Promise<SeatUsage[]> {
+    const q = new URLSearchParams()
+    if (filter.license !== undefined) q.set('license', filter.license)
+    if (filter.product !== undefined) q.set('product', String(filter.product))
+    const qs = q.toString()
+    return (await this.request<{licenses: SeatUsage[]}>('GET', `/v1/leases${qs ? `?${qs}` : ''}`)).licenses
+  }
+
+  borrow(input: BorrowInput): Promise<BorrowGrant> {
+    return this.request('POST', '/v1/borrows', input)
+  }
+
+  returnBorrow(borrowId: string): Promise<{returned: boolean; borrowId: string}> {
+    return this.request('DELETE', `/v1/borrows/${encodeURIComponent(borrowId)}`)
+  }
+
+  async forceRelease(leaseId: string): Promise<Lease> {
+    return (await this.request<{lease: Lease}>('DELETE', `/v1/admin/leases/${encodeURIComponent(leaseId)}`)).lease
+  }
+
+  async listRules(product?: number | string): Promise<AccessRules[]> {
+    return (await this.request<{products: AccessRules[]}>('GET', `/v1/admin/rules${product === undefined ? '' : `?product=${encodeURIComponent(String(product))}`}`)).products
+  }
+
+  async addRule(rule: {product: number; action: 'allow' | 'deny'; subject: 'user' | 'host' | 'address'; pattern: string}): Promise<AccessRule> {
+    return (await this.request<{rule: AccessRule}>('POST', '/v1/admin/rules', rule)).rule
+  }
+
+  async removeRule(id: number | string): Promise<AccessRule> {
+    return (await this.request<{rule: AccessRule}>('DELETE', `/v1/admin/rules/${encodeURIComponent(String(id))}`)).rule
+  }
+
+  setDefaultAction(product: number, action: 'allow' | 'deny'): Promise<{productCode: number; defaultAction: string}> {
+    return this.request('PUT', `/v1/admin/rules/${product}/default`, {action})
+  }
+
+  async setPolicy(license: string, policy: {mode?: string; leaseTtl?: number | null; borrowMaxSeconds?: number | null; borrowMaxSeats?: number | null}): Promise<SeatPolicy> {
+    return (await this.request<{policy: SeatPolicy}>('PUT', `/v1/admin/policies/${encodeURIComponent(license)}`, policy)).policy
+  }
+
+  advanceClock(seconds: number): Promise<{serverTime: string; reclaimed: number}> {
+    return this.request('POST', '/v1/test/clock/advance', {seconds})
+  }
+}

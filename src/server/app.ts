@@ -1,0 +1,168 @@
+import Fastify, {type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest} from 'fastify'
+
+import type {Clock, ManualClock} from '../domain/clock.js'
+import {ExitCode, LicadmError} from '../domain/errors.js'
+import type {Signer} from '../crypto/keys.js'
+import {SIGNATURE_HEADER, signResponse, TIME_HEADER} from '../formats/response.js'
+import type {SeatService} from '../services/seats.js'
+import type {TokenRole, TokenSet} from './auth.js'
+import {adminRoutes} from './routes/admin.js'
+import {seatRoutes} from './routes/seats.js'
+import {systemRoutes} from './routes/system.js'
+import type {Sweeper} from './sweeper.js'
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024
+
+export interface AppOptions {
+  seats: SeatService
+  tokens: TokenSet
+  clock: Clock
+  sweeper: Sweeper
+  signer: Signer
+  version: string
+  /** Epoch ms when the server started (for uptime). */
+  startedAt: number
+  /** Set in --test-mode: POST /v1/test/clock/advance moves it. */
+  testClock?: ManualClock
+  bodyLimit?: number
+  /** Where unexpected (5xx) errors are reported. */
+  onInternalError?: (error: unknown, request: FastifyRequest) => void
+}
+
+export interface AppState {
+  ready: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    licadm: AppOptions & {state: AppState; authorize(request: FastifyRequest, role: TokenRole): void}
+  }
+}
+
+/** The HTTP status of a refusal: by its code where that says more than its exit status. */
+const STATUS_BY_CODE: Record<string, number> = {
+  NO_SEAT_FREE: 409,
+  BORROW_LIMIT: 409,
+  BORROW_TOO_LONG: 409,
+  ACCESS_DENIED: 403,
+  FORBIDDEN: 403,
+  LICENSE_EXPIRED: 403,
+  LICENSE_REVOKED: 403,
+  LICENSE_NOT_YET_VALID: 403,
+  NOT_CONCURRENT: 409,
+  FEATURES_NOT_LICENSED: 403,
+  LEASE_EXPIRED: 410,
+}
+
+const STATUS_BY_EXIT: Record<number, number> = {
+  [ExitCode.usage]: 400,
+  [ExitCode.notFound]: 404,
+  [ExitCode.conflict]: 409,
+  [ExitCode.auth]: 401,
+  [ExitCode.expired]: 410,
+  [ExitCode.revoked]: 403,
+  [ExitCode.internal]: 500,
+}
+
+export function httpStatus(error: LicadmError): number {
+  return STATUS_BY_CODE[error.code] ?? STATUS_BY_EXIT[error.exit] ?? 400
+}
+
+/** The error body, the same shape as the CLI's --json error envelope. */
+export function errorBody(error: LicadmError) {
+  return {
+    ok: false as const,
+    error: {
+      code: error.code,
+      message: error.message,
+      exitCode: error.exit,
+      ...(error.hint ? {hint: error.hint} : {}),
+      ...(error.details ? {details: error.details} : {}),
+    },
+  }
+}
+
+/** Fastify's own 4xx errors (bad JSON, body too large, wrong media type, failed schema) as refusals. */
+function requestError(error: FastifyError): {status: number; error: LicadmError} {
+  const status = error.statusCode ?? 500
+  if (error.validation) {
+    return {status: 400, error: new LicadmError('INVALID_REQUEST', ExitCode.usage, `invalid request: ${error.message}`, {details: {validation: error.validation.map((v) => ({path: v.instancePath, message: v.message}))}})}
+  }
+  const codes: Record<string, [string, string]> = {
+    FST_ERR_CTP_BODY_TOO_LARGE: ['BODY_TOO_LARGE', 'the request body is larger than the server accepts'],
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json'],
+    FST_ERR_CTP_EMPTY_JSON_BODY: ['INVALID_JSON', 'the request says it is JSON but its body is empty'],
+    FST_ERR_CTP_INVALID_JSON_BODY: ['INVALID_JSON', 'the request body is not valid JSON'],
+  }
+  const known = codes[error.code]
+  if (known) return {status, error: new LicadmError(known[0], ExitCode.usage, known[1])}
+  if (error instanceof SyntaxError || /JSON/.test(error.message)) return {status: 400, error: new LicadmError('INVALID_JSON', ExitCode.usage, `the request body is not valid JSON: ${error.message}`)}
+  return {status, error: new LicadmError(error.code ?? 'BAD_REQUEST', ExitCode.usage, error.message)}
+}
+
+/** Builds the license server's Fastify instance over the seat service (not listening yet). */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: {customOptions: {coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false}},
+  })
+  const state: AppState = {ready: false}
+  app.decorate('licadm', {
+    ...options,
+    state,
+    authorize(request: FastifyRequest, role: TokenRole) {
+      options.tokens.authorize(request.headers.authorization, role)
+    },
+  })
+
+  // Every answer carries the server's time and a signature over status, time and body.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    const now = options.clock.now()
+    const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : payload === null || payload === undefined ? '' : null
+    reply.header(TIME_HEADER, new Date(now).toISOString())
+    if (body !== null) reply.header(SIGNATURE_HEADER, signResponse(body, reply.statusCode, now, options.signer))
+    return payload
+  })
+
+  app.setErrorHandler((error: FastifyError | LicadmError, request: FastifyRequest, reply: FastifyReply) => {
+    let status: number
+    let refusal: LicadmError
+    if (error instanceof LicadmError) {
+      refusal = error
+      status = httpStatus(error)
+    } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      ;({status, error: refusal} = requestError(error))
+    } else {
+      options.onInternalError?.(error, request)
+      status = 500
+      refusal = new LicadmError('INTERNAL', ExitCode.internal, 'internal server error (a bug: please report it)')
+    }
+    void reply.code(status).type('application/json; charset=utf-8').send(errorBody(refusal))
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const error = new LicadmError('ROUTE_NOT_FOUND', ExitCode.notFound, `no such endpoint: ${request.method} ${request.url.split('?')[0]}`, {
+      hint: 'The seat API is under /v1/leases and /v1/borrows; see GET /v1 for the list.',
+    })
+    void reply.code(404).send(errorBody(error))
+  })
+
+  await app.register(systemRoutes)
+  await app.register(seatRoutes)
+  await app.register(adminRoutes)
+  app.addHook('onReady', async () => {
+    state.ready = true
+  })
+  app.addHook('preClose', async () => {
+    state.ready = false
+  })
+  return app
+}
+
+/** A successful answer, in the CLI's --json envelope shape. */
+export function ok<T>(result: T): {ok: true; result: T} {
+  return {ok: true, result}
+}

@@ -1,0 +1,32 @@
+import type {FastifyInstance} from 'fastify'
+
+import {ok} from '../app.js'
+import {defaultBody, idParams, policyBody, productParams, ruleBody, rulesQuery} from './schemas.js'
+
+/** Administration with a vendor token: force-release, access rules, seat policies. */
+export async function adminRoutes(app: FastifyInstance): Promise<void> {
+  const {seats} = app.licadm
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/v1/admin/')) app.licadm.authorize(request, 'vendor')
+  })
+
+  app.delete<{Params: {id: string}}>('/v1/admin/leases/:id', {schema: {params: idParams}}, async (request) => ok({lease: await seats.forceRelease(request.params.id)}))
+
+  app.get<{Querystring: {product?: string}}>('/v1/admin/rules', {schema: {querystring: rulesQuery}}, async (request) => ok({products: await seats.listRules(request.query.product)}))
+
+  app.post<{Body: {product: number; action: string; subject: string; pattern: string}}>('/v1/admin/rules', {schema: {body: ruleBody}}, async (request, reply) =>
+    reply.code(201).send(ok({rule: await seats.addRule(request.body)})),
+  )
+
+  app.delete<{Params: {id: string}}>('/v1/admin/rules/:id', {schema: {params: idParams}}, async (request) => ok({rule: await seats.removeRule(request.params.id)}))
+
+  app.put<{Params: {product: string}; Body: {action: string}}>('/v1/admin/rules/:product/default', {schema: {params: productParams, body: defaultBody}}, async (request) =>
+    ok(await seats.setDefaultAction(request.params.product, request.body.action)),
+  )
+
+  app.get<{Params: {id: string}}>('/v1/admin/policies/:id', {schema: {params: idParams}}, async (request) => ok({policy: await seats.getPolicy(request.params.id)}))
+
+  app.put<{Params: {id: string}; Body: Record<string, unknown>}>('/v1/admin/policies/:id', {schema: {params: idParams, body: policyBody}}, async (request) =>
+    ok({policy: await seats.setPolicy({license: request.params.id, ...request.body} as never)}),
+  )
+}

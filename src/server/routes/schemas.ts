@@ -1,0 +1,88 @@
+/** JSON schemas of the request bodies: Fastify refuses anything else with a 400 naming the field. */
+
+const text = {type: 'string', minLength: 1, maxLength: 200} as const
+const uint32 = {type: 'integer', minimum: 0, maximum: 0xffff_ffff} as const
+
+export const idParams = {
+  type: 'object',
+  properties: {id: text},
+  required: ['id'],
+} as const
+
+const seatTarget = {
+  license: text,
+  product: {...uint32, minimum: 1},
+  features: uint32,
+  user: text,
+  host: text,
+  process: text,
+} as const
+
+export const checkoutBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: seatTarget,
+  required: ['user', 'host'],
+} as const
+
+export const borrowBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {...seatTarget, duration: {type: 'integer', minimum: 60, maximum: 10 * 366 * 86_400}},
+  required: ['user', 'host', 'duration'],
+} as const
+
+export const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {license: text, product: {type: 'string', pattern: '^[0-9]{1,10}$'}},
+} as const
+
+export const ruleBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    product: {...uint32, minimum: 1},
+    action: {type: 'string', enum: ['allow', 'deny']},
+    subject: {type: 'string', enum: ['user', 'host', 'address']},
+    pattern: text,
+  },
+  required: ['product', 'action', 'subject', 'pattern'],
+} as const
+
+export const defaultBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {action: {type: 'string', enum: ['allow', 'deny']}},
+  required: ['action'],
+} as const
+
+export const productParams = {
+  type: 'object',
+  properties: {product: {type: 'string', pattern: '^[0-9]{1,10}$'}},
+  required: ['product'],
+} as const
+
+export const rulesQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {product: {type: 'string', pattern: '^[0-9]{1,10}$'}},
+} as const
+
+export const policyBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    mode: {type: 'string', enum: ['checkout', 'station', 'exclusive']},
+    leaseTtl: {type: ['integer', 'null'], minimum: 5, maximum: 7 * 86_400},
+    borrowMaxSeconds: {type: ['integer', 'null'], minimum: 60, maximum: 10 * 366 * 86_400},
+    borrowMaxSeats: {type: ['integer', 'null'], minimum: 0, maximum: 1_000_000},
+  },
+} as const
+
+export const advanceBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {seconds: {type: 'integer', minimum: 0, maximum: 100 * 366 * 86_400}},
+  required: ['seconds'],
+} as const

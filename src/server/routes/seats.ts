@@ -1,0 +1,33 @@
+import type {FastifyInstance} from 'fastify'
+
+import type {BorrowInput, CheckoutInput} from '../../services/seats.js'
+import {ok} from '../app.js'
+import {borrowBody, checkoutBody, idParams, listQuery} from './schemas.js'
+
+/** The seat API for clients: check out, heartbeat, release, list; borrow and return. */
+export async function seatRoutes(app: FastifyInstance): Promise<void> {
+  const {seats} = app.licadm
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/v1/leases') || request.url.startsWith('/v1/borrows')) app.licadm.authorize(request, 'client')
+  })
+
+  app.post<{Body: CheckoutInput}>('/v1/leases', {schema: {body: checkoutBody}}, async (request, reply) => {
+    const grant = await seats.checkout({...request.body, address: request.ip})
+    return reply.code(201).send(ok(grant))
+  })
+
+  app.post<{Params: {id: string}}>('/v1/leases/:id/heartbeat', {schema: {params: idParams}}, async (request) => ok(await seats.heartbeat(request.params.id)))
+
+  app.delete<{Params: {id: string}}>('/v1/leases/:id', {schema: {params: idParams}}, async (request) => ok(await seats.release(request.params.id)))
+
+  app.get<{Querystring: {license?: string; product?: string}}>('/v1/leases', {schema: {querystring: listQuery}}, async (request) =>
+    ok({licenses: await seats.list({license: request.query.license, product: request.query.product})}),
+  )
+
+  app.post<{Body: BorrowInput}>('/v1/borrows', {schema: {body: borrowBody}}, async (request, reply) => {
+    const grant = await seats.borrow({...request.body, address: request.ip})
+    return reply.code(201).send(ok(grant))
+  })
+
+  app.delete<{Params: {id: string}}>('/v1/borrows/:id', {schema: {params: idParams}}, async (request) => ok(await seats.returnBorrow(request.params.id)))
+}

@@ -1,0 +1,62 @@
+import type {FastifyInstance} from 'fastify'
+
+import {LicadmError, ExitCode} from '../../domain/errors.js'
+import {ok} from '../app.js'
+import {advanceBody} from './schemas.js'
+
+export const ENDPOINTS = [
+  'GET /healthz',
+  'GET /readyz',
+  'GET /v1',
+  'GET /v1/status',
+  'POST /v1/leases',
+  'POST /v1/leases/:id/heartbeat',
+  'DELETE /v1/leases/:id',
+  'GET /v1/leases',
+  'POST /v1/borrows',
+  'DELETE /v1/borrows/:id',
+  'DELETE /v1/admin/leases/:id',
+  'GET /v1/admin/rules',
+  'POST /v1/admin/rules',
+  'DELETE /v1/admin/rules/:id',
+  'PUT /v1/admin/rules/:product/default',
+  'GET /v1/admin/policies/:id',
+  'PUT /v1/admin/policies/:id',
+  'POST /v1/test/clock/advance (--test-mode only)',
+]
+
+/** Health, readiness, status, and the test clock. */
+export async function systemRoutes(app: FastifyInstance): Promise<void> {
+  const {licadm} = app
+  const uptime = () => Math.floor((licadm.clock.now() - licadm.startedAt) / 1000)
+
+  app.get('/healthz', async () => ok({status: 'ok', version: licadm.version, uptime: uptime(), serverTime: new Date(licadm.clock.now()).toISOString()}))
+
+  app.get('/readyz', async (_request, reply) => reply.code(licadm.state.ready ? 200 : 503).send(ok({ready: licadm.state.ready})))
+
+  app.get('/v1', async () => ok({version: licadm.version, endpoints: ENDPOINTS}))
+
+  app.get('/v1/status', async (request) => {
+    licadm.authorize(request, 'client')
+    const licenses = await licadm.seats.list({holders: false})
+    return ok({
+      version: licadm.version,
+      uptime: uptime(),
+      serverTime: new Date(licadm.clock.now()).toISOString(),
+      testMode: licadm.testClock !== undefined,
+      leaseTtl: licadm.seats.settings.leaseTtl,
+      reclaimed: licadm.sweeper.reclaimed,
+      licenses: licenses.map(({holders: _h, ...l}) => l),
+    })
+  })
+
+  app.post<{Body: {seconds: number}}>('/v1/test/clock/advance', {schema: {body: advanceBody}}, async (request) => {
+    if (!licadm.testClock) {
+      throw new LicadmError('TEST_MODE_OFF', ExitCode.notFound, 'the test clock can be moved only on a server started with --test-mode')
+    }
+    licadm.authorize(request, 'client')
+    licadm.testClock.advance(request.body.seconds * 1000)
+    const reclaimed = await licadm.sweeper.run()
+    return ok({serverTime: new Date(licadm.clock.now()).toISOString(), reclaimed})
+  })
+}

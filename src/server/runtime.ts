@@ -1,0 +1,160 @@
+import {createPublicKey, type KeyObject} from 'node:crypto'
+import {join} from 'node:path'
+
+import type {FastifyInstance} from 'fastify'
+
+import {ManualClock, type Clock} from '../domain/clock.js'
+import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
+import {publicKeyPem} from '../crypto/keys.js'
+import type {ServiceContext} from '../services/context.js'
+import {KeyRing, type PassphraseSource} from '../services/keyring.js'
+import {DEFAULT_SEAT_SETTINGS, SeatService, type SeatSettings} from '../services/seats.js'
+import {VendorService} from '../services/vendor.js'
+import {openStore, type Store} from '../store/store.js'
+import {buildApp, DEFAULT_BODY_LIMIT} from './app.js'
+import {TokenSet, type TokenRole} from './auth.js'
+import {MemoryKeyRing} from './memory-keyring.js'
+import {applySeed, parseSeed, seedTokens, type SeededLicense} from './seed.js'
+import {Sweeper} from './sweeper.js'
+
+export const DEFAULT_PORT = 22350
+
+/** Where the server's store and vendor key come from. */
+export type ServerData =
+  /** A profile's store and keys (the default of `server start`). */
+  | {kind: 'profile'; storePath: string; keyDir: string; passphrase?: PassphraseSource}
+  /** A data directory of the server's own: DIR/licadm.db and DIR/keys (a key is made on first start). */
+  | {kind: 'dir'; dir: string; passphrase?: PassphraseSource}
+  /** Nothing on disk: an in-memory store and an ephemeral vendor key. */
+  | {kind: 'memory'}
+
+export interface ServerOptions {
+  host?: string
+  port?: number
+  data: ServerData
+  clock: Clock
+  /** Enables POST /v1/test/clock/advance; `clock` must then be a ManualClock. */
+  testMode?: boolean
+  /** Seed file text (JSON or NDJSON). */
+  seed?: string
+  seedSource?: string
+  tokens?: Array<{token: string; role: TokenRole; name: string}>
+  settings?: Partial<SeatSettings>
+  bodyLimit?: number
+  sweepIntervalMs?: number
+  version?: string
+  actor?: string
+  onInternalError?: (error: unknown) => void
+}
+
+export interface RunningServer {
+  url: string
+  host: string
+  port: number
+  app: FastifyInstance
+  store: Store
+  seats: SeatService
+  sweeper: Sweeper
+  clock: Clock
+  vendor: {code: number; name: string}
+  kid: string
+  publicKeyPem: string
+  /** The vendor's verification keys (pinned key map for clients and tests). */
+  publicKeys: Map<string, KeyObject>
+  licenses: SeededLicense[]
+  tokens: TokenSet
+  /** Stops accepting connections, finishes in-flight requests, stops the sweeper, closes the store. */
+  close(): Promise<void>
+}
+
+/** Opens the store, seeds it, builds the app and listens. Resolves once connections are accepted. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  if (options.testMode && !(options.clock instanceof ManualClock)) throw new UsageError('--test-mode needs a manual clock')
+  const seed = options.seed === undefined ? undefined : parseSeed(options.seed, options.seedSource)
+  const {data} = options
+  const storePath = data.kind === 'memory' ? ':memory:' : data.kind === 'dir' ? join(data.dir, 'licadm.db') : data.storePath
+  const keys =
+    data.kind === 'memory' ? new MemoryKeyRing() : new KeyRing(data.kind === 'dir' ? join(data.dir, 'keys') : data.keyDir, data.passphrase)
+  const store = await openStore({path: storePath})
+  try {
+    const ctx: ServiceContext = {store, keys, clock: options.clock, actor: options.actor ?? 'server'}
+    const vendorService = new VendorService(ctx)
+    const existing = await store.db.selectFrom('vendor').select('code').executeTakeFirst()
+    if (!existing) {
+      if (data.kind === 'profile') await vendorService.get() // refuses: the profile has no vendor
+      await vendorService.init({code: seed?.vendor?.code ?? 1, name: seed?.vendor?.name ?? 'licadm test vendor'})
+    }
+    const seats = new SeatService(ctx, {...DEFAULT_SEAT_SETTINGS, ...options.settings})
+    const tokens = new TokenSet()
+    for (const t of options.tokens ?? []) tokens.add(t.token, {name: t.name, role: t.role})
+    let licenses: SeededLicense[] = []
+    if (seed) {
+      seedTokens(seed, tokens)
+      licenses = await applySeed(ctx, seats, seed, options.seed!)
+    }
+    if (tokens.size === 0) {
+      throw new UsageError('the seat API needs a client token: give --client-token (or LICADM_CLIENT_TOKEN), or tokens in the --seed file', {details: {flag: '--client-token'}})
+    }
+    const {vendor, signer} = await seats.signing()
+    const publicKeys = await vendorService.verificationKeys()
+    const publicKey = publicKeys.get(signer.kid) ?? createPublicKey((await keys.publicKey(signer.kid)) as KeyObject)
+    const sweeper = new Sweeper(seats, options.sweepIntervalMs ?? 1000, options.onInternalError)
+    await sweeper.run() // leases that expired while the server was down are reclaimed first
+    const startedAt = options.clock.now()
+    const app = await buildApp({
+      seats,
+      tokens,
+      clock: options.clock,
+      sweeper,
+      signer,
+      version: options.version ?? '0.0.0',
+      startedAt,
+      testClock: options.testMode ? (options.clock as ManualClock) : undefined,
+      bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      onInternalError: options.onInternalError,
+    })
+    const host = options.host ?? '127.0.0.1'
+    try {
+      await app.listen({host, port: options.port ?? DEFAULT_PORT, backlog: 4096})
+    } catch (error) {
+      await app.close()
+      const code = (error as NodeJS.ErrnoException).code
+      throw new LicadmError(code === 'EADDRINUSE' ? 'PORT_IN_USE' : 'LISTEN_FAILED', ExitCode.conflict, `cannot listen on ${host}:${options.port ?? DEFAULT_PORT}: ${(error as Error).message}`, {
+        hint: code === 'EADDRINUSE' ? 'Another process uses this port: choose another with --port (0 picks a free one).' : undefined,
+        cause: error,
+      })
+    }
+    sweeper.start()
+    const address = app.server.address()
+    const port = typeof address === 'object' && address ? address.port : (options.port ?? DEFAULT_PORT)
+    const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
+    let closing: Promise<void> | undefined
+    return {
+      url: `http://${urlHost}:${port}`,
+      host,
+      port,
+      app,
+      store,
+      seats,
+      sweeper,
+      clock: options.clock,
+      vendor,
+      kid: signer.kid,
+      publicKeyPem: publicKeyPem(publicKey),
+      publicKeys,
+      licenses,
+      tokens,
+      close() {
+        closing ??= (async () => {
+          await app.close()
+          await sweeper.stop()
+          await store.close()
+        })()
+        return closing
+      },
+    }
+  } catch (error) {
+    await store.close().catch(() => undefined)
+    throw error
+  }
+}

@@ -1,0 +1,155 @@
+import {createHash} from 'node:crypto'
+
+import {epochSeconds} from '../domain/clock.js'
+import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
+import {ContainerService} from '../services/containers.js'
+import type {ServiceContext} from '../services/context.js'
+import {DirectoryService} from '../services/directory.js'
+import {LicenseService} from '../services/licenses.js'
+import {ProductService} from '../services/products.js'
+import type {SeatService} from '../services/seats.js'
+import {TOKEN_ROLES, type TokenRole, type TokenSet} from './auth.js'
+
+/**
+ * A seed file: what a CI fixture needs on the server, as one JSON object of lists or as NDJSON lines
+ * with a "type" (vendor, product, license, user, container, token, rule, default).
+ */
+export interface Seed {
+  vendor?: {code: number; name: string}
+  products: Array<{code: number; name: string}>
+  licenses: Array<SeedLicense>
+  users: Array<{email: string; name?: string}>
+  containers: Array<{kind: string; user?: string; group?: string; device?: string; maxDevices?: number; licenses?: string[]}>
+  tokens: Array<{name?: string; role?: string; token?: string; sha256?: string}>
+  rules: Array<{product: number; action: string; subject: string; pattern: string}>
+  defaults: Array<{product: number; action: string}>
+}
+
+export interface SeedLicense {
+  /** The license's name in the seed (its idempotency key): re-seeding gives the same license. */
+  key?: string
+  product: number
+  kind?: string
+  quantity?: number
+  features?: number | string
+  units?: number
+  notBefore?: string
+  expires?: string
+  customer?: string
+  metadata?: Record<string, string>
+  seat?: {mode?: string; leaseTtl?: number; borrowMaxSeconds?: number; borrowMaxSeats?: number}
+}
+
+export interface SeededLicense {
+  key: string
+  id: string
+  product: number
+  quantity: number
+  mode: string
+}
+
+const LISTS = {vendor: 'vendor', product: 'products', license: 'licenses', user: 'users', container: 'containers', token: 'tokens', rule: 'rules', default: 'defaults'} as const
+
+/** Parses a seed file (JSON object or NDJSON), refusing what it does not know with the line number. */
+export function parseSeed(text: string, source = 'seed file'): Seed {
+  const seed: Seed = {products: [], licenses: [], users: [], containers: [], tokens: [], rules: [], defaults: []}
+  const trimmed = text.trim()
+  if (trimmed === '') return seed
+  let asObject: unknown
+  try {
+    asObject = JSON.parse(trimmed)
+  } catch {
+    asObject = undefined
+  }
+  if (asObject !== undefined && !Array.isArray(asObject) && typeof asObject === 'object' && asObject !== null && !('type' in asObject)) {
+    for (const [k, v] of Object.entries(asObject)) {
+      if (k === 'vendor') seed.vendor = v as Seed['vendor']
+      else if ((Object.values(LISTS) as string[]).includes(k)) {
+        if (!Array.isArray(v)) throw new UsageError(`--seed: "${k}" in ${source} must be a list`)
+        ;(seed[k as Exclude<keyof Seed, 'vendor'>] as unknown[]).push(...v)
+      } else throw new UsageError(`--seed: ${source} has an unknown section "${k}" (known: ${Object.values(LISTS).join(', ')})`)
+    }
+    return seed
+  }
+  const lines = text.split(/\r?\n/)
+  lines.forEach((line, i) => {
+    if (line.trim() === '' || line.trim().startsWith('#')) return
+    let row: {type?: string} & Record<string, unknown>
+    try {
+      row = JSON.parse(line)
+    } catch {
+      throw new UsageError(`--seed: line ${i + 1} of ${source} is not JSON`, {details: {line: i + 1}})
+    }
+    const list = LISTS[row.type as keyof typeof LISTS]
+    if (!list) throw new UsageError(`--seed: line ${i + 1} of ${source} has type "${String(row.type)}"; expected one of ${Object.keys(LISTS).join(', ')}`, {details: {line: i + 1}})
+    const {type: _t, ...rest} = row
+    if (list === 'vendor') seed.vendor = rest as Seed['vendor']
+    else (seed[list] as unknown[]).push(rest)
+  })
+  return seed
+}
+
+/** Puts the server's tokens from the seed into `tokens`. */
+export function seedTokens(seed: Seed, tokens: TokenSet): void {
+  seed.tokens.forEach((t, i) => {
+    const role = (t.role ?? 'client') as TokenRole
+    if (!TOKEN_ROLES.includes(role)) throw new UsageError(`--seed: token ${i + 1} has role "${t.role}"; expected vendor or client`)
+    const info = {name: t.name ?? `seed-${i + 1}`, role}
+    if (typeof t.token === 'string') tokens.add(t.token, info)
+    else if (typeof t.sha256 === 'string') tokens.addHash(t.sha256, info)
+    else throw new UsageError(`--seed: token ${i + 1} has neither "token" nor "sha256"`)
+  })
+}
+
+/**
+ * Loads the seed into the store. Re-seeding the same store is harmless: licenses are issued under
+ * their key (replayed the second time), existing products and users are kept, and containers and
+ * rules are added only the first time this exact seed is applied.
+ */
+export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: Seed, text: string): Promise<SeededLicense[]> {
+  const fingerprint = createHash('sha256').update(text).digest('hex')
+  const marker = `seed:${fingerprint}`
+  const applied = await ctx.store.db.selectFrom('requests').select('key').where('key', '=', marker).executeTakeFirst()
+  const products = new ProductService(ctx)
+  for (const p of seed.products) {
+    await products.create(p).catch(ignore('PRODUCT_EXISTS'))
+  }
+  const licenses = new LicenseService(ctx)
+  const seeded: SeededLicense[] = []
+  const byKey = new Map<string, string>()
+  for (const [i, l] of seed.licenses.entries()) {
+    const key = l.key ?? `license-${i + 1}`
+    const {licenses: [license]} = await licenses.create(
+      {product: l.product, kind: l.kind ?? 'concurrent', quantity: l.quantity, features: l.features, units: l.units, notBefore: l.notBefore, expires: l.expires, customer: l.customer, metadata: l.metadata},
+      {idempotencyKey: `seed:${key}`},
+    )
+    byKey.set(key, license.id)
+    let mode = 'checkout'
+    if (l.seat) mode = (await seats.setPolicy({license: license.id, ...l.seat})).mode
+    else mode = (await seats.getPolicy(license.id))?.mode ?? 'checkout'
+    seeded.push({key, id: license.id, product: license.productCode, quantity: license.quantity, mode})
+  }
+  if (!applied) {
+    const directory = new DirectoryService(ctx)
+    for (const u of seed.users) await directory.createUser(u).catch(ignore('USER_EXISTS'))
+    const containers = new ContainerService(ctx)
+    for (const c of seed.containers) {
+      const {container} = await containers.create(c)
+      for (const ref of c.licenses ?? []) await containers.addLicense(container.serial, byKey.get(ref) ?? ref)
+    }
+    for (const r of seed.rules) await seats.addRule(r)
+    for (const d of seed.defaults) await seats.setDefaultAction(d.product, d.action)
+    await ctx.store.write(async (tx) => {
+      await tx.insertInto('requests').values({key: marker, fingerprint, count: 0, created_at: epochSeconds(ctx.clock)}).onConflict((oc) => oc.doNothing()).execute()
+    })
+  }
+  return seeded
+}
+
+function ignore(code: string) {
+  return (error: unknown) => {
+    if (error instanceof LicadmError && error.code === code) return undefined
+    if (error instanceof LicadmError) throw new LicadmError(error.code, error.exit === ExitCode.internal ? ExitCode.internal : ExitCode.usage, `--seed: ${error.message}`, {hint: error.hint, details: error.details})
+    throw error
+  }
+}

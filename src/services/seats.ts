@@ -1,0 +1,795 @@
+import {BlockList, isIP} from 'node:net'
+
+import {epochSeconds} from '../domain/clock.js'
+import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
+import {newId} from '../domain/ids.js'
+import {LIMITS} from '../domain/license.js'
+import {formatDuration, isoSeconds, parseUint} from '../domain/values.js'
+import type {Signer} from '../crypto/keys.js'
+import type {Vendor} from '../formats/license.js'
+import {armorBorrow, signBorrow, signLease, type SeatClaims} from '../formats/lease.js'
+import type {LeaseTable, SeatMode} from '../store/schema-seats.js'
+import type {Tx} from '../store/store.js'
+import {appendAudit} from './audit.js'
+import type {ServiceContext} from './context.js'
+import {VendorService} from './vendor.js'
+
+export type {SeatMode} from '../store/schema-seats.js'
+export const SEAT_MODES: readonly SeatMode[] = ['checkout', 'station', 'exclusive']
+export const RULE_SUBJECTS = ['user', 'host', 'address'] as const
+export type RuleSubject = (typeof RULE_SUBJECTS)[number]
+export type RuleAction = 'allow' | 'deny'
+
+/** Server-wide seat settings; a license's seat policy overrides the lease TTL and borrow limits. */
+export interface SeatSettings {
+  /** Seconds a lease lives without a heartbeat (default 300). */
+  leaseTtl: number
+  /** The longest borrow, in seconds (default 30 days). */
+  borrowMaxSeconds: number
+  /** How many seats of one license may be borrowed at once (null: as many as it has). */
+  borrowMaxSeats: number | null
+  /** Refusals for a full license do not name who holds the seats. */
+  hideHolders: boolean
+}
+
+export const DEFAULT_SEAT_SETTINGS: SeatSettings = {leaseTtl: 300, borrowMaxSeconds: 30 * 86_400, borrowMaxSeats: null, hideHolders: false}
+
+export const LEASE_TTL_RANGE = {min: 5, max: 7 * 86_400}
+
+/** Who asks for a seat. `address` is the client's network address as the server sees it. */
+export interface Requester {
+  user: string
+  host: string
+  process?: string
+  address?: string
+}
+
+export interface CheckoutInput extends Requester {
+  /** A license id; or `product` (and optionally `features`, all of whose bits the license must have). */
+  license?: string
+  product?: number
+  features?: number
+}
+
+export interface BorrowInput extends CheckoutInput {
+  /** Seconds. */
+  duration: number
+}
+
+export interface Lease {
+  id: string
+  licenseId: string
+  productCode: number
+  kind: 'lease' | 'borrow'
+  mode: SeatMode
+  user: string
+  host: string
+  process: string | null
+  address: string | null
+  seats: number
+  createdAt: number
+  renewedAt: number
+  expiresAt: number
+}
+
+export interface Grant {
+  lease: Lease
+  /** Seconds between heartbeats that keep the lease (its time to live). */
+  ttl: number
+  /** The signed lease token (JWS, typ licadm-lease+jwt). */
+  token: string
+}
+
+export interface BorrowGrant {
+  borrow: Lease
+  /** The armored borrow file (BORROW, typ licadm-borrow+jwt). */
+  file: string
+}
+
+export interface SeatUsage {
+  licenseId: string
+  productCode: number
+  features: number
+  mode: SeatMode
+  quantity: number
+  used: number
+  borrowed: number
+  expiresAt: number | null
+  holders: Lease[]
+}
+
+export interface SeatPolicy {
+  licenseId: string
+  mode: SeatMode
+  leaseTtl: number | null
+  borrowMaxSeconds: number | null
+  borrowMaxSeats: number | null
+}
+
+export interface AccessRule {
+  id: number
+  productCode: number
+  action: RuleAction
+  subject: RuleSubject
+  pattern: string
+  createdAt: number
+}
+
+export interface AccessRules {
+  productCode: number
+  defaultAction: RuleAction
+  rules: AccessRule[]
+}
+
+interface LicenseRow {
+  id: string
+  product_code: number
+  kind: string
+  quantity: number
+  features: number
+  status: string
+  not_before: number
+  expires_at: number | null
+}
+
+const TEXT_MAX = 200
+
+/**
+ * Floating seats of concurrent licenses: checkout, heartbeat, release, borrow, return,
+ * force-release, the sweeper's reclaim, seat policies and access rules. Every seat is allocated
+ * inside one write transaction (BEGIN IMMEDIATE): the count and the insert see the same leases, so
+ * concurrent checkouts never hand out more seats than there are.
+ */
+export class SeatService {
+  private readonly vendorService: VendorService
+  private issuer?: Promise<{vendor: Vendor; signer: Signer}>
+  private readonly policies = new Map<string, SeatPolicy | null>()
+  private readonly rules = new Map<number, {defaultAction: RuleAction; rules: AccessRule[]; blocks: Map<number, BlockList>}>()
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    readonly settings: SeatSettings = DEFAULT_SEAT_SETTINGS,
+  ) {
+    this.vendorService = new VendorService(ctx)
+  }
+
+  /** The vendor and its active key, looked up once (the server signs every response with them). */
+  signing(): Promise<{vendor: Vendor; signer: Signer}> {
+    this.issuer ??= Promise.all([this.vendorService.get(), this.vendorService.signer()]).then(([vendor, signer]) => ({vendor, signer}))
+    this.issuer.catch(() => (this.issuer = undefined))
+    return this.issuer
+  }
+
+  /** Checks out a seat, or refuses saying why (no seat free, expired, revoked, access denied). */
+  async checkout(input: CheckoutInput): Promise<Grant> {
+    const who = checkRequester(input)
+    const target = checkTarget(input)
+    await this.signing()
+    const now = epochSeconds(this.ctx.clock)
+    const {lease, ttl} = await this.ctx.store.write(async (tx) => {
+      const candidates = await this.candidates(tx, target, now)
+      let refusal: LicadmError | undefined
+      for (const license of candidates) {
+        await this.checkAccess(tx, Number(license.product_code), who)
+        const policy = await this.policy(tx, license.id)
+        const mode = policy?.mode ?? 'checkout'
+        const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
+        const seats = await this.seatsNeeded(tx, license, mode, who, now)
+        if (typeof seats !== 'number') {
+          refusal ??= seats
+          continue
+        }
+        const lease: Lease = {
+          id: newId('lse', this.ctx.clock.now()),
+          licenseId: license.id,
+          productCode: Number(license.product_code),
+          kind: 'lease',
+          mode,
+          user: who.user,
+          host: who.host,
+          process: who.process ?? null,
+          address: who.address ?? null,
+          seats,
+          createdAt: now,
+          renewedAt: now,
+          expiresAt: capExpiry(now + ttl, license),
+        }
+        await tx.insertInto('leases').values(toRow(lease)).execute()
+        return {lease, ttl}
+      }
+      throw refusal!
+    })
+    return {lease, ttl, token: await this.leaseToken(lease)}
+  }
+
+  /** Renews a lease for another TTL. A lease that expired is gone: check out again. */
+  async heartbeat(id: string): Promise<Grant> {
+    const leaseId = checkId(id, 'lease id')
+    await this.signing()
+    const now = epochSeconds(this.ctx.clock)
+    // A refusal that also deletes the lease is returned from the transaction, not thrown in it:
+    // throwing would roll the delete back.
+    const outcome = await this.ctx.store.write(async (tx): Promise<{lease: Lease; ttl: number} | {refusal: LicadmError}> => {
+      const row = await tx.selectFrom('leases').selectAll().where('id', '=', leaseId).executeTakeFirst()
+      if (!row || row.kind !== 'lease') throw leaseNotFound(leaseId)
+      if (Number(row.expires_at) <= now) {
+        await tx.deleteFrom('leases').where('id', '=', leaseId).execute()
+        return {
+          refusal: new LicadmError('LEASE_EXPIRED', ExitCode.expired, `lease ${leaseId} expired at ${isoSeconds(Number(row.expires_at))} without a heartbeat; its seat was reclaimed`, {
+            hint: 'Check out a new seat.',
+            details: {leaseId},
+          }),
+        }
+      }
+      const license = await tx.selectFrom('licenses').select(['id', 'product_code', 'kind', 'quantity', 'features', 'status', 'not_before', 'expires_at']).where('id', '=', row.license_id).executeTakeFirstOrThrow()
+      const problem = licenseProblem(license, now)
+      if (problem) {
+        await tx.deleteFrom('leases').where('id', '=', leaseId).execute()
+        return {refusal: problem}
+      }
+      const policy = await this.policy(tx, row.license_id)
+      const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
+      const expiresAt = capExpiry(now + ttl, license)
+      await tx.updateTable('leases').set({renewed_at: now, expires_at: expiresAt}).where('id', '=', leaseId).execute()
+      return {lease: {...fromRow(row), renewedAt: now, expiresAt}, ttl}
+    })
+    if ('refusal' in outcome) throw outcome.refusal
+    const {lease, ttl} = outcome
+    return {lease, ttl, token: await this.leaseToken(lease)}
+  }
+
+  /** Frees a lease's seat at once. Releasing a lease that is gone already changes nothing. */
+  async release(id: string): Promise<{released: boolean; leaseId: string}> {
+    const leaseId = checkId(id, 'lease id')
+    const res = await this.ctx.store.db.deleteFrom('leases').where('id', '=', leaseId).where('kind', '=', 'lease').executeTakeFirst()
+    return {released: Number(res.numDeletedRows) > 0, leaseId}
+  }
+
+  /** Takes a seat offline for `duration` seconds, as a signed borrow file. */
+  async borrow(input: BorrowInput): Promise<BorrowGrant> {
+    const who = checkRequester(input)
+    const target = checkTarget(input)
+    const duration = parseUint(input.duration, 'duration', {min: 60, max: 10 * 366 * 86_400}, {required: true})!
+    await this.signing()
+    const now = epochSeconds(this.ctx.clock)
+    const borrow = await this.ctx.store.write(async (tx) => {
+      const candidates = await this.candidates(tx, target, now)
+      let refusal: LicadmError | undefined
+      for (const license of candidates) {
+        await this.checkAccess(tx, Number(license.product_code), who)
+        const policy = await this.policy(tx, license.id)
+        const maxSeconds = policy?.borrowMaxSeconds ?? this.settings.borrowMaxSeconds
+        if (duration > maxSeconds) {
+          throw new LicadmError('BORROW_TOO_LONG', ExitCode.conflict, `a seat of license ${license.id} can be borrowed for at most ${formatDuration(maxSeconds)}, not ${formatDuration(duration)}`, {
+            hint: `Borrow for ${formatDuration(maxSeconds)} or less.`,
+            details: {maxSeconds, requested: duration},
+          })
+        }
+        const maxSeats = Math.min(policy?.borrowMaxSeats ?? this.settings.borrowMaxSeats ?? license.quantity, license.quantity)
+        const {borrowed} = await tx
+          .selectFrom('leases')
+          .select((eb) => eb.fn.countAll<number>().as('borrowed'))
+          .where('license_id', '=', license.id)
+          .where('kind', '=', 'borrow')
+          .where('expires_at', '>', now)
+          .executeTakeFirstOrThrow()
+        if (Number(borrowed) >= maxSeats) {
+          refusal ??= new LicadmError('BORROW_LIMIT', ExitCode.conflict, `license ${license.id} has ${maxSeats} of its seats borrowed already, the most allowed`, {
+            hint: 'Wait until a borrowed seat is returned or expires.',
+            details: {licenseId: license.id, borrowed: Number(borrowed), maxSeats},
+          })
+          continue
+        }
+        const seats = await this.seatsNeeded(tx, license, 'checkout', who, now)
+        if (typeof seats !== 'number') {
+          refusal ??= seats
+          continue
+        }
+        const lease: Lease = {
+          id: newId('brw', this.ctx.clock.now()),
+          licenseId: license.id,
+          productCode: Number(license.product_code),
+          kind: 'borrow',
+          mode: 'checkout',
+          user: who.user,
+          host: who.host,
+          process: who.process ?? null,
+          address: who.address ?? null,
+          seats,
+          createdAt: now,
+          renewedAt: now,
+          expiresAt: capExpiry(now + duration, license),
+        }
+        await tx.insertInto('leases').values(toRow(lease)).execute()
+        await appendAudit(tx, this.ctx, {action: 'seat.borrow', subject: `license:${license.id}`, after: {borrow: lease.id, user: who.user, host: who.host, expiresAt: lease.expiresAt}})
+        return lease
+      }
+      throw refusal!
+    })
+    const {vendor, signer} = await this.signing()
+    return {borrow, file: armorBorrow(signBorrow(await this.claims(borrow, vendor), signer))}
+  }
+
+  /** Returns a borrowed seat early. */
+  async returnBorrow(id: string): Promise<{returned: boolean; borrowId: string}> {
+    const borrowId = checkId(id, 'borrow id')
+    return this.ctx.store.write(async (tx) => {
+      const row = await tx.selectFrom('leases').select(['license_id', 'expires_at']).where('id', '=', borrowId).where('kind', '=', 'borrow').executeTakeFirst()
+      if (!row) return {returned: false, borrowId}
+      await tx.deleteFrom('leases').where('id', '=', borrowId).execute()
+      await appendAudit(tx, this.ctx, {action: 'seat.return', subject: `license:${row.license_id}`, before: {borrow: borrowId}})
+      return {returned: true, borrowId}
+    })
+  }
+
+  /** An admin frees any lease or borrow (the remedy for a seat stuck after a crash). */
+  async forceRelease(id: string): Promise<Lease> {
+    const leaseId = checkId(id, 'lease id')
+    return this.ctx.store.write(async (tx) => {
+      const row = await tx.selectFrom('leases').selectAll().where('id', '=', leaseId).executeTakeFirst()
+      if (!row) throw leaseNotFound(leaseId)
+      await tx.deleteFrom('leases').where('id', '=', leaseId).execute()
+      const lease = fromRow(row)
+      await appendAudit(tx, this.ctx, {action: 'seat.force-release', subject: `license:${lease.licenseId}`, before: {lease: lease.id, kind: lease.kind, user: lease.user, host: lease.host}})
+      return lease
+    })
+  }
+
+  /** Deletes every lease and borrow past its expiry; returns how many seats were reclaimed. */
+  async sweep(): Promise<number> {
+    const now = epochSeconds(this.ctx.clock)
+    const res = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).executeTakeFirst()
+    return Number(res.numDeletedRows)
+  }
+
+  /** Who has what: each concurrent license with its seats used and its holders. */
+  async list(filter: {license?: string; product?: unknown; holders?: boolean} = {}): Promise<SeatUsage[]> {
+    const now = epochSeconds(this.ctx.clock)
+    let q = this.ctx.store.db
+      .selectFrom('licenses')
+      .select(['id', 'product_code', 'kind', 'quantity', 'features', 'status', 'not_before', 'expires_at'])
+      .where('kind', '=', 'concurrent')
+      .where('status', '!=', 'revoked')
+      .orderBy('id')
+      .limit(10_000)
+    if (filter.license !== undefined) q = q.where('id', '=', checkId(filter.license, 'license'))
+    if (filter.product !== undefined) q = q.where('product_code', '=', parseUint(filter.product, 'product', LIMITS.code)!)
+    const licenses = await q.execute()
+    if (filter.license !== undefined && licenses.length === 0) throw new NotFoundError('license', filter.license)
+    const leases = await this.ctx.store.db.selectFrom('leases').selectAll().where('expires_at', '>', now).orderBy('created_at').orderBy('id').execute()
+    const byLicense = new Map<string, Lease[]>()
+    for (const row of leases) {
+      let list = byLicense.get(row.license_id)
+      if (!list) byLicense.set(row.license_id, (list = []))
+      list.push(fromRow(row))
+    }
+    const policies = new Map((await this.ctx.store.db.selectFrom('seat_policies').selectAll().execute()).map((p) => [p.license_id, p.mode]))
+    return licenses.map((l) => {
+      const holders = byLicense.get(l.id) ?? []
+      return {
+        licenseId: l.id,
+        productCode: Number(l.product_code),
+        features: Number(l.features),
+        mode: policies.get(l.id) ?? 'checkout',
+        quantity: l.quantity,
+        used: seatsUsed(holders),
+        borrowed: holders.filter((h) => h.kind === 'borrow').length,
+        expiresAt: l.expires_at === null ? null : Number(l.expires_at),
+        holders: filter.holders === false ? [] : holders,
+      }
+    })
+  }
+
+  /** Sets a license's counting mode, lease TTL and borrow limits (null: the server's setting). */
+  async setPolicy(input: {license: string; mode?: string; leaseTtl?: unknown; borrowMaxSeconds?: unknown; borrowMaxSeats?: unknown}): Promise<SeatPolicy> {
+    const licenseId = checkId(input.license, 'license')
+    const mode = (input.mode ?? 'checkout') as SeatMode
+    if (!SEAT_MODES.includes(mode)) throw new InvalidValueError('mode', `"${input.mode}" is not a seat mode: use ${SEAT_MODES.join(', ')}`)
+    const policy: SeatPolicy = {
+      licenseId,
+      mode,
+      leaseTtl: parseUint(input.leaseTtl, 'leaseTtl', LEASE_TTL_RANGE),
+      borrowMaxSeconds: parseUint(input.borrowMaxSeconds, 'borrowMaxSeconds', {min: 60, max: 10 * 366 * 86_400}),
+      borrowMaxSeats: parseUint(input.borrowMaxSeats, 'borrowMaxSeats', {min: 0, max: LIMITS.quantity.max}),
+    }
+    await this.ctx.store.write(async (tx) => {
+      const license = await tx.selectFrom('licenses').select(['id', 'kind']).where('id', '=', licenseId).executeTakeFirst()
+      if (!license) throw new NotFoundError('license', licenseId)
+      const row = {mode, lease_ttl: policy.leaseTtl, borrow_max_seconds: policy.borrowMaxSeconds, borrow_max_seats: policy.borrowMaxSeats}
+      await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
+      await appendAudit(tx, this.ctx, {action: 'seat.policy', subject: `license:${licenseId}`, after: row})
+    })
+    this.policies.delete(licenseId)
+    return policy
+  }
+
+  async getPolicy(license: string): Promise<SeatPolicy | null> {
+    return this.policy(this.ctx.store.db, checkId(license, 'license'))
+  }
+
+  // ---- access rules ----
+
+  async listRules(product?: unknown): Promise<AccessRules[]> {
+    let q = this.ctx.store.db.selectFrom('access_rules').selectAll().orderBy('product_code').orderBy('id')
+    const code = product === undefined ? undefined : parseUint(product, 'product', LIMITS.code, {required: true})!
+    if (code !== undefined) q = q.where('product_code', '=', code)
+    const rows = await q.execute()
+    let dq = this.ctx.store.db.selectFrom('access_defaults').selectAll()
+    if (code !== undefined) dq = dq.where('product_code', '=', code)
+    const defaults = new Map((await dq.execute()).map((d) => [Number(d.product_code), d.action]))
+    const products = new Set<number>([...rows.map((r) => Number(r.product_code)), ...defaults.keys()])
+    if (code !== undefined) products.add(code)
+    return [...products].sort((a, b) => a - b).map((p) => ({
+      productCode: p,
+      defaultAction: defaults.get(p) ?? 'allow',
+      rules: rows.filter((r) => Number(r.product_code) === p).map(toRule),
+    }))
+  }
+
+  async addRule(input: {product: unknown; action: string; subject: string; pattern: string}): Promise<AccessRule> {
+    const productCode = parseUint(input.product, 'product', LIMITS.code, {required: true})!
+    const action = checkAction(input.action)
+    if (!(RULE_SUBJECTS as readonly string[]).includes(input.subject)) throw new InvalidValueError('subject', `"${input.subject}" is not a rule subject: use user, host or address`)
+    const subject = input.subject as RuleSubject
+    const pattern = String(input.pattern ?? '').trim()
+    if (pattern === '' || pattern.length > TEXT_MAX) throw new InvalidValueError('pattern', `give 1 to ${TEXT_MAX} characters`)
+    if (subject === 'address') addressBlock(pattern)
+    const now = epochSeconds(this.ctx.clock)
+    const rule = await this.ctx.store.write(async (tx) => {
+      const res = await tx.insertInto('access_rules').values({product_code: productCode, action, subject, pattern, created_at: now}).executeTakeFirstOrThrow()
+      await appendAudit(tx, this.ctx, {action: 'access.rule-add', subject: `product:${productCode}`, after: {action, subject, pattern}})
+      return {id: Number(res.insertId), productCode, action, subject, pattern, createdAt: now}
+    })
+    this.rules.delete(productCode)
+    return rule
+  }
+
+  async removeRule(id: unknown): Promise<AccessRule> {
+    const ruleId = parseUint(id, 'rule id', {min: 1, max: Number.MAX_SAFE_INTEGER}, {required: true})!
+    const rule = await this.ctx.store.write(async (tx) => {
+      const row = await tx.selectFrom('access_rules').selectAll().where('id', '=', ruleId).executeTakeFirst()
+      if (!row) throw new NotFoundError('access rule', ruleId)
+      await tx.deleteFrom('access_rules').where('id', '=', ruleId).execute()
+      await appendAudit(tx, this.ctx, {action: 'access.rule-remove', subject: `product:${row.product_code}`, before: {action: row.action, subject: row.subject, pattern: row.pattern}})
+      return toRule(row)
+    })
+    this.rules.delete(rule.productCode)
+    return rule
+  }
+
+  async setDefaultAction(product: unknown, action: string): Promise<{productCode: number; defaultAction: RuleAction}> {
+    const productCode = parseUint(product, 'product', LIMITS.code, {required: true})!
+    const defaultAction = checkAction(action)
+    await this.ctx.store.write(async (tx) => {
+      await tx.insertInto('access_defaults').values({product_code: productCode, action: defaultAction}).onConflict((oc) => oc.column('product_code').doUpdateSet({action: defaultAction})).execute()
+      await appendAudit(tx, this.ctx, {action: 'access.default', subject: `product:${productCode}`, after: {action: defaultAction}})
+    })
+    this.rules.delete(productCode)
+    return {productCode, defaultAction}
+  }
+
+  /** Whether a requester may use a product's seats, and which rule decided. */
+  async evaluate(product: number, who: Requester, tx: Tx = this.ctx.store.db): Promise<{allowed: boolean; reason: string}> {
+    const set = await this.ruleSet(tx, product)
+    const match = (rule: AccessRule): boolean => {
+      if (rule.subject === 'address') return who.address !== undefined && set.blocks.get(rule.id)!.check(...addressArgs(who.address))
+      return glob(rule.pattern, rule.subject === 'user' ? who.user : who.host)
+    }
+    for (const rule of set.rules) {
+      if (rule.action === 'deny' && match(rule)) return {allowed: false, reason: `${rule.subject} ${describe(rule, who)} is denied for product ${product} (rule ${rule.id}: deny ${rule.subject} ${rule.pattern})`}
+    }
+    for (const rule of set.rules) {
+      if (rule.action === 'allow' && match(rule)) return {allowed: true, reason: `rule ${rule.id}`}
+    }
+    if (set.defaultAction === 'deny') return {allowed: false, reason: `product ${product} denies everyone not allowed by a rule, and no rule allows user ${who.user} on host ${who.host}${who.address ? ` from ${who.address}` : ''}`}
+    return {allowed: true, reason: 'default'}
+  }
+
+  // ---- internals ----
+
+  private async checkAccess(tx: Tx, product: number, who: Requester): Promise<void> {
+    const verdict = await this.evaluate(product, who, tx)
+    if (!verdict.allowed) {
+      throw new LicadmError('ACCESS_DENIED', ExitCode.auth, `access denied: ${verdict.reason}`, {
+        hint: 'Ask the license server administrator to allow you.',
+        details: {product, user: who.user, host: who.host, address: who.address ?? null},
+      })
+    }
+  }
+
+  private async ruleSet(tx: Tx, product: number) {
+    let set = this.rules.get(product)
+    if (!set) {
+      const rows = await tx.selectFrom('access_rules').selectAll().where('product_code', '=', product).orderBy('id').execute()
+      const def = await tx.selectFrom('access_defaults').select('action').where('product_code', '=', product).executeTakeFirst()
+      const rules = rows.map(toRule)
+      const blocks = new Map<number, BlockList>()
+      for (const r of rules) if (r.subject === 'address') blocks.set(r.id, addressBlock(r.pattern))
+      set = {defaultAction: def?.action ?? 'allow', rules, blocks}
+      this.rules.set(product, set)
+    }
+    return set
+  }
+
+  private async policy(tx: Tx, licenseId: string): Promise<SeatPolicy | null> {
+    if (this.policies.has(licenseId)) return this.policies.get(licenseId)!
+    const row = await tx.selectFrom('seat_policies').selectAll().where('license_id', '=', licenseId).executeTakeFirst()
+    const policy = row
+      ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats}
+      : null
+    if (this.policies.size > 100_000) this.policies.clear()
+    this.policies.set(licenseId, policy)
+    return policy
+  }
+
+  /** The licenses a request may take a seat of, best first; refuses when none is usable at all. */
+  private async candidates(tx: Tx, target: {license?: string; product?: number; features: number}, now: number): Promise<LicenseRow[]> {
+    const cols = ['id', 'product_code', 'kind', 'quantity', 'features', 'status', 'not_before', 'expires_at'] as const
+    if (target.license !== undefined) {
+      const row = await tx.selectFrom('licenses').select(cols).where('id', '=', target.license).executeTakeFirst()
+      if (!row) throw new NotFoundError('license', target.license)
+      const problem = licenseProblem(row, now)
+      if (problem) throw problem
+      if ((Number(row.features) & target.features) >>> 0 !== target.features) {
+        throw new LicadmError('FEATURES_NOT_LICENSED', ExitCode.conflict, `license ${row.id} has features 0x${Number(row.features).toString(16)}, which do not include 0x${target.features.toString(16)}`, {
+          details: {licenseId: row.id, features: Number(row.features), requested: target.features},
+        })
+      }
+      return [row]
+    }
+    const rows = await tx.selectFrom('licenses').select(cols).where('product_code', '=', target.product!).where('kind', '=', 'concurrent').orderBy('id').execute()
+    const matching = rows.filter((r) => (Number(r.features) & target.features) >>> 0 === target.features)
+    if (matching.length === 0) {
+      throw new LicadmError('NO_LICENSE', ExitCode.notFound, `no concurrent license of product ${target.product}${target.features ? ` with features 0x${target.features.toString(16)}` : ''} is on this server`, {
+        details: {product: target.product, features: target.features},
+      })
+    }
+    const usable = matching.filter((r) => licenseProblem(r, now) === null)
+    if (usable.length === 0) throw licenseProblem(matching[0], now)!
+    return usable
+  }
+
+  /** Seats a new lease takes on this license (0 when the station holds one already), or why none is free. */
+  private async seatsNeeded(tx: Tx, license: LicenseRow, mode: SeatMode, who: Requester, now: number): Promise<number | LicadmError> {
+    if (mode === 'station') {
+      const same = await tx
+        .selectFrom('leases')
+        .select('id')
+        .where('license_id', '=', license.id)
+        .where('kind', '=', 'lease')
+        .where('mode', '=', 'station')
+        .where('user', '=', who.user)
+        .where('host', '=', who.host)
+        .where('expires_at', '>', now)
+        .limit(1)
+        .executeTakeFirst()
+      if (same) return 1
+    }
+    const used = await this.used(tx, license.id, now)
+    const need = mode === 'exclusive' ? license.quantity : 1
+    if (used + need <= license.quantity && !(mode === 'exclusive' && used > 0)) return mode === 'exclusive' ? license.quantity : 1
+    const holders = this.settings.hideHolders
+      ? undefined
+      : (await tx.selectFrom('leases').selectAll().where('license_id', '=', license.id).where('expires_at', '>', now).orderBy('created_at').limit(50).execute()).map(fromRow)
+    const who_ = holders?.map((h) => `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : ''}`)
+    return new LicadmError(
+      'NO_SEAT_FREE',
+      ExitCode.conflict,
+      `no seat of license ${license.id} is free: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${[...new Set(who_)].slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}`,
+      {
+        hint: 'Try again when a seat is released, or ask an administrator to force-release a stuck one.',
+        details: {
+          licenseId: license.id,
+          quantity: license.quantity,
+          used,
+          ...(holders ? {holders: holders.map((h) => ({user: h.user, host: h.host, kind: h.kind, since: isoSeconds(h.createdAt), expiresAt: isoSeconds(h.expiresAt)}))} : {}),
+        },
+      },
+    )
+  }
+
+  /** Seats in use: a station's leases count once, other leases their seats. */
+  private async used(tx: Tx, licenseId: string, now: number): Promise<number> {
+    const rows = await tx
+      .selectFrom('leases')
+      .select(['user', 'host', 'kind', 'mode', 'seats'])
+      .where('license_id', '=', licenseId)
+      .where('expires_at', '>', now)
+      .execute()
+    return seatsUsed(rows)
+  }
+
+  private async claims(lease: Lease, vendor: Vendor): Promise<SeatClaims> {
+    const license = await this.ctx.store.db.selectFrom('licenses').select('features').where('id', '=', lease.licenseId).executeTakeFirst()
+    return {
+      iss: String(vendor.code),
+      sub: lease.id,
+      jti: lease.id,
+      iat: lease.renewedAt,
+      exp: lease.expiresAt,
+      lic: lease.licenseId,
+      product: lease.productCode,
+      features: Number(license?.features ?? 0),
+      user: lease.user,
+      host: lease.host,
+      mode: lease.mode,
+    }
+  }
+
+  private readonly features = new Map<string, number>()
+
+  private async leaseToken(lease: Lease): Promise<string> {
+    const {vendor, signer} = await this.signing()
+    let features = this.features.get(lease.licenseId)
+    if (features === undefined) {
+      features = (await this.claims(lease, vendor)).features
+      if (this.features.size > 100_000) this.features.clear()
+      this.features.set(lease.licenseId, features)
+    }
+    const claims: SeatClaims = {
+      iss: String(vendor.code),
+      sub: lease.id,
+      jti: lease.id,
+      iat: lease.renewedAt,
+      exp: lease.expiresAt,
+      lic: lease.licenseId,
+      product: lease.productCode,
+      features,
+      user: lease.user,
+      host: lease.host,
+      mode: lease.mode,
+    }
+    return signLease(claims, signer)
+  }
+}
+
+/** Seats used by these (active) leases: the leases of one station count once. */
+export function seatsUsed(rows: ReadonlyArray<{user: string; host: string; kind: string; mode: string; seats: number}>): number {
+  let used = 0
+  const stations = new Set<string>()
+  for (const r of rows) {
+    if (r.kind === 'lease' && r.mode === 'station') stations.add(`${r.user}\u0000${r.host}`)
+    else used += r.seats
+  }
+  return used + stations.size
+}
+
+function licenseProblem(license: LicenseRow, now: number): LicadmError | null {
+  const id = license.id
+  if (license.kind !== 'concurrent') {
+    return new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${id} is a single license, not a concurrent one: it has no floating seats`, {details: {licenseId: id}})
+  }
+  if (license.status === 'revoked') return new LicadmError('LICENSE_REVOKED', ExitCode.revoked, `license ${id} is revoked`, {details: {licenseId: id}})
+  if (license.expires_at !== null && Number(license.expires_at) <= now) {
+    return new LicadmError('LICENSE_EXPIRED', ExitCode.expired, `license ${id} expired at ${isoSeconds(Number(license.expires_at))}`, {details: {licenseId: id, expiresAt: isoSeconds(Number(license.expires_at))}})
+  }
+  if (Number(license.not_before) > now) {
+    return new LicadmError('LICENSE_NOT_YET_VALID', ExitCode.notYetValid, `license ${id} is not valid before ${isoSeconds(Number(license.not_before))}`, {details: {licenseId: id}})
+  }
+  return null
+}
+
+/** A lease never outlives its license. */
+function capExpiry(at: number, license: LicenseRow): number {
+  return license.expires_at === null ? at : Math.min(at, Number(license.expires_at))
+}
+
+function leaseNotFound(id: string): LicadmError {
+  return new NotFoundError('lease', id, {hint: 'It was released, reclaimed after its TTL, or removed by an administrator. Check out a new seat.'})
+}
+
+function checkText(v: unknown, name: string, required: boolean): string | undefined {
+  if (v === undefined || v === null) {
+    if (required) throw new InvalidValueError(name, `is required (1 to ${TEXT_MAX} characters)`)
+    return undefined
+  }
+  if (typeof v !== 'string') throw new InvalidValueError(name, 'expected a string')
+  const s = v.trim()
+  if (s === '' || s.length > TEXT_MAX) throw new InvalidValueError(name, `give 1 to ${TEXT_MAX} characters`)
+  return s
+}
+
+function checkId(v: unknown, name: string): string {
+  return checkText(v, name, true)!
+}
+
+function checkRequester(input: Requester): Requester {
+  return {
+    user: checkText(input.user, 'user', true)!,
+    host: checkText(input.host, 'host', true)!,
+    process: checkText(input.process, 'process', false),
+    address: input.address,
+  }
+}
+
+function checkTarget(input: CheckoutInput): {license?: string; product?: number; features: number} {
+  const license = checkText(input.license, 'license', false)
+  const product = parseUint(input.product, 'product', LIMITS.code)
+  const features = parseUint(input.features ?? 0, 'features', LIMITS.features, {hex: true})!
+  if ((license === undefined) === (product === null)) throw new InvalidValueError('license', 'give either a license id or a product code (and optionally features)')
+  return {license, product: product ?? undefined, features}
+}
+
+function checkAction(action: string): RuleAction {
+  if (action !== 'allow' && action !== 'deny') throw new InvalidValueError('action', `"${action}" is not an action: use allow or deny`)
+  return action
+}
+
+/** `*` and `?` wildcards, case-insensitive. */
+function glob(pattern: string, value: string): boolean {
+  if (!/[*?]/.test(pattern)) return pattern.toLowerCase() === value.toLowerCase()
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`, 'i')
+  return re.test(value)
+}
+
+function normalizeAddress(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address
+}
+
+function addressArgs(address: string): [string, 'ipv4' | 'ipv6'] {
+  const a = normalizeAddress(address)
+  return [a, isIP(a) === 6 ? 'ipv6' : 'ipv4']
+}
+
+/** An address rule: one address, or a CIDR block (10.0.0.0/8, fd00::/8). */
+function addressBlock(pattern: string): BlockList {
+  const list = new BlockList()
+  const [address, prefix] = pattern.split('/')
+  const family = isIP(address)
+  if (family === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+    throw new InvalidValueError('pattern', `"${pattern}" is not an address or CIDR block (e.g. 10.0.0.5, 192.168.0.0/16, fd00::/8)`)
+  }
+  const type = family === 6 ? 'ipv6' : 'ipv4'
+  if (prefix === undefined) list.addAddress(address, type)
+  else {
+    const bits = Number(prefix)
+    if (bits > (family === 6 ? 128 : 32)) throw new InvalidValueError('pattern', `"${pattern}": the prefix length is out of range`)
+    list.addSubnet(address, bits, type)
+  }
+  return list
+}
+
+function describe(rule: AccessRule, who: Requester): string {
+  return rule.subject === 'user' ? who.user : rule.subject === 'host' ? who.host : normalizeAddress(who.address ?? '')
+}
+
+function toRule(r: {id: number; product_code: number; action: RuleAction; subject: RuleSubject; pattern: string; created_at: number}): AccessRule {
+  return {id: Number(r.id), productCode: Number(r.product_code), action: r.action, subject: r.subject, pattern: r.pattern, createdAt: Number(r.created_at)}
+}
+
+function toRow(l: Lease): LeaseTable {
+  return {
+    id: l.id,
+    license_id: l.licenseId,
+    product_code: l.productCode,
+    kind: l.kind,
+    mode: l.mode,
+    user: l.user,
+    host: l.host,
+    process: l.process,
+    address: l.address,
+    seats: l.seats,
+    created_at: l.createdAt,
+    renewed_at: l.renewedAt,
+    expires_at: l.expiresAt,
+  }
+}
+
+export function fromRow(r: LeaseTable): Lease {
+  return {
+    id: r.id,
+    licenseId: r.license_id,
+    productCode: Number(r.product_code),
+    kind: r.kind,
+    mode: r.mode,
+    user: r.user,
+    host: r.host,
+    process: r.process,
+    address: r.address,
+    seats: r.seats,
+    createdAt: Number(r.created_at),
+    renewedAt: Number(r.renewed_at),
+    expiresAt: Number(r.expires_at),
+  }
+}
+

@@ -1,0 +1,51 @@
+import type {Generated} from 'kysely'
+
+/** The license server's tables (migration 0004_seats), merged into the store's Database type. */
+declare module './schema.js' {
+  interface Database {
+    leases: LeaseTable
+    seat_policies: SeatPolicyTable
+    access_rules: AccessRuleTable
+    access_defaults: AccessDefaultTable
+  }
+}
+
+export type SeatMode = 'checkout' | 'station' | 'exclusive'
+
+export interface LeaseTable {
+  id: string
+  license_id: string
+  product_code: number
+  kind: 'lease' | 'borrow'
+  mode: SeatMode
+  user: string
+  host: string
+  process: string | null
+  address: string | null
+  seats: number
+  created_at: number
+  renewed_at: number
+  expires_at: number
+}
+
+export interface SeatPolicyTable {
+  license_id: string
+  mode: SeatMode
+  lease_ttl: number | null
+  borrow_max_seconds: number | null
+  borrow_max_seats: number | null
+}
+
+export interface AccessRuleTable {
+  id: Generated<number>
+  product_code: number
+  action: 'allow' | 'deny'
+  subject: 'user' | 'host' | 'address'
+  pattern: string
+  created_at: number
+}
+
+export interface AccessDefaultTable {
+  product_code: number
+  action: 'allow' | 'deny'
+}

@@ -1,0 +1,419 @@
+import {createPublicKey} from 'node:crypto'
+
+import {jwtVerify, createLocalJWKSet, compactVerify} from 'jose'
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {SeatClient} from '../../src/client/seat-client.js'
+import {ServerClient} from '../../src/client/http.js'
+import {verifyBorrowFile, verifyLeaseToken, LEASE_TYP, BORROW_TYP} from '../../src/formats/lease.js'
+import {dearmor} from '../../src/crypto/armor.js'
+import {publicJwk} from '../../src/crypto/keys.js'
+import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, refusal, testServer, type TestServer} from './helpers.js'
+
+afterAll(closeAll)
+
+const who = (i: number) => ({user: `user${i}`, host: `host${i}`})
+
+/** Fires n checkouts at once; returns the granted lease ids and the refusal codes. */
+async function burst(s: TestServer, license: string, n: number): Promise<{granted: string[]; refused: string[]}> {
+  const results = await Promise.allSettled(Array.from({length: n}, (_, i) => s.client.checkout({license, ...who(i)})))
+  const granted: string[] = []
+  const refused: string[] = []
+  for (const r of results) {
+    if (r.status === 'fulfilled') granted.push(r.value.lease.id)
+    else refused.push((r.reason as {code: string}).code)
+  }
+  return {granted, refused}
+}
+
+async function used(s: TestServer, license: string): Promise<number> {
+  const [usage] = await s.client.list({license})
+  return usage.used
+}
+
+describe('seat allocation under concurrency', () => {
+  it('1,000 concurrent checkouts of a 10-seat license grant exactly 10, round after round, with releases and expiries interleaved', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+
+    // Round 1: an empty license.
+    let round = await burst(s, ten, 1000)
+    expect(round.granted).toHaveLength(10)
+    expect(new Set(round.granted).size).toBe(10)
+    expect(round.refused).toHaveLength(990)
+    expect(new Set(round.refused)).toEqual(new Set(['NO_SEAT_FREE']))
+    expect(await used(s, ten)).toBe(10)
+    let held = round.granted
+
+    // Round 2: four releases race with 1,000 checkouts; every freed seat is taken at most once.
+    const releasing = held.slice(0, 4)
+    const [releases, round2] = await Promise.all([Promise.all(releasing.map((id) => s.client.release(id))), burst(s, ten, 1000)])
+    expect(releases.every((r) => r.released)).toBe(true)
+    expect(round2.granted.length).toBeLessThanOrEqual(4)
+    held = [...held.slice(4), ...round2.granted]
+    expect(await used(s, ten)).toBe(held.length)
+    // Fill up what the race left free: exactly the rest.
+    const fill = await burst(s, ten, 1000)
+    expect(fill.granted).toHaveLength(10 - held.length)
+    held = [...held, ...fill.granted]
+    expect(await used(s, ten)).toBe(10)
+
+    // Round 3: half the holders heartbeat, then the TTL passes: the others expire; 1,000 checkouts
+    // race with the sweeper and take exactly the expired seats.
+    s.clock.advance(200_000)
+    const kept = held.slice(0, 5)
+    await Promise.all(kept.map((id) => s.client.heartbeat(id)))
+    s.clock.advance(150_000) // 350 s after the first checkouts, 150 s after the heartbeats
+    const [round3] = await Promise.all([burst(s, ten, 1000), s.sweeper.run()])
+    expect(round3.granted).toHaveLength(5)
+    expect(await used(s, ten)).toBe(10)
+
+    // Round 4: everything expires; the sweeper reclaims; the next burst takes all 10 again.
+    s.clock.advance(400_000)
+    const {reclaimed} = await s.client.advanceClock(0)
+    expect(reclaimed).toBe(10)
+    expect(await used(s, ten)).toBe(0)
+    round = await burst(s, ten, 1000)
+    expect(round.granted).toHaveLength(10)
+    const rows = await s.store.db.selectFrom('leases').select(['id']).execute()
+    expect(rows).toHaveLength(10)
+    await s.close()
+  })
+})
+
+describe('leases', () => {
+  it('a lease expires without heartbeats and is reclaimed; a heartbeat renews it', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    const a = await s.client.checkout({license: two, ...who(1)})
+    expect(a.ttl).toBe(300)
+    expect(a.lease.expiresAt - a.lease.createdAt).toBe(300)
+    const b = await s.client.checkout({license: two, ...who(2)})
+    expect((await refusal(s.client.checkout({license: two, ...who(3)}))).code).toBe('NO_SEAT_FREE')
+
+    s.clock.advance(200_000)
+    const renewed = await s.client.heartbeat(a.lease.id)
+    expect(renewed.lease.expiresAt).toBe(a.lease.expiresAt + 200)
+    s.clock.advance(200_000)
+    // b is past its expiry: its seat counts as free even before the sweeper runs.
+    const c = await s.client.checkout({license: two, ...who(3)})
+    const late = await refusal(s.client.heartbeat(b.lease.id))
+    expect(['LEASE_EXPIRED', 'LEASE_NOT_FOUND']).toContain(late.code)
+    expect(await s.client.heartbeat(a.lease.id)).toBeTruthy()
+
+    const {reclaimed} = await s.client.advanceClock(301)
+    expect(reclaimed).toBe(2)
+    const gone = await refusal(s.client.heartbeat(c.lease.id))
+    expect(gone.code).toBe('LEASE_NOT_FOUND')
+    expect(gone.exit).toBe(3)
+    await s.close()
+  })
+
+  it('a heartbeat after expiry but before the sweep says the lease expired', async () => {
+    const s = await testServer()
+    const g = await s.client.checkout({license: s.license('ten'), ...who(1)})
+    s.clock.advance(301_000)
+    const err = await refusal(s.client.heartbeat(g.lease.id))
+    expect(err.code).toBe('LEASE_EXPIRED')
+    expect(err.exit).toBe(6)
+    expect(err.details?.httpStatus).toBe(410)
+    await s.close()
+  })
+
+  it('release frees a seat at once and is harmless to repeat', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    const a = await s.client.checkout({license: two, ...who(1)})
+    await s.client.checkout({license: two, ...who(2)})
+    expect(await s.client.release(a.lease.id)).toEqual({released: true, leaseId: a.lease.id})
+    expect(await s.client.release(a.lease.id)).toEqual({released: false, leaseId: a.lease.id})
+    await s.client.checkout({license: two, ...who(3)})
+    await s.close()
+  })
+
+  it('the lease TTL is set per server and per license', async () => {
+    const s = await testServer({settings: {leaseTtl: 120}})
+    const g = await s.client.checkout({license: s.license('ten'), ...who(1)})
+    expect(g.ttl).toBe(120)
+    await s.admin.setPolicy(s.license('two'), {leaseTtl: 30})
+    const h = await s.client.checkout({license: s.license('two'), ...who(1)})
+    expect(h.ttl).toBe(30)
+    expect(h.lease.expiresAt - h.lease.createdAt).toBe(30)
+    await s.close()
+  })
+
+  it('checks out by product code and features, and refuses what no license offers', async () => {
+    const s = await testServer()
+    const g = await s.client.checkout({product: 7, features: 2, ...who(1)})
+    expect(g.lease.licenseId).toBe(s.license('ten'))
+    expect((await refusal(s.client.checkout({product: 7, features: 4, ...who(1)}))).code).toBe('NO_LICENSE')
+    expect((await refusal(s.client.checkout({product: 99, ...who(1)}))).code).toBe('NO_LICENSE')
+    expect((await refusal(s.client.checkout({license: 'lic_nope', ...who(1)}))).code).toBe('LICENSE_NOT_FOUND')
+    await s.close()
+  })
+
+  it('refuses expired and revoked licenses and single licenses, saying why', async () => {
+    const s = await testServer({
+      seed: {
+        products: [{code: 7, name: 'Seven'}],
+        licenses: [
+          {key: 'short', product: 7, quantity: 5, expires: '1d'},
+          {key: 'single', product: 7, kind: 'single'},
+        ],
+      },
+    })
+    expect((await refusal(s.client.checkout({license: s.license('single'), ...who(1)}))).code).toBe('NOT_CONCURRENT')
+    const g = await s.client.checkout({license: s.license('short'), ...who(1)})
+    expect(g.lease.expiresAt).toBe(g.lease.createdAt + 300)
+    s.clock.advance(2 * 86_400_000)
+    const expired = await refusal(s.client.checkout({license: s.license('short'), ...who(1)}))
+    expect(expired.code).toBe('LICENSE_EXPIRED')
+    expect(expired.message).toMatch(/expired at 2026-06-02/)
+    await s.store.db.updateTable('licenses').set({status: 'revoked'}).where('id', '=', s.license('single')).execute()
+    await s.close()
+  })
+
+  it('the lease token verifies offline with the vendor key (licadm and jose)', async () => {
+    const s = await testServer()
+    const g = await s.client.checkout({license: s.license('ten'), ...who(1)})
+    const now = Math.floor(s.clock.now() / 1000)
+    const {claims} = verifyLeaseToken(g.token, s.publicKeys, now)
+    expect(claims).toMatchObject({sub: g.lease.id, lic: s.license('ten'), product: 7, features: 3, user: 'user1', host: 'host1', iss: '4242', exp: g.lease.expiresAt})
+    const jwks = createLocalJWKSet({keys: [publicJwk(createPublicKey(s.publicKeyPem))]})
+    const {protectedHeader, payload} = await jwtVerify(g.token, jwks, {typ: LEASE_TYP, algorithms: ['EdDSA'], currentDate: new Date(s.clock.now())})
+    expect(protectedHeader.kid).toBe(s.kid)
+    expect(payload.sub).toBe(g.lease.id)
+    await s.close()
+  })
+})
+
+describe('counting modes', () => {
+  it('station share: one user on one host holds one seat however many processes', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    await s.admin.setPolicy(two, {mode: 'station'})
+    const a = await Promise.all([1, 2, 3].map((p) => s.client.checkout({license: two, user: 'ann', host: 'pc1', process: `p${p}`})))
+    expect(a.every((g) => g.lease.mode === 'station')).toBe(true)
+    expect(await used(s, two)).toBe(1)
+    await s.client.checkout({license: two, user: 'bob', host: 'pc2'})
+    expect(await used(s, two)).toBe(2)
+    // The same user on another host is another station.
+    expect((await refusal(s.client.checkout({license: two, user: 'ann', host: 'pc3'}))).code).toBe('NO_SEAT_FREE')
+    // Ann's station keeps its seat until her last process releases.
+    await s.client.release(a[0].lease.id)
+    await s.client.release(a[1].lease.id)
+    expect((await refusal(s.client.checkout({license: two, user: 'cid', host: 'pc4'}))).code).toBe('NO_SEAT_FREE')
+    await s.client.checkout({license: two, user: 'ann', host: 'pc1', process: 'p4'})
+    await s.client.release(a[2].lease.id)
+    expect(await used(s, two)).toBe(2)
+    await s.close()
+  })
+
+  it('exclusive: one holder takes the license whole', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    await s.admin.setPolicy(ten, {mode: 'exclusive'})
+    const g = await s.client.checkout({license: ten, ...who(1)})
+    expect(g.lease.seats).toBe(10)
+    expect(await used(s, ten)).toBe(10)
+    const no = await refusal(s.client.checkout({license: ten, ...who(2)}))
+    expect(no.code).toBe('NO_SEAT_FREE')
+    expect(no.message).toMatch(/exclusive/)
+    expect(no.message).toMatch(/user1@host1/)
+    await s.client.release(g.lease.id)
+    const burstResult = await burst(s, ten, 50)
+    expect(burstResult.granted).toHaveLength(1)
+    await s.close()
+  })
+
+  it('a refusal for a full license names the holders, unless the server hides them', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    await s.client.checkout({license: two, user: 'ann', host: 'pc1'})
+    await s.client.checkout({license: two, user: 'bob', host: 'pc2'})
+    const no = await refusal(s.client.checkout({license: two, ...who(3)}))
+    expect(no.message).toMatch(/ann@pc1, bob@pc2/)
+    expect((no.details?.holders as unknown[]).length).toBe(2)
+    await s.close()
+    const hidden = await testServer({settings: {hideHolders: true}})
+    await hidden.client.checkout({license: hidden.license('two'), user: 'ann', host: 'pc1'})
+    await hidden.client.checkout({license: hidden.license('two'), user: 'bob', host: 'pc2'})
+    const no2 = await refusal(hidden.client.checkout({license: hidden.license('two'), ...who(3)}))
+    expect(no2.message).not.toMatch(/ann/)
+    expect(no2.details?.holders).toBeUndefined()
+    await hidden.close()
+  })
+})
+
+describe('borrowing', () => {
+  it('a borrow is a signed file, counts against the seats until returned or expired, within the limits', async () => {
+    const s = await testServer({settings: {borrowMaxSeconds: 7 * 86_400}})
+    const two = s.license('two')
+    await s.admin.setPolicy(two, {borrowMaxSeats: 1})
+    const tooLong = await refusal(s.client.borrow({license: two, ...who(1), duration: 8 * 86_400}))
+    expect(tooLong.code).toBe('BORROW_TOO_LONG')
+    expect(tooLong.message).toMatch(/at most 7d/)
+
+    const b = await s.client.borrow({license: two, ...who(1), duration: 3 * 86_400})
+    expect(b.borrow.kind).toBe('borrow')
+    expect(b.file).toMatch(/^-----BEGIN LICADM BORROW-----/)
+    const now = Math.floor(s.clock.now() / 1000)
+    const {claims} = verifyBorrowFile(b.file, s.publicKeys, now)
+    expect(claims.exp).toBe(now + 3 * 86_400)
+    const jwks = createLocalJWKSet({keys: [publicJwk(createPublicKey(s.publicKeyPem))]})
+    await jwtVerify(dearmor(b.file, 'BORROW').jws, jwks, {typ: BORROW_TYP, currentDate: new Date(s.clock.now())})
+
+    const limit = await refusal(s.client.borrow({license: two, ...who(2), duration: 86_400}))
+    expect(limit.code).toBe('BORROW_LIMIT')
+    // One seat borrowed, one leased: the license is full.
+    await s.client.checkout({license: two, ...who(2)})
+    const full = await refusal(s.client.checkout({license: two, ...who(3)}))
+    expect(full.code).toBe('NO_SEAT_FREE')
+    expect(full.message).toMatch(/user1@host1 \(borrowed\)/)
+
+    expect(await s.client.returnBorrow(b.borrow.id)).toEqual({returned: true, borrowId: b.borrow.id})
+    expect(await s.client.returnBorrow(b.borrow.id)).toEqual({returned: false, borrowId: b.borrow.id})
+    await s.client.checkout({license: two, ...who(3)})
+
+    // A borrow that is not returned ends at its expiry.
+    const s2 = await testServer()
+    const b2 = await s2.client.borrow({license: s2.license('two'), ...who(1), duration: 86_400})
+    s2.clock.advance(86_400_000)
+    expect(b2).toBeTruthy()
+    expect((await s2.client.advanceClock(1)).reclaimed).toBe(1)
+    expect(await used(s2, s2.license('two'))).toBe(0)
+    await s.close()
+    await s2.close()
+  })
+})
+
+describe('administration', () => {
+  it('an admin force-releases a stuck lease; a client token may not', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    const g = await s.client.checkout({license: two, ...who(1)})
+    const forbidden = await refusal(s.client.forceRelease(g.lease.id))
+    expect(forbidden.code).toBe('FORBIDDEN')
+    expect(forbidden.details?.httpStatus).toBe(403)
+    const removed = await s.admin.forceRelease(g.lease.id)
+    expect(removed.id).toBe(g.lease.id)
+    expect((await refusal(s.client.heartbeat(g.lease.id))).code).toBe('LEASE_NOT_FOUND')
+    expect((await refusal(s.admin.forceRelease(g.lease.id))).code).toBe('LEASE_NOT_FOUND')
+    expect(await used(s, two)).toBe(0)
+    const audit = await s.store.db.selectFrom('audit_events').select('action').where('action', '=', 'seat.force-release').execute()
+    expect(audit).toHaveLength(1)
+    await s.close()
+  })
+
+  it('access rules deny users, hosts and addresses with a clear refusal; a default deny allows only the allowed', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    const mallory = await s.admin.addRule({product: 7, action: 'deny', subject: 'user', pattern: 'mallory'})
+    const denied = await refusal(s.client.checkout({license: ten, user: 'mallory', host: 'pc1'}))
+    expect(denied.code).toBe('ACCESS_DENIED')
+    expect(denied.exit).toBe(7)
+    expect(denied.details?.httpStatus).toBe(403)
+    expect(denied.message).toMatch(/user mallory is denied for product 7/)
+    await s.client.checkout({license: ten, user: 'alice', host: 'pc1'})
+
+    await s.admin.addRule({product: 7, action: 'deny', subject: 'host', pattern: 'kiosk-*'})
+    expect((await refusal(s.client.checkout({license: ten, user: 'alice', host: 'KIOSK-12'}))).message).toMatch(/host KIOSK-12 is denied/)
+
+    const net = await s.admin.addRule({product: 7, action: 'deny', subject: 'address', pattern: '127.0.0.0/8'})
+    expect((await refusal(s.client.checkout({license: ten, user: 'alice', host: 'pc1'}))).message).toMatch(/address 127\.0\.0\.1 is denied/)
+    // Rules are per product: product 8 is not affected.
+    await s.client.checkout({license: s.license('two'), user: 'mallory', host: 'pc1'})
+    await s.admin.removeRule(net.id)
+    await s.admin.removeRule(mallory.id)
+
+    await s.admin.setDefaultAction(7, 'deny')
+    await s.admin.addRule({product: 7, action: 'allow', subject: 'user', pattern: 'alice'})
+    await s.client.checkout({license: ten, user: 'alice', host: 'pc1'})
+    const bob = await refusal(s.client.checkout({license: ten, user: 'bob', host: 'pc1'}))
+    expect(bob.code).toBe('ACCESS_DENIED')
+    expect(bob.message).toMatch(/denies everyone not allowed by a rule/)
+    const [rules] = await s.admin.listRules(7)
+    expect(rules.defaultAction).toBe('deny')
+    expect(rules.rules.map((r) => `${r.action} ${r.subject} ${r.pattern}`)).toEqual(['deny host kiosk-*', 'allow user alice'])
+    // Borrowing obeys the rules too.
+    expect((await refusal(s.client.borrow({license: ten, user: 'bob', host: 'pc1', duration: 3600}))).code).toBe('ACCESS_DENIED')
+    const bad = await refusal(s.admin.addRule({product: 7, action: 'deny', subject: 'address', pattern: 'not-an-ip'}))
+    expect(bad.code).toBe('INVALID_VALUE')
+    await s.close()
+  })
+})
+
+describe('signed responses', () => {
+  it('every response carries the server time and a signature that verifies with the vendor key (licadm and jose)', async () => {
+    const s = await testServer()
+    for (const [method, path, body] of [
+      ['GET', '/healthz'],
+      ['POST', '/v1/leases', {license: s.license('ten'), user: 'u', host: 'h'}],
+      ['POST', '/v1/leases', {user: 5}],
+      ['GET', '/nowhere'],
+    ] as Array<[string, string, unknown?]>) {
+      const res = await fetch(`${s.url}${path}`, {
+        method,
+        headers: {authorization: `Bearer ${CLIENT_TOKEN}`, ...(body ? {'content-type': 'application/json'} : {})},
+        body: body ? JSON.stringify(body) : undefined,
+      })
+      const text = await res.text()
+      expect(res.headers.get('licadm-time')).toBe(new Date(s.clock.now()).toISOString())
+      const sig = res.headers.get('licadm-signature')!
+      const [h, , sg] = sig.split('.')
+      const jwks = createLocalJWKSet({keys: [publicJwk(createPublicKey(s.publicKeyPem))]})
+      const {protectedHeader, payload} = await compactVerify(`${h}.${Buffer.from(text).toString('base64url')}.${sg}`, jwks)
+      expect(Buffer.from(payload).toString()).toBe(text)
+      expect(protectedHeader).toMatchObject({alg: 'EdDSA', typ: 'licadm-response+jws', t: s.clock.now(), st: res.status})
+    }
+    await s.close()
+  })
+
+  it('the client refuses a response signed by another key', async () => {
+    const s = await testServer()
+    const other = await testServer()
+    const fooled = new ServerClient({server: s.url, token: CLIENT_TOKEN, publicKeys: other.publicKeys})
+    const err = await refusal(fooled.health())
+    expect(err.code).toBe('UNKNOWN_KEY')
+    await s.close()
+    await other.close()
+  })
+})
+
+describe('the seat client library', () => {
+  it('checks out, heartbeats by itself, and releases', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    await s.admin.setPolicy(two, {leaseTtl: 5})
+    const seats = new SeatClient({server: s.url, token: CLIENT_TOKEN, publicKeys: s.publicKeys, user: 'app', host: 'ci'})
+    const seat = await seats.checkout({license: two})
+    expect(seat.ttl).toBe(5)
+    expect(seats.seats).toHaveLength(1)
+    const first = seat.lease.expiresAt
+    s.clock.advance(1000)
+    // The automatic heartbeat (at a third of the TTL, at least a second) renews the lease.
+    const deadline = Date.now() + 10_000
+    while (seat.lease.expiresAt === first && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    expect(seat.lease.expiresAt).toBe(first + 1)
+    expect(await used(s, two)).toBe(1)
+    await seat.release()
+    await seat.release()
+    expect(seats.seats).toHaveLength(0)
+    expect(await used(s, two)).toBe(0)
+    expect(process.listeners('SIGTERM').length).toBe(0)
+    const wrong = new SeatClient({server: s.url, token: 'wrong-token-123', user: 'app', host: 'ci'})
+    expect((await refusal(wrong.checkout({license: two}))).code).toBe('AUTH')
+    await s.close()
+  })
+})
+
+it('tokens: the vendor token works on the seat API too; a missing token is refused', async () => {
+  const s = await testServer()
+  const admin = new ServerClient({server: s.url, token: ADMIN_TOKEN})
+  await admin.checkout({license: s.license('ten'), ...who(1)})
+  const anonymous = new ServerClient({server: s.url})
+  const err = await refusal(anonymous.checkout({license: s.license('ten'), ...who(1)}))
+  expect(err.code).toBe('AUTH')
+  expect(err.details?.httpStatus).toBe(401)
+  await s.close()
+})
