@@ -258,7 +258,10 @@ const PARALLEL_MIN = 2 * CHUNK_SIZE
 /** At most this many signing threads: this thread stores, and past a few signers it is the limit. */
 const MAX_SIGNING_THREADS = 3
 
-/** A signer that can lend its private key to worker threads (a KeyObject can be posted to one). */
+/**
+ * A signer that can lend its private key to worker threads (a KeyObject can be posted to one, no PEM
+ * is written). A signer without `privateKey` (see signerFor in crypto/keys.ts) signs on this thread.
+ */
 type ShareableSigner = Signer & {readonly privateKey?: KeyObject}
 
 /**
@@ -291,20 +294,31 @@ parentPort.on('message', ({id, data, ends}) => {
  * thread stores the current one nearly doubles a bulk run's rate on two cores.
  */
 class SigningPool {
-  private readonly workers: Worker[]
   private readonly pending = new Map<number, {resolve: (signatures: Buffer) => void; reject: (error: Error) => void}>()
   private nextId = 0
+  /** Set when a worker failed or stopped: later calls fail at once instead of waiting forever. */
+  private failure?: Error
 
-  /** A pool when the signer can lend its key and a core is to spare; otherwise none (sign here). */
+  /**
+   * A pool when the signer can lend its key and a core is to spare; otherwise none, and the run
+   * signs on this thread (slower, same result).
+   */
   static start(signer: Signer): SigningPool | undefined {
     const key = (signer as ShareableSigner).privateKey
     const threads = Math.min(availableParallelism() - 1, MAX_SIGNING_THREADS)
-    return key && threads >= 1 ? new SigningPool(key, threads) : undefined
+    if (!key || threads < 1) return undefined
+    const workers: Worker[] = []
+    try {
+      for (let i = 0; i < threads; i++) workers.push(new Worker(WORKER_SOURCE, {eval: true, workerData: {key}}))
+    } catch {
+      for (const worker of workers) void worker.terminate()
+      return undefined
+    }
+    return new SigningPool(workers)
   }
 
-  private constructor(key: KeyObject, threads: number) {
-    this.workers = Array.from({length: threads}, () => {
-      const worker = new Worker(WORKER_SOURCE, {eval: true, workerData: {key}})
+  private constructor(private readonly workers: Worker[]) {
+    for (const worker of workers) {
       worker.on('message', ({id, signatures, error}: {id: number; signatures?: ArrayBuffer; error?: string}) => {
         const call = this.pending.get(id)
         this.pending.delete(id)
@@ -313,8 +327,7 @@ class SigningPool {
       })
       worker.on('error', (error) => this.failAll(error))
       worker.on('exit', () => this.failAll(new Error('a signing worker thread stopped')))
-      return worker
-    })
+    }
   }
 
   /** Signs `inputs`, split evenly over the workers. */
@@ -327,6 +340,7 @@ class SigningPool {
   }
 
   private send(worker: Worker, inputs: Buffer[]): Promise<Buffer> {
+    if (this.failure) return Promise.reject(this.failure)
     if (inputs.length === 0) return Promise.resolve(Buffer.alloc(0))
     const ends: number[] = []
     let size = 0
@@ -343,6 +357,7 @@ class SigningPool {
   }
 
   private failAll(error: Error): void {
+    this.failure ??= error
     for (const call of this.pending.values()) call.reject(error)
     this.pending.clear()
   }
