@@ -1,4 +1,9 @@
+import {accessSync, constants, existsSync, statSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
+
 import type {Command} from '@oclif/core'
+
+import {ConflictError, InvalidValueError} from '../domain/errors.js'
 
 import type {Credentials} from '../services/containers.js'
 import {writeOutput} from './files.js'
@@ -15,4 +20,21 @@ export function emitCredentials(cmd: Command, credentials: Credentials, out: str
   }
   cmd.log(`Secret (generation ${credentials.generation}), shown only this once: ${credentials.secret}`)
   return credentials
+}
+
+/**
+ * Checks before a change that its output file can be written: a secret that is made and then cannot
+ * be saved is lost (licadm keeps only its hash), so the refusal must come before the change.
+ */
+export function checkWritable(path: string, flag: string, force?: boolean): void {
+  if (existsSync(path)) {
+    if (!force) throw new ConflictError('FILE_EXISTS', `${path} exists already; nothing was changed`, {hint: `Pass --force to overwrite it, or choose another ${flag}.`, details: {flag}})
+    if (statSync(path).isDirectory()) throw new InvalidValueError(flag, `${path} is a directory`)
+  }
+  const dir = dirname(resolve(path))
+  try {
+    accessSync(dir, constants.W_OK)
+  } catch {
+    throw new InvalidValueError(flag, `cannot write into ${dir} (missing or not writable); nothing was changed`)
+  }
 }

@@ -26,6 +26,12 @@ export default class ContainerCreate extends BaseCommand<typeof ContainerCreate>
   }
 
   async run() {
+    // The secret exists only in this run: check that --out can be written before the container is
+    // made, or a refusal afterwards would leave a container whose secret nobody has.
+    if (this.flags.out) {
+      const {checkWritable} = await import('../../cli/credentials.js')
+      checkWritable(this.flags.out, '--out', this.flags.force)
+    }
     const backend = await this.backend()
     const {container, credentials} = await backend.containers.create({
       kind: this.flags.kind,

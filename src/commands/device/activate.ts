@@ -33,6 +33,11 @@ With --saw FILE, the device also gets a SAW file carrying the container's secret
 
   async run() {
     const identity = await this.identity()
+    // Refuse an unwritable --saw before the activation, not after it.
+    if (this.flags.saw !== undefined) {
+      const {checkWritable} = await import('../../cli/credentials.js')
+      checkWritable(this.flags.saw, '--saw', this.flags.force)
+    }
     const backend = await this.backend()
     const secret = this.flags.saw === undefined ? undefined : await this.containerSecret(this.flags.container, this.flags.credentials)
     const ttl = parseDurationFlag(this.flags['saw-expires'], '--saw-expires', {min: 60, max: 90 * 86_400})

@@ -22,6 +22,10 @@ export default class SawCreate extends BaseCommand<typeof SawCreate> {
 
   async run() {
     const ttl = parseDurationFlag(this.flags.expires, '--expires', {min: 60, max: 90 * 86_400})
+    if (this.flags.out) {
+      const {checkWritable} = await import('../../cli/credentials.js')
+      checkWritable(this.flags.out, '--out', this.flags.force)
+    }
     const backend = await this.backend()
     const secret = await this.containerSecret(this.flags.container, this.flags.credentials)
     const saw = await backend.saws.create(this.flags.container, this.flags.device, secret, ttl)
