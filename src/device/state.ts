@@ -27,12 +27,55 @@ export interface DeviceCredential {
   via: string
 }
 
-/** Mutable state: credentials per container, SAW ids already applied, pinned vendor keys. */
+/** A license the device holds in a container: the signed license file, verified again at each use. */
+export interface HeldLicense {
+  /** The armored license file. */
+  file: string
+  /** The update that brought it. */
+  update: string
+  receivedAt: string
+}
+
+/** A container as the device knows it from offline updates. */
+export interface OfflineContainer {
+  /** The vendor code the updates come from. */
+  vendor: string
+  kind: string
+  /** The counter of the last update applied (0 before the first). */
+  counter: number
+  licenses: Record<string, HeldLicense>
+  /** Update ids applied, so a replayed one is recognized. */
+  applied: string[]
+  /** The receipt of the last update applied, to hand out again. */
+  lastReceipt?: string
+  updatedAt: string
+}
+
+/** A request this device made and has not seen answered yet. */
+export interface PendingRequest {
+  purpose: 'activate' | 'return'
+  container: string | null
+  vendor: number | null
+  counter: number
+  license?: string
+  createdAt: string
+  /** The armored request, to hand out again. */
+  file: string
+}
+
+/**
+ * Mutable state: credentials per container, SAW ids already applied, pinned vendor keys; and for
+ * offline activation, the containers with their counters and licenses, the requests made, and the
+ * clock watermark (the latest time seen, from this clock and from signed files), epoch seconds.
+ */
 export interface DeviceStateFile {
   credentials: Record<string, DeviceCredential>
   usedSaws: string[]
   /** Vendor public keys this device trusts, by key id (SPKI PEM). */
   trusted: Record<string, {pem: string; vendor?: string; addedAt: string}>
+  containers?: Record<string, OfflineContainer>
+  requests?: Record<string, PendingRequest>
+  watermark?: number
 }
 
 /**

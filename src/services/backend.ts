@@ -8,6 +8,7 @@ import {DeviceService} from './devices.js'
 import {DirectoryService} from './directory.js'
 import {KeyRing, type PassphraseSource} from './keyring.js'
 import {LicenseService} from './licenses.js'
+import {OfflineService} from './offline.js'
 import {ProductService} from './products.js'
 import {SawService} from './saw.js'
 import {VendorService} from './vendor.js'
@@ -26,6 +27,7 @@ export interface Backend {
   devices: DeviceService
   saws: SawService
   audit: AuditService
+  offline: OfflineService
   close(): Promise<void>
 }
 
@@ -47,6 +49,7 @@ export async function localBackend(paths: StorePaths, clock: Clock, passphrase: 
     devices: new DeviceService(ctx),
     saws: new SawService(ctx),
     audit: new AuditService(ctx),
+    offline: new OfflineService(ctx),
     close: () => store.close(),
   }
 }

@@ -14,7 +14,7 @@ import {ConflictError, InvalidValueError, NotFoundError, UsageError} from '../do
 import {validityAt} from '../domain/license.js'
 import {parseUint} from '../domain/values.js'
 import {hashSecret, newSecret} from '../crypto/secrets.js'
-import type {ContainerTable} from '../store/schema.js'
+import type {ContainerTable, LicenseTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
@@ -78,30 +78,36 @@ export class ContainerService {
     if (kind !== 'local' && input.device !== undefined) throw new InvalidValueError('--device', 'only a local container is bound to a device fingerprint')
     if (kind === 'local' && input.device === undefined) throw new UsageError('a local container is bound to one device: give --device FINGERPRINT', {details: {flag: '--device'}})
     const maxDevices = kind === 'personal' ? parseUint(input.maxDevices ?? DEFAULT_MAX_DEVICES, '--max-devices', MAX_DEVICES_RANGE)! : null
-    const now = epochSeconds(this.ctx.clock)
     const secret = isCloud(kind) ? newSecret('lcs') : null
     const serial = newSerial(kind)
     await this.ctx.store.write(async (tx) => {
       const user = input.user === undefined ? null : await this.directory.user(input.user, tx)
       const group = input.group === undefined ? null : await this.directory.group(input.group, tx)
-      await tx
-        .insertInto('containers')
-        .values({
-          serial,
-          kind,
-          owner_user_id: user?.id ?? null,
-          owner_group_id: group?.id ?? null,
-          owner_fingerprint: input.device?.trim() ?? null,
-          max_devices: maxDevices,
-          secret_hash: secret === null ? null : hashSecret(secret),
-          generation: 1,
-          update_counter: 0,
-          created_at: now,
-        })
-        .execute()
-      await appendAudit(tx, this.ctx, {action: 'container.create', subject: `container:${serial}`, after: {kind, user: user?.email, group: group?.name, device: input.device, maxDevices}})
+      await this.insert(tx, {serial, kind, user, group, device: input.device?.trim() ?? null, maxDevices, secretHash: secret === null ? null : hashSecret(secret)})
     })
     return {container: await this.get(serial), credentials: secret === null ? null : {container: serial, kind, generation: 1, secret}}
+  }
+
+  /** Inserts a new container (generation 1, counter 0) and its audit event inside the caller's transaction. */
+  async insert(
+    tx: Tx,
+    c: {serial: string; kind: ContainerKind; user: {id: string; email: string} | null; group: {id: string; name: string} | null; device: string | null; maxDevices: number | null; secretHash: string | null},
+  ): Promise<ContainerTable> {
+    const row: ContainerTable = {
+      serial: c.serial,
+      kind: c.kind,
+      owner_user_id: c.user?.id ?? null,
+      owner_group_id: c.group?.id ?? null,
+      owner_fingerprint: c.device,
+      max_devices: c.maxDevices,
+      secret_hash: c.secretHash,
+      generation: 1,
+      update_counter: 0,
+      created_at: epochSeconds(this.ctx.clock),
+    }
+    await tx.insertInto('containers').values(row).execute()
+    await appendAudit(tx, this.ctx, {action: 'container.create', subject: `container:${c.serial}`, after: {kind: c.kind, user: c.user?.email, group: c.group?.name, device: c.device ?? undefined, maxDevices: c.maxDevices}})
+    return row
   }
 
   async list(filter: {kind?: string; user?: string; group?: string} = {}): Promise<Array<Container & {licenses: number; activeDevices: number}>> {
@@ -240,42 +246,64 @@ export class ContainerService {
     const serial = normalizeSerial(serialInput)
     return this.ctx.store.write(async (tx) => {
       const container = await this.row(serial, tx)
-      const license = await this.licenseRow(tx, licenseRef)
-      const holder = await tx.selectFrom('container_licenses').select('serial').where('license_id', '=', license.id).executeTakeFirst()
-      if (holder) {
-        if (holder.serial === serial) return {serial, licenseId: license.id}
-        throw new ConflictError('LICENSE_IN_OTHER_CONTAINER', `license ${license.id} is in container ${holder.serial}; a license is in one container at a time`, {
-          hint: `Remove it there first: "licadm container remove-license ${holder.serial} ${license.id}".`,
-          details: {licenseId: license.id, container: holder.serial},
-        })
-      }
-      if (license.status === 'revoked') throw new ConflictError('LICENSE_REVOKED', `license ${license.id} is revoked`)
-      const validity = validityAt({status: 'available', notBefore: Number(license.not_before), expiresAt: license.expires_at === null ? null : Number(license.expires_at)}, epochSeconds(this.ctx.clock))
-      if (validity === 'expired') throw new ConflictError('LICENSE_EXPIRED', `license ${license.id} has expired`)
-      checkLicenseFits(container.kind, {id: license.id, kind: license.kind as 'single'})
-      await tx.insertInto('container_licenses').values({license_id: license.id, serial, added_at: epochSeconds(this.ctx.clock)}).execute()
-      await tx.updateTable('licenses').set({status: 'assigned'}).where('id', '=', license.id).execute()
+      const {license, changed} = await this.placeLicense(tx, container, licenseRef)
+      if (!changed) return {serial, licenseId: license.id}
       await tx.updateTable('containers').set({update_counter: container.update_counter + 1}).where('serial', '=', serial).execute()
       await appendAudit(tx, this.ctx, {action: 'container.add-license', subject: `container:${serial}`, before: {status: license.status}, after: {license: license.id, status: 'assigned'}})
       return {serial, licenseId: license.id}
     })
   }
 
+  /**
+   * The rule for putting a license in a container, inside the caller's transaction: a license is in
+   * one container at a time, revoked and expired licenses are refused, and the kinds must fit. The
+   * caller bumps the counter and writes the audit event. `changed` is false when it was there already.
+   */
+  async placeLicense(tx: Tx, container: ContainerTable, licenseRef: string): Promise<{license: LicenseTable; changed: boolean}> {
+    const serial = container.serial
+    const license = await this.licenseRow(tx, licenseRef)
+    const holder = await tx.selectFrom('container_licenses').select('serial').where('license_id', '=', license.id).executeTakeFirst()
+    if (holder) {
+      if (holder.serial === serial) return {license, changed: false}
+      throw new ConflictError('LICENSE_IN_OTHER_CONTAINER', `license ${license.id} is in container ${holder.serial}; a license is in one container at a time`, {
+        hint: `Remove it there first: "licadm container remove-license ${holder.serial} ${license.id}".`,
+        details: {licenseId: license.id, container: holder.serial},
+      })
+    }
+    if (license.status === 'revoked') throw new ConflictError('LICENSE_REVOKED', `license ${license.id} is revoked`)
+    const validity = validityAt({status: 'available', notBefore: Number(license.not_before), expiresAt: license.expires_at === null ? null : Number(license.expires_at)}, epochSeconds(this.ctx.clock))
+    if (validity === 'expired') throw new ConflictError('LICENSE_EXPIRED', `license ${license.id} has expired`)
+    checkLicenseFits(container.kind, {id: license.id, kind: license.kind as 'single'})
+    await tx.insertInto('container_licenses').values({license_id: license.id, serial, added_at: epochSeconds(this.ctx.clock)}).execute()
+    await tx.updateTable('licenses').set({status: 'assigned'}).where('id', '=', license.id).execute()
+    return {license, changed: true}
+  }
+
   async removeLicense(serialInput: string, licenseRef: string): Promise<{serial: string; licenseId: string}> {
     const serial = normalizeSerial(serialInput)
     return this.ctx.store.write(async (tx) => {
       const container = await this.row(serial, tx)
-      const license = await this.licenseRow(tx, licenseRef)
-      const holder = await tx.selectFrom('container_licenses').select('serial').where('license_id', '=', license.id).executeTakeFirst()
-      if (holder?.serial !== serial) {
-        throw new NotFoundError('license', license.id, {hint: `It is not in container ${serial}${holder ? ` but in ${holder.serial}` : ''}.`})
-      }
-      await tx.deleteFrom('container_licenses').where('license_id', '=', license.id).execute()
-      if (license.status === 'assigned') await tx.updateTable('licenses').set({status: 'available'}).where('id', '=', license.id).execute()
+      const license = await this.takeLicense(tx, container, licenseRef)
       await tx.updateTable('containers').set({update_counter: container.update_counter + 1}).where('serial', '=', serial).execute()
       await appendAudit(tx, this.ctx, {action: 'container.remove-license', subject: `container:${serial}`, before: {license: license.id, status: license.status}, after: {status: license.status === 'assigned' ? 'available' : license.status}})
       return {serial, licenseId: license.id}
     })
+  }
+
+  /**
+   * Takes a license out of a container inside the caller's transaction; an assigned license is
+   * available again. The caller bumps the counter and writes the audit event.
+   */
+  async takeLicense(tx: Tx, container: ContainerTable, licenseRef: string): Promise<LicenseTable> {
+    const serial = container.serial
+    const license = await this.licenseRow(tx, licenseRef)
+    const holder = await tx.selectFrom('container_licenses').select('serial').where('license_id', '=', license.id).executeTakeFirst()
+    if (holder?.serial !== serial) {
+      throw new NotFoundError('license', license.id, {hint: `It is not in container ${serial}${holder ? ` but in ${holder.serial}` : ''}.`})
+    }
+    await tx.deleteFrom('container_licenses').where('license_id', '=', license.id).execute()
+    if (license.status === 'assigned') await tx.updateTable('licenses').set({status: 'available'}).where('id', '=', license.id).execute()
+    return license
   }
 
   private async licenseRow(tx: Tx, ref: string) {

@@ -95,7 +95,7 @@ export class DeviceService {
   }
 
   /** Records the device, or checks that a known fingerprint still comes with the same keys. */
-  private async register(tx: Tx, identity: DeviceIdentity, userId: string | null, now: number): Promise<DeviceTable> {
+  async register(tx: Tx, identity: DeviceIdentity, userId: string | null, now: number): Promise<DeviceTable> {
     const known = await tx.selectFrom('devices').selectAll().where('fingerprint', '=', identity.fingerprint).executeTakeFirst()
     if (known) {
       if (known.sign_key !== identity.signKey || known.enc_key !== identity.encKey) {
@@ -202,8 +202,9 @@ export class DeviceService {
    * A device uses its container: the secret must be the current one and the link not inactive. A
    * stale link (after a reset) is restored by the first use of the new secret, and only if this
    * device was given a SAW for this generation that is unused and unexpired: the SAW is consumed.
+   * `saw` names the SAW the device applied (from its state), which is then marked used too.
    */
-  async access(serialInput: string, fingerprint: string, secret: string): Promise<AccessGrant> {
+  async access(serialInput: string, fingerprint: string, secret: string, options: {saw?: string} = {}): Promise<AccessGrant> {
     const serial = normalizeSerial(serialInput)
     const now = epochSeconds(this.ctx.clock)
     return this.ctx.store.write(async (tx) => {
@@ -227,6 +228,7 @@ export class DeviceService {
           .where('fingerprint', '=', fingerprint)
           .where('generation', '=', container.generation)
           .where('used_at', 'is', null)
+          .$if(options.saw !== undefined, (q) => q.where('jti', '=', options.saw!))
           .orderBy('created_at', 'desc')
           .executeTakeFirst()
         if (!saw) throw new AuthError(`device ${fingerprint} was not given access after the last credential reset of ${serial}`, {hint: 'Ask your administrator for a SAW file for this device.'})
@@ -234,6 +236,14 @@ export class DeviceService {
         await tx.updateTable('saws').set({used_at: now}).where('jti', '=', saw.jti).execute()
         await appendAudit(tx, this.ctx, {action: 'saw.restore', subject: `container:${serial}`, before: {device: fingerprint, state: 'stale'}, after: {state: 'active', saw: saw.jti, generation: container.generation}})
         restored = true
+      } else if (options.saw !== undefined) {
+        // The device applied a SAW while its link was active (one given at activation): it is used
+        // now, so that "saw inspect" says so and it can never restore a link later.
+        const saw = await tx.selectFrom('saws').select(['jti', 'generation']).where('jti', '=', options.saw).where('serial', '=', serial).where('fingerprint', '=', fingerprint).where('used_at', 'is', null).executeTakeFirst()
+        if (saw) {
+          await tx.updateTable('saws').set({used_at: now}).where('jti', '=', saw.jti).execute()
+          await appendAudit(tx, this.ctx, {action: 'saw.use', subject: `container:${serial}`, after: {device: fingerprint, saw: saw.jti, generation: saw.generation}})
+        }
       }
       await tx.updateTable('activations').set({state: 'active', generation: container.generation, last_seen: now}).where('serial', '=', serial).where('fingerprint', '=', fingerprint).execute()
       const licenses = await tx

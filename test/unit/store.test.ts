@@ -168,7 +168,7 @@ async function counter(store: Store): Promise<number> {
  * child processes run the real `openStore`/`write`, not a copy of their logic.
  */
 function transpileStore(dir: string): string {
-  const sources = ['src/store', 'src/domain'].flatMap((d) => readdirSync(join(ROOT, d)).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`))
+  const sources = ['src/store', 'src/domain'].flatMap((d) => readdirSync(join(ROOT, d), {recursive: true}).map(String).filter((f) => f.endsWith('.ts')).map((f) => `${d}/${f}`))
   for (const file of sources) {
     const out = join(dir, file.replace(/\.ts$/, '.js'))
     mkdirSync(dirname(out), {recursive: true})
