@@ -13,10 +13,10 @@ export interface AppliedSaw {
 
 /**
  * Applies a SAW file on this device: the vendor's signature (a pinned key), the type, the expiry,
- * this device, a generation not older than the one held, single use; then the credential is
- * decrypted with the device key and stored.
+ * this device, a generation not older than the one held (nor than the container's current one,
+ * when known), single use; then the credential is decrypted with the device key and stored.
  */
-export function applySaw(device: DeviceStore, text: string, vendorKeys: ReadonlyMap<string, KeyObject>, nowSeconds: number): AppliedSaw {
+export function applySaw(device: DeviceStore, text: string, vendorKeys: ReadonlyMap<string, KeyObject>, nowSeconds: number, options: {currentGeneration?: number} = {}): AppliedSaw {
   const me = device.device()
   const claims: SawClaims = verifySaw(text, vendorKeys, nowSeconds)
   if (claims.sub !== me.fingerprint) {
@@ -33,6 +33,14 @@ export function applySaw(device: DeviceStore, text: string, vendorKeys: Readonly
     throw new VerificationError('out-of-order', `this SAW file is for generation ${claims.gen} of container ${claims.container}, older than the generation ${held.generation} this device holds: the credentials were reset after it was made`, {
       hint: 'Ask your administrator for a SAW file of the current generation.',
       details: {generation: claims.gen, held: held.generation},
+    })
+  }
+  // Online, the container's current generation is known: a SAW made before the last reset is refused
+  // even when this device never held the newer credential.
+  if (options.currentGeneration !== undefined && options.currentGeneration > claims.gen) {
+    throw new VerificationError('out-of-order', `this SAW file is for generation ${claims.gen} of container ${claims.container}, but its credentials were reset after it was made (now generation ${options.currentGeneration})`, {
+      hint: 'Ask your administrator for a SAW file of the current generation.',
+      details: {generation: claims.gen, current: options.currentGeneration},
     })
   }
   const {credential} = openSawCredential(claims, device.encryptionKey())

@@ -6,6 +6,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {newSerial, checkLicenseFits, normalizeSerial, parseContainerKind} from '../../src/domain/container.js'
 import {AuthError, ConflictError, ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../../src/domain/errors.js'
 import {applySaw} from '../../src/device/saw-apply.js'
+import type {DeviceStore} from '../../src/device/state.js'
 import {adminFixture, type AdminFixture} from '../helpers/admin-fixture.js'
 
 let f: AdminFixture
@@ -324,7 +325,7 @@ describe('devices and activation limits', () => {
   })
 
   it('a personal container of 3 accepts 3; the 4th is refused with the active devices and the command that frees one; deactivate frees it at once', async () => {
-    const devices = []
+    const devices: DeviceStore[] = []
     for (let i = 1; i <= 4; i++) devices.push(await f.device(`dev${i}`))
     for (const d of devices.slice(0, 3)) expect((await f.backend.devices.activate(serial, d.identity(), {user: 'ada@example.com'})).changed).toBe(true)
     const e = await refusedWithoutTrace(() => f.backend.devices.activate(serial, devices[3].identity(), {user: 'ada@example.com'}))

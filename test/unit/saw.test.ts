@@ -119,6 +119,21 @@ describe('applySaw on the device: each refusal with its own reason and exit stat
     expect(d.state().credentials[serial]).toMatchObject({generation: 3, secret: r2.credentials.secret})
   })
 
+  it('online, a SAW made before the last reset is refused (19) even when the device never held the newer credential', async () => {
+    const {serial, devices} = await personal(1)
+    const d = devices[0]
+    const r1 = await f.backend.containers.resetCredentials(serial)
+    await f.backend.containers.resetCredentials(serial)
+    const current = (await f.backend.containers.get(serial)).generation
+    const e = await refusal(() => applySaw(d, r1.saws[0].file, d.trustedKeys(), f.nowSeconds(), {currentGeneration: current}))
+    expect(e).toMatchObject({reason: 'out-of-order', exit: ExitCode.outOfOrder})
+    expect(e.message).toMatch(/reset after it was made \(now generation 3\)/)
+    expect(d.state()).toMatchObject({credentials: {}, usedSaws: []})
+    // Offline (generation unknown) it is stored; the next use with the container then fails.
+    expect(applySaw(d, r1.saws[0].file, d.trustedKeys(), f.nowSeconds()).generation).toBe(2)
+    expect((await refusal(() => f.backend.devices.access(serial, d.device().fingerprint, d.state().credentials[serial].secret))).exit).toBe(ExitCode.auth)
+  })
+
   it('expired (6), one second after its expiry; accepted one second before', async () => {
     const {devices, saws} = await personal(1)
     const exp = peekSaw(saws[0]).exp
@@ -266,6 +281,40 @@ describe('SawService', () => {
     } finally {
       await other.close()
     }
+  })
+
+  it('a SAW applied while the link is active (one given at activation) is marked used when the device reports it', async () => {
+    const {serial, secret, devices, saws} = await personal(1)
+    const d = devices[0]
+    const fp = d.device().fingerprint
+    expect((await f.backend.saws.inspect(saws[0])).status).toBe('valid')
+    const applied = applySaw(d, saws[0], d.trustedKeys(), f.nowSeconds())
+    const n = (await f.backend.audit.list({limit: 1000})).events.length
+    await f.backend.devices.access(serial, fp, secret, {saw: applied.jti})
+    expect(await f.backend.saws.inspect(saws[0])).toMatchObject({status: 'used', usedAt: f.nowSeconds()})
+    expect((await f.backend.audit.list({action: 'saw.use'})).events).toEqual([expect.objectContaining({subject: `container:${serial}`, after: {device: fp, saw: applied.jti, generation: 1}})])
+    // Reporting it again changes nothing.
+    await f.backend.devices.access(serial, fp, secret, {saw: applied.jti})
+    expect((await f.backend.audit.list({limit: 1000})).events.length).toBe(n + 1)
+    // Another device's SAW id does not mark anything.
+    const other = await f.device('other')
+    await f.backend.devices.activate(serial, other.identity())
+    const hers = await f.backend.saws.create(serial, other.device().fingerprint, secret)
+    await f.backend.devices.access(serial, fp, secret, {saw: hers.jti})
+    expect((await f.backend.saws.inspect(hers.file)).status).toBe('valid')
+  })
+
+  it('a stale link is restored only by the SAW the device names, when it names one', async () => {
+    const {serial, devices} = await personal(2)
+    const [a, b] = devices
+    const r = await f.backend.containers.resetCredentials(serial)
+    const sawOf = (d: DeviceStore) => r.saws.find((s) => s.fingerprint === d.device().fingerprint)!
+    // Device a holds the new secret but names b's SAW: refused, and b's SAW is not consumed.
+    const e = await refusal(() => f.backend.devices.access(serial, a.device().fingerprint, r.credentials.secret, {saw: sawOf(b).jti}))
+    expect(e.exit).toBe(ExitCode.auth)
+    expect((await f.backend.saws.inspect(sawOf(b).file)).status).toBe('valid')
+    expect((await f.backend.devices.access(serial, a.device().fingerprint, r.credentials.secret, {saw: sawOf(a).jti})).restored).toBe(true)
+    expect((await f.backend.saws.inspect(sawOf(a).file)).status).toBe('used')
   })
 
   it('a SAW that expired before it was used does not restore the link (7)', async () => {

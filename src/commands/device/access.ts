@@ -21,7 +21,8 @@ export default class DeviceAccess extends BaseCommand<typeof DeviceAccess> {
       throw new AuthError(`this device holds no credential for container ${serial}`, {hint: 'Apply the SAW file your administrator gives you ("licadm saw apply FILE").'})
     }
     const backend = await this.backend()
-    const grant = await backend.devices.access(serial, me.fingerprint, credential.secret)
+    const saw = credential.via.startsWith('saw:') ? credential.via.slice(4) : undefined
+    const grant = await backend.devices.access(serial, me.fingerprint, credential.secret, {saw})
     this.log(`${this.color().green('ACCESS GRANTED')} to ${grant.serial} (generation ${grant.generation})${grant.restored ? ': link restored' : ''}`)
     for (const l of grant.licenses) this.log(`  ${l.id}  product ${l.productCode}, ${l.kind} x${l.quantity}`)
     return {device: me.fingerprint, ...grant}

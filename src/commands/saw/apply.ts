@@ -24,16 +24,37 @@ Refusals, each with its own exit status: another device (18), an older generatio
     const text = readInput(this.args.file, 'SAW file')
     const store = await this.deviceStore()
     const keys = await this.vendorKeys(store)
-    const applied = applySaw(store, text, keys, Math.floor(this.clock().now() / 1000))
+    const currentGeneration = this.flags.offline ? undefined : await this.currentGeneration(text)
+    const applied = applySaw(store, text, keys, Math.floor(this.clock().now() / 1000), {currentGeneration})
     this.log(`${this.color().green('✓')} SAW ${applied.jti} applied: credential of generation ${applied.generation} for ${applied.container} stored`)
     let restored: boolean | null = null
     if (!this.flags.offline) {
       const backend = await this.backend()
-      const grant = await backend.devices.access(applied.container, store.device().fingerprint, store.state().credentials[applied.container].secret)
+      const grant = await backend.devices.access(applied.container, store.device().fingerprint, store.state().credentials[applied.container].secret, {saw: applied.jti})
       restored = grant.restored
       this.log(grant.restored ? `Link to ${applied.container} restored` : `Link to ${applied.container} is active`)
     }
     return {...applied, expiresAt: new Date(applied.expiresAt * 1000).toISOString(), restored}
+  }
+
+  /** The container's generation now, when the file names a container this backend knows. */
+  private async currentGeneration(text: string): Promise<number | undefined> {
+    const {peekSaw} = await import('../../formats/saw.js')
+    let container: unknown
+    try {
+      container = peekSaw(text).container
+    } catch {
+      return undefined // malformed: applySaw says why
+    }
+    if (typeof container !== 'string') return undefined
+    const backend = await this.backend()
+    const {NotFoundError} = await import('../../domain/errors.js')
+    try {
+      return (await backend.containers.get(container)).generation
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined
+      throw error
+    }
   }
 
   private async vendorKeys(store: import('../../device/state.js').DeviceStore) {
