@@ -15,6 +15,10 @@ import {verifyOffline, type VerifyVerdict} from './services/licenses.js'
 export {LicadmError, VerificationError, ExitCode, type VerifyReason} from './domain/errors.js'
 export {LICENSE_TYP, type LicenseClaims} from './formats/license.js'
 export type {VerifyVerdict} from './services/licenses.js'
+export {SeatClient, SeatLease, type SeatClientOptions} from './client/seat-client.js'
+export {ServerClient, type ServerClientOptions} from './client/http.js'
+export {LEASE_TYP, BORROW_TYP, verifyLeaseToken, verifyBorrowFile, type SeatClaims} from './formats/lease.js'
+export {verifyResponse, SIGNATURE_HEADER, TIME_HEADER} from './formats/response.js'
 
 /** Pinned keys from PEM, JWK or JWKS text, by key id. */
 export function loadPublicKeys(text: string): Map<string, KeyObject> {

@@ -1,0 +1,44 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {forceFlag, outFlag} from '../../cli/flags.js'
+import {seatTargetFlags, serverFlags} from '../../cli/server-flags.js'
+
+export default class SeatBorrow extends BaseCommand<typeof SeatBorrow> {
+  static override summary = 'Borrow a seat for offline use, as a signed borrow file.'
+
+  static override description = 'The borrowed seat counts against the license until the borrow file expires or is returned with "seat return". The server limits how long (--duration) and how many seats of a license may be borrowed at once.'
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350 --license lic_01jx… --duration 7d --out laptop.borrow',
+    '<%= config.bin %> <%= command.id %> --product 7 --duration 3d --json',
+  ]
+
+  static override flags = {
+    ...serverFlags,
+    ...seatTargetFlags,
+    duration: Flags.string({char: 'd', summary: 'How long (e.g. 3d, 12h).', required: true}),
+    out: outFlag,
+    force: forceFlag,
+  }
+
+  async run() {
+    const {serverClient, defaultHolder, parseTarget} = await import('../../cli/server-flags.js')
+    const {parseDurationFlag} = await import('../../domain/values.js')
+    const target = parseTarget(this.flags)
+    const duration = parseDurationFlag(this.flags.duration, '--duration', {min: 60, max: 10 * 366 * 86_400})
+    const client = await serverClient(this.flags)
+    const holder = await defaultHolder()
+    const grant = await client.borrow({...target, duration, user: this.flags.user ?? holder.user, host: this.flags.host ?? holder.host})
+    const {date} = await import('../../cli/render.js')
+    if (this.flags.out) {
+      const {writeOutput} = await import('../../cli/files.js')
+      writeOutput(this.flags.out, grant.file, {force: this.flags.force})
+      this.log(`Borrowed ${grant.borrow.id} of license ${grant.borrow.licenseId} until ${date(grant.borrow.expiresAt)}; wrote ${this.flags.out}`)
+    } else if (!this.jsonEnabled()) {
+      process.stderr.write(`Borrowed ${grant.borrow.id} of license ${grant.borrow.licenseId} until ${date(grant.borrow.expiresAt)}\n`)
+      this.log(grant.file.trimEnd())
+    }
+    return grant
+  }
+}

@@ -1,0 +1,49 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {seatTargetFlags, serverFlags} from '../../cli/server-flags.js'
+
+export default class SeatCheckout extends BaseCommand<typeof SeatCheckout> {
+  static override summary = 'Check out a floating seat of a concurrent license from a license server.'
+
+  static override description = `Prints the lease id, its expiry and the signed lease token. The lease lives for its TTL (5 minutes by default): renew it with "seat heartbeat" and free it with "seat release", or it is reclaimed.
+
+A refusal says why: no seat free (and who holds them), license expired or revoked, access denied by the server's rules (exit 4, 6, 17, 7).`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350 --license lic_01jx…',
+    'LICADM_SERVER=http://licenses.lan:22350 LICADM_TOKEN=… <%= config.bin %> <%= command.id %> --product 7 --features 0x3 --json',
+  ]
+
+  static override flags = {
+    ...serverFlags,
+    ...seatTargetFlags,
+    process: Flags.string({summary: 'What holds the seat on the host (default: this process id).'}),
+  }
+
+  async run() {
+    const {serverClient, defaultHolder, parseTarget} = await import('../../cli/server-flags.js')
+    const target = parseTarget(this.flags)
+    const client = await serverClient(this.flags)
+    const holder = await defaultHolder()
+    const grant = await client.checkout({
+      ...target,
+      user: this.flags.user ?? holder.user,
+      host: this.flags.host ?? holder.host,
+      process: this.flags.process ?? `licadm:${process.pid}`,
+    })
+    if (!this.jsonEnabled()) {
+      const {details, date} = await import('../../cli/render.js')
+      this.log(details([
+        ['Lease', grant.lease.id],
+        ['License', grant.lease.licenseId],
+        ['Product', grant.lease.productCode],
+        ['Holder', `${grant.lease.user}@${grant.lease.host}`],
+        ['Expires', date(grant.lease.expiresAt)],
+        ['Heartbeat', `within ${grant.ttl} s`],
+        ['Token', grant.token],
+      ]))
+    }
+    return grant
+  }
+}

@@ -1,0 +1,56 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {serverFlags} from '../../cli/server-flags.js'
+
+export default class SeatList extends BaseCommand<typeof SeatList> {
+  static override summary = 'Who has what: each concurrent license with its seats used and their holders.'
+
+  static override description = 'One line per license (seats used/total, borrowed, counting mode), then one line per holder: lease, user, host, since and expiry.'
+
+  static override examples = ['<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350', '<%= config.bin %> <%= command.id %> --product 7 --json']
+
+  static override flags = {
+    ...serverFlags,
+    license: Flags.string({char: 'l', summary: 'Only this license.'}),
+    product: Flags.string({char: 'p', summary: 'Only licenses of this product.'}),
+  }
+
+  async run() {
+    const {serverClient} = await import('../../cli/server-flags.js')
+    const client = await serverClient(this.flags)
+    const licenses = await client.list({license: this.flags.license, product: this.flags.product})
+    if (!this.jsonEnabled()) {
+      const {table, date} = await import('../../cli/render.js')
+      this.log(
+        await table(
+          licenses,
+          [
+            {header: 'License', get: (l) => l.licenseId},
+            {header: 'Product', get: (l) => l.productCode},
+            {header: 'Mode', get: (l) => l.mode},
+            {header: 'Used', get: (l) => `${l.used}/${l.quantity}`},
+            {header: 'Borrowed', get: (l) => l.borrowed},
+          ],
+          'no concurrent licenses on this server',
+        ),
+      )
+      const holders = licenses.flatMap((l) => l.holders)
+      if (holders.length > 0) {
+        this.log('')
+        this.log(
+          await table(holders, [
+            {header: 'Lease', get: (h) => h.id},
+            {header: 'License', get: (h) => h.licenseId},
+            {header: 'Kind', get: (h) => h.kind},
+            {header: 'User', get: (h) => h.user},
+            {header: 'Host', get: (h) => h.host},
+            {header: 'Since', get: (h) => date(h.createdAt)},
+            {header: 'Expires', get: (h) => date(h.expiresAt)},
+          ]),
+        )
+      }
+    }
+    return {licenses}
+  }
+}

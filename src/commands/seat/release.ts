@@ -1,0 +1,24 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {serverFlags} from '../../cli/server-flags.js'
+
+export default class SeatRelease extends BaseCommand<typeof SeatRelease> {
+  static override summary = 'Release a seat lease: the seat is free at once.'
+
+  static override description = 'Releasing a lease that is gone already (released, reclaimed or removed) changes nothing and succeeds, so scripts can re-run.'
+
+  static override examples = ['<%= config.bin %> <%= command.id %> lse_01jx… --server http://127.0.0.1:22350', '<%= config.bin %> <%= command.id %> "$LEASE" --json']
+
+  static override args = {lease: Args.string({description: 'Lease id.', required: true})}
+
+  static override flags = {...serverFlags}
+
+  async run() {
+    const {serverClient} = await import('../../cli/server-flags.js')
+    const client = await serverClient(this.flags)
+    const result = await client.release(this.args.lease)
+    this.log(result.released ? `Released lease ${result.leaseId}` : `Lease ${result.leaseId} was not held (released, expired or removed already); nothing changed`)
+    return result
+  }
+}

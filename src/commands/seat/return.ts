@@ -1,0 +1,34 @@
+import {existsSync} from 'node:fs'
+
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {serverFlags} from '../../cli/server-flags.js'
+
+export default class SeatReturn extends BaseCommand<typeof SeatReturn> {
+  static override summary = 'Return a borrowed seat early.'
+
+  static override description = 'Give the borrow file or the borrow id. Returning a borrow that is gone already (returned or expired) changes nothing and succeeds.'
+
+  static override examples = ['<%= config.bin %> <%= command.id %> laptop.borrow --server http://127.0.0.1:22350', '<%= config.bin %> <%= command.id %> brw_01jx… --json']
+
+  static override args = {borrow: Args.string({description: 'Borrow file, or borrow id.', required: true})}
+
+  static override flags = {...serverFlags}
+
+  async run() {
+    let id = this.args.borrow
+    if (existsSync(id)) {
+      const {readInput} = await import('../../cli/files.js')
+      const {dearmor} = await import('../../crypto/armor.js')
+      const {decodeCompact} = await import('../../crypto/jws.js')
+      const {payload} = decodeCompact(dearmor(readInput(id, 'borrow file'), 'BORROW').jws)
+      id = String(payload.sub)
+    }
+    const {serverClient} = await import('../../cli/server-flags.js')
+    const client = await serverClient(this.flags)
+    const result = await client.returnBorrow(id)
+    this.log(result.returned ? `Returned borrowed seat ${result.borrowId}` : `Borrow ${result.borrowId} was not held (returned or expired already); nothing changed`)
+    return result
+  }
+}

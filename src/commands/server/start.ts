@@ -1,0 +1,140 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../cli/base-command.js'
+import {UsageError} from '../../domain/errors.js'
+
+export default class ServerStart extends BaseCommand<typeof ServerStart> {
+  static override summary = 'Run the license server in the foreground: floating seats, leases, borrowing, access rules.'
+
+  static override description = `Serves the seat API (check out, heartbeat, release, borrow) for the concurrent licenses of the store, and stops cleanly on SIGINT or SIGTERM (in-flight requests finish, the store is closed).
+
+Prints one ready line with the URL once it accepts connections (with --json: one JSON object with the URL, the vendor key id and public key, and the seeded licenses); nothing else goes to standard output.
+
+Data: the profile's store and vendor key by default; --data DIR for a store and key of the server's own (DIR/licadm.db, DIR/keys; a key is made on first start); --memory for a throwaway run with an ephemeral vendor key that lives in memory only (no profile needed: write its public key with --public-key-out to verify responses and lease tokens).
+
+The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "tokens" in the --seed file. --admin-token (or LICADM_ADMIN_TOKEN) allows force-release, access rules and seat policies.
+
+--seed FILE loads products, licenses (with their seat policy), users, containers, tokens and access rules from a JSON object or NDJSON lines with a "type"; re-seeding the same store is harmless.
+
+--test-mode starts a manual clock (at --clock, or now) that only POST /v1/test/clock/advance moves, so lease expiry can be tested without waiting.`
+
+  static override examples = [
+    'LICADM_CLIENT_TOKEN=$(cat client.token) <%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --memory --seed fixtures.json --port 0 --json',
+    '<%= config.bin %> <%= command.id %> --data /var/lib/licadm --host 0.0.0.0 --lease-ttl 2m',
+    '<%= config.bin %> <%= command.id %> --memory --seed ci.ndjson --test-mode --clock 2027-01-01T00:00:00Z --public-key-out vendor.pem',
+  ]
+
+  static override flags = {
+    host: Flags.string({summary: 'Address to listen on.', default: '127.0.0.1'}),
+    port: Flags.integer({summary: 'Port to listen on (0 picks a free one).', default: 22350, min: 0, max: 65_535}),
+    data: Flags.string({summary: "The server's own data directory (store and vendor key).", exclusive: ['memory']}),
+    memory: Flags.boolean({summary: 'Keep everything in memory (a throwaway run; an ephemeral vendor key without a profile).'}),
+    seed: Flags.string({summary: 'Load products, licenses, users, containers, tokens and rules from this JSON/NDJSON file.'}),
+    'public-key-out': Flags.string({summary: "Write the vendor's public key (PEM) to this file once ready."}),
+    'client-token': Flags.string({summary: 'Client token for the seat API (better: LICADM_CLIENT_TOKEN).', env: 'LICADM_CLIENT_TOKEN'}),
+    'admin-token': Flags.string({summary: 'Vendor (admin) token (better: LICADM_ADMIN_TOKEN).', env: 'LICADM_ADMIN_TOKEN'}),
+    'lease-ttl': Flags.string({summary: 'Lease time to live without a heartbeat (e.g. 300s, 5m).', default: '5m'}),
+    'borrow-max-duration': Flags.string({summary: 'Longest borrow (e.g. 7d).', default: '30d'}),
+    'borrow-max-seats': Flags.integer({summary: 'Most seats of one license borrowed at once (default: all).', min: 0}),
+    'hide-holders': Flags.boolean({summary: 'Do not name who holds the seats in a "no seat free" refusal.'}),
+    'body-limit': Flags.integer({summary: 'Largest request body, in bytes.', default: 65_536, min: 1024, max: 16 * 1024 * 1024}),
+    clock: Flags.string({summary: 'Start the server clock at this ISO time (for tests).'}),
+    'test-mode': Flags.boolean({summary: 'Manual clock, moved only by POST /v1/test/clock/advance.'}),
+  }
+
+  async run() {
+    const f = this.flags
+    const {parseDurationFlag} = await import('../../domain/values.js')
+    const leaseTtl = parseDurationFlag(f['lease-ttl'], '--lease-ttl', {min: 5, max: 7 * 86_400})
+    const borrowMaxSeconds = parseDurationFlag(f['borrow-max-duration'], '--borrow-max-duration', {min: 60, max: 10 * 366 * 86_400})
+    const {ManualClock, offsetClock} = await import('../../domain/clock.js')
+    let start: number | undefined
+    if (f.clock !== undefined) {
+      start = Date.parse(f.clock)
+      if (Number.isNaN(start) || !/^\d{4}-\d{2}-\d{2}/.test(f.clock)) throw new UsageError(`--clock: "${f.clock}" is not an ISO date-time (e.g. 2027-01-01T00:00:00Z)`, {details: {flag: '--clock'}})
+    }
+    const clock = f['test-mode'] ? new ManualClock(start ?? this.clock().now()) : start === undefined ? this.clock() : offsetClock(start)
+
+    let data: import('../../server/runtime.js').ServerData
+    if (f.memory) data = {kind: 'memory'}
+    else if (f.data) data = {kind: 'dir', dir: f.data, passphrase: () => this.passphrase()}
+    else {
+      const profiles = await this.profiles()
+      const name = profiles.resolve(this.flags.profile)
+      profiles.require(name)
+      const paths = profiles.paths(name)
+      data = {kind: 'profile', storePath: paths.storePath, keyDir: paths.keyDir, passphrase: () => this.passphrase()}
+    }
+    let seed: string | undefined
+    if (f.seed) {
+      const {readInput} = await import('../../cli/files.js')
+      seed = readInput(f.seed, '--seed')
+    }
+    const tokens: Array<{token: string; role: 'client' | 'vendor'; name: string}> = []
+    if (f['client-token']) tokens.push({token: f['client-token'], role: 'client', name: 'client-token'})
+    if (f['admin-token']) tokens.push({token: f['admin-token'], role: 'vendor', name: 'admin-token'})
+
+    const {startServer} = await import('../../server/runtime.js')
+    const server = await startServer({
+      host: f.host,
+      port: f.port,
+      data,
+      clock,
+      testMode: f['test-mode'],
+      seed,
+      seedSource: f.seed,
+      tokens,
+      settings: {leaseTtl, borrowMaxSeconds, borrowMaxSeats: f['borrow-max-seats'] ?? null, hideHolders: f['hide-holders']},
+      bodyLimit: f['body-limit'],
+      version: this.config.version,
+      actor: 'server',
+      onInternalError: (error) => process.stderr.write(`licadm server: internal error: ${(error as Error)?.stack ?? String(error)}\n`),
+    })
+
+    let stopping = false
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          process.stderr.write('licadm server: stopping at once\n')
+          process.exit(130)
+        }
+        stopping = true
+        resolve(signal)
+      }
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
+    })
+    try {
+      if (f['public-key-out']) {
+        const {writeOutput} = await import('../../cli/files.js')
+        writeOutput(f['public-key-out'], server.publicKeyPem, {force: true})
+      }
+      const ready = {
+        url: server.url,
+        host: server.host,
+        port: server.port,
+        pid: process.pid,
+        version: this.config.version,
+        vendor: server.vendor,
+        kid: server.kid,
+        publicKey: server.publicKeyPem,
+        testMode: Boolean(f['test-mode']),
+        leaseTtl,
+        licenses: server.licenses,
+      }
+      // This command streams: the ready object is printed now, and run() returns nothing, so oclif
+      // prints no second envelope at exit.
+      if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ok: true, result: ready})}\n`)
+      else {
+        process.stdout.write(`licadm server listening on ${server.url}\n`)
+        process.stderr.write(`vendor ${server.vendor.code} (${server.vendor.name}), signing key ${server.kid}${f['test-mode'] ? ', test mode' : ''}; stop with Ctrl-C\n`)
+      }
+      const signal = await stopped
+      process.stderr.write(`licadm server: ${signal}, finishing in-flight requests…\n`)
+    } finally {
+      await server.close()
+    }
+    process.stderr.write('licadm server stopped\n')
+  }
+}
