@@ -39,6 +39,8 @@ export interface Device {
   env: Record<string, string>
   /** Runs licadm as this device (its device directory), against the lab's profile. */
   run(args: string[], env?: Record<string, string | undefined>): Promise<RunResult>
+  /** The same, always as a spawned process (`node bin/run.js`), whatever the lab's mode. */
+  spawn(args: string[], env?: Record<string, string | undefined>): Promise<RunResult>
   /** The device's state.json. */
   state(): any
 }
@@ -47,6 +49,8 @@ export interface Lab extends Sandbox {
   mode: Mode
   /** Runs licadm as the admin (no device directory). */
   admin(args: string[], env?: Record<string, string | undefined>): Promise<RunResult>
+  /** Runs licadm as the admin, always as a spawned process. */
+  spawn(args: string[], env?: Record<string, string | undefined>): Promise<RunResult>
   /** Runs and asserts exit 0 with --json; returns the result. */
   json(args: string[], env?: Record<string, string | undefined>): Promise<any>
   /** A simulated device: `device init --fingerprint`, `device export`, and the vendor key pinned. */
@@ -70,6 +74,7 @@ export async function lab(options: {mode?: Mode; vendorCode?: number; products?:
     mode,
     vendorKey,
     admin: runAs,
+    spawn: (args, env = {}) => licadm(args, {env: {...sb.env, ...env}}),
     async json(args, env) {
       const r = await runAs([...args, '--json'], env)
       return ok(r)
@@ -84,7 +89,8 @@ export async function lab(options: {mode?: Mode; vendorCode?: number; products?:
       const identity = sb.path(`${name}.device`)
       ok(await run(['device', 'export', '--out', identity, '--json']))
       if (deviceOptions.trust !== false) ok(await run(['device', 'trust', vendorKey, '--json']))
-      return {name, fingerprint: fp, dir, identity, env, run, state: () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'))}
+      const spawn = (args: string[], extra: Record<string, string | undefined> = {}) => licadm(args, {env: {...sb.env, ...env, ...extra}})
+      return {name, fingerprint: fp, dir, identity, env, run, spawn, state: () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'))}
     },
     dbBytes() {
       const path = sb.storePath(options.profile)
