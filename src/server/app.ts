@@ -107,8 +107,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A URL that does not decode ('/v1/leases/%') is a refusal like any other bad input.
+    frameworkErrors: (error, _request, reply) => {
+      // This answer skips the hooks, so it is signed here.
+      const body = JSON.stringify(errorBody(new LicadmError('BAD_URL', ExitCode.usage, `the request URL is malformed: ${error.message}`)))
+      const now = options.clock.now()
+      void (reply as FastifyReply)
+        .code(400)
+        .header('content-type', 'application/json; charset=utf-8')
+        .header(TIME_HEADER, new Date(now).toISOString())
+        .header(SIGNATURE_HEADER, signResponse(body, 400, now, options.signer))
+        .send(body)
+    },
     ajv: {customOptions: {coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false}},
   })
+  // JSON only: a text/plain body is refused as an unsupported media type, not parsed as a string.
+  app.removeContentTypeParser('text/plain')
   const state: AppState = {ready: false}
   app.decorate('licadm', {
     ...options,
