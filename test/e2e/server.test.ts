@@ -1,0 +1,230 @@
+/**
+ * The license server as a real process: `licadm server start` spawned from the built CLI, driven by
+ * the seat commands and by raw HTTP, stopped with SIGTERM, and killed with SIGKILL under load.
+ * Needs the build (dist/).
+ */
+import type {ChildProcess} from 'node:child_process'
+import {writeFileSync} from 'node:fs'
+
+import {afterAll, afterEach, describe, expect, it} from 'vitest'
+
+import {describeRun, fails, ok, openStoreReadOnly, sandbox, spawnLicadm, type Sandbox} from '../helpers/cli.js'
+
+const CLIENT = 'e2e-client-token'
+const ADMIN = 'e2e-admin-token'
+const SEED = {
+  vendor: {code: 9090, name: 'E2E Seats'},
+  products: [{code: 7, name: 'Seven'}],
+  licenses: [{key: 'ten', product: 7, quantity: 10, features: 1}],
+  tokens: [
+    {name: 'ci', role: 'client', token: CLIENT},
+    {name: 'admin', role: 'vendor', token: ADMIN},
+  ],
+}
+
+const children = new Set<ChildProcess>()
+const boxes: Sandbox[] = []
+
+afterEach(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  children.clear()
+})
+afterAll(() => {
+  for (const sb of boxes) sb.cleanup()
+})
+
+interface Started {
+  child: ChildProcess
+  ready: any
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
+}
+
+/** Spawns `licadm server start …` and resolves with its ready object once it prints it. */
+function startServer(sb: Sandbox, args: string[], env: Record<string, string> = {}): Promise<Started> {
+  const child = spawnLicadm(['server', 'start', '--port', '0', '--json', ...args], {env: {...sb.env, ...env}})
+  children.add(child)
+  let out = ''
+  let err = ''
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.on('exit', (code, signal) => resolve({code, signal})))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start\n${err}`)), 30_000)
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString()
+      const nl = out.indexOf('\n')
+      if (nl >= 0 && timer) {
+        clearTimeout(timer)
+        try {
+          resolve({child, ready: JSON.parse(out.slice(0, nl)).result, stdout: () => out, stderr: () => err, exited})
+        } catch (error) {
+          reject(error)
+        }
+      }
+    })
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()))
+    void exited.then(({code}) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited ${code} before it was ready\n${err}\n${out}`))
+    })
+  })
+}
+
+async function api(url: string, method: string, path: string, body?: unknown): Promise<{status: number; json: any}> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: {authorization: `Bearer ${CLIENT}`, ...(body === undefined ? {} : {'content-type': 'application/json'})},
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  return {status: res.status, json: await res.json()}
+}
+
+describe('licadm server start (spawned)', () => {
+  it('runs without a profile on --memory --seed, prints one ready object, serves the seat commands, stops on SIGTERM', async () => {
+    const sb = sandbox('licadm-e2e-server-')
+    boxes.push(sb)
+    const seed = sb.path('seed.json')
+    writeFileSync(seed, JSON.stringify(SEED))
+    const s = await startServer(sb, ['--memory', '--seed', seed, '--public-key-out', sb.path('vendor.pem')])
+    expect(s.ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(s.ready.vendor).toEqual({code: 9090, name: 'E2E Seats'})
+    expect(s.ready.publicKey).toMatch(/BEGIN PUBLIC KEY/)
+    const license = s.ready.licenses[0].id
+    const env = {LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
+
+    const checkout = ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc1', '--public-key', sb.path('vendor.pem'), '--json'], {env}))
+    expect(checkout.lease.licenseId).toBe(license)
+    const leaseId = checkout.lease.id
+    ok(await sb.run(['seat', 'heartbeat', leaseId, '--json'], {env}))
+    const list = ok(await sb.run(['seat', 'list', '--json'], {env}))
+    expect(list.licenses[0]).toMatchObject({licenseId: license, used: 1, quantity: 10})
+    expect(list.licenses[0].holders[0]).toMatchObject({id: leaseId, user: 'ann', host: 'pc1'})
+    const text = await sb.run(['seat', 'list'], {env})
+    expect(text.stdout).toMatch(/1\/10/)
+    expect(text.stdout).toMatch(/ann/)
+    const status = ok(await sb.run(['server', 'status', '--json'], {env}))
+    expect(status).toMatchObject({reachable: true, version: expect.any(String)})
+    expect(status.licenses[0]).toMatchObject({used: 1, quantity: 10})
+
+    // A client token may not force-release; the admin token may (with --yes).
+    const denied = fails(await sb.run(['seat', 'remove', leaseId, '--yes', '--json'], {env}), 7)
+    expect(denied.code).toBe('FORBIDDEN')
+    const borrow = ok(await sb.run(['seat', 'borrow', '--license', license, '--duration', '2d', '--out', sb.path('x.borrow'), '--json'], {env}))
+    expect(borrow.borrow.kind).toBe('borrow')
+    expect(ok(await sb.run(['seat', 'return', sb.path('x.borrow'), '--json'], {env}))).toMatchObject({returned: true})
+    expect(ok(await sb.run(['seat', 'remove', leaseId, '--yes', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}})).lease.id).toBe(leaseId)
+    expect(ok(await sb.run(['seat', 'release', leaseId, '--json'], {env}))).toEqual({released: false, leaseId})
+    const gone = fails(await sb.run(['seat', 'heartbeat', leaseId, '--json'], {env}), 3)
+    expect(gone.code).toBe('LEASE_NOT_FOUND')
+
+    // Access rules through the CLI.
+    const rule = ok(await sb.run(['server', 'rules', 'add', '--product', '7', '--deny', '--user', 'mallory', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}))
+    expect(rule.rule.id).toBeGreaterThan(0)
+    const refused = fails(await sb.run(['seat', 'checkout', '--product', '7', '--user', 'mallory', '--json'], {env}), 7)
+    expect(refused.code).toBe('ACCESS_DENIED')
+    // The token never appears in any output.
+    expect(text.stdout + text.stderr).not.toContain(CLIENT)
+
+    s.child.kill('SIGTERM')
+    const {code} = await s.exited
+    expect(code).toBe(0)
+    // Exactly one JSON object on stdout: the ready object, no second envelope at exit.
+    expect(s.stdout().trim().split('\n')).toHaveLength(1)
+    expect(s.stderr()).toMatch(/stopped/)
+    const down = fails(await sb.run(['server', 'status', '--json'], {env}), 8)
+    expect(down.code).toBe('SERVER_UNREACHABLE')
+  })
+
+  it('refuses to start without a client token, and on a port in use', async () => {
+    const sb = sandbox('licadm-e2e-server-')
+    boxes.push(sb)
+    const noToken = await sb.run(['server', 'start', '--memory', '--port', '0', '--json'])
+    expect(fails(noToken, 2).message).toMatch(/client token/)
+    const s = await startServer(sb, ['--memory'], {LICADM_CLIENT_TOKEN: CLIENT})
+    const busy = await sb.run(['server', 'start', '--memory', '--port', String(s.ready.port), '--json'], {env: {LICADM_CLIENT_TOKEN: CLIENT}})
+    expect(fails(busy, 4).code).toBe('PORT_IN_USE')
+    s.child.kill('SIGINT')
+    expect((await s.exited).code).toBe(0)
+  })
+
+  it('kill -9 under load, restart on the same --data: the store is intact, no seat counted twice, expired leases reclaimed', async () => {
+    const sb = sandbox('licadm-e2e-server-')
+    boxes.push(sb)
+    const seed = sb.path('seed.json')
+    writeFileSync(seed, JSON.stringify(SEED))
+    const data = sb.path('server-data')
+    const first = await startServer(sb, ['--data', data, '--seed', seed, '--test-mode', '--clock', '2027-01-01T00:00:00Z'])
+    const license = first.ready.licenses[0].id
+    const url = first.ready.url
+
+    // Load: 32 workers check out and release as fast as they can; some keep their seats.
+    let stop = false
+    let granted = 0
+    const errors: string[] = []
+    const worker = async (w: number) => {
+      let held: string | undefined
+      while (!stop) {
+        try {
+          if (held) {
+            // Every fourth worker keeps its seat and heartbeats it.
+            const h = await api(url, 'POST', `/v1/leases/${held}/heartbeat`)
+            if (h.status >= 500) errors.push(`${h.status} ${JSON.stringify(h.json)}`)
+            continue
+          }
+          const c = await api(url, 'POST', '/v1/leases', {license, user: `u${w}`, host: `h${w}`})
+          if (c.status >= 500) errors.push(`${c.status} ${JSON.stringify(c.json)}`)
+          if (c.status === 201) {
+            granted++
+            if (w % 4 === 0) held = c.json.result.lease.id
+            else await api(url, 'DELETE', `/v1/leases/${c.json.result.lease.id}`)
+          }
+        } catch {
+          return // the server was killed
+        }
+      }
+    }
+    const load = Promise.all(Array.from({length: 32}, (_, w) => worker(w)))
+    const until = Date.now() + 20_000
+    while (granted < 100 && errors.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
+    expect(granted).toBeGreaterThan(10)
+    first.child.kill('SIGKILL')
+    expect((await first.exited).signal).toBe('SIGKILL')
+    stop = true
+    await load
+    expect(errors).toEqual([])
+
+    // The store as the killed server left it.
+    const db = await openStoreReadOnly(`${data}/licadm.db`)
+    try {
+      expect(db.pragma('integrity_check', {simple: true})).toBe('ok')
+      const rows = db.prepare('select id, seats from leases where license_id = ?').all(license) as Array<{id: string; seats: number}>
+      expect(rows.length).toBeLessThanOrEqual(10)
+      expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length)
+    } finally {
+      db.close()
+    }
+
+    // Restart on the same data an hour later: every lease is past its TTL and reclaimed at start.
+    const second = await startServer(sb, ['--data', data, '--seed', seed, '--test-mode', '--clock', '2027-01-01T01:00:00Z'])
+    expect(second.ready.licenses[0].id).toBe(license)
+    expect(second.ready.kid).toBe(first.ready.kid)
+    const status = await api(second.ready.url, 'GET', '/v1/status')
+    expect(status.json.result.licenses[0]).toMatchObject({licenseId: license, used: 0, quantity: 10})
+    // Exactly 10 seats again, not one counted twice.
+    const burst = await Promise.all(Array.from({length: 300}, (_, i) => api(second.ready.url, 'POST', '/v1/leases', {license, user: `x${i}`, host: 'h'})))
+    expect(burst.filter((r) => r.status === 201)).toHaveLength(10)
+    expect(burst.every((r) => r.status === 201 || r.json.error.code === 'NO_SEAT_FREE')).toBe(true)
+    second.child.kill('SIGTERM')
+    expect((await second.exited).code).toBe(0)
+    const after = await openStoreReadOnly(`${data}/licadm.db`)
+    try {
+      expect(after.pragma('integrity_check', {simple: true})).toBe('ok')
+      expect((after.prepare('select count(*) as n from leases').get() as {n: number}).n).toBe(10)
+    } finally {
+      after.close()
+    }
+  })
+})
+
+// describeRun is handy when debugging a failure here.
+void describeRun
