@@ -110,7 +110,11 @@ export class ContainerService {
     return row
   }
 
-  async list(filter: {kind?: string; user?: string; group?: string} = {}): Promise<Array<Container & {licenses: number; activeDevices: number}>> {
+  /**
+   * Containers with counts: `devices` hold a slot (active, or stale until they apply their SAW: what
+   * the device limit counts), `activeDevices` are active now.
+   */
+  async list(filter: {kind?: string; user?: string; group?: string} = {}): Promise<Array<Container & {licenses: number; devices: number; activeDevices: number}>> {
     const db = this.ctx.store.db
     let q = db.selectFrom('containers').selectAll().orderBy('created_at').orderBy('serial')
     if (filter.kind) q = q.where('kind', '=', parseContainerKind(filter.kind))
@@ -118,9 +122,10 @@ export class ContainerService {
     if (filter.group) q = q.where('owner_group_id', '=', (await this.directory.group(filter.group)).id)
     const rows = await q.execute()
     const licenseCounts = new Map((await db.selectFrom('container_licenses').select(['serial', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('serial').execute()).map((r) => [r.serial, Number(r.n)]))
-    const deviceCounts = new Map((await db.selectFrom('activations').select(['serial', (eb) => eb.fn.countAll<number>().as('n')]).where('state', '=', 'active').groupBy('serial').execute()).map((r) => [r.serial, Number(r.n)]))
+    const links = await db.selectFrom('activations').select(['serial', 'state', (eb) => eb.fn.countAll<number>().as('n')]).where('state', '!=', 'inactive').groupBy(['serial', 'state']).execute()
+    const count = (serial: string, states: string[]) => links.filter((r) => r.serial === serial && states.includes(r.state)).reduce((n, r) => n + Number(r.n), 0)
     const out = []
-    for (const row of rows) out.push({...(await this.toContainer(row)), licenses: licenseCounts.get(row.serial) ?? 0, activeDevices: deviceCounts.get(row.serial) ?? 0})
+    for (const row of rows) out.push({...(await this.toContainer(row)), licenses: licenseCounts.get(row.serial) ?? 0, devices: count(row.serial, ['active', 'stale']), activeDevices: count(row.serial, ['active'])})
     return out
   }
 

@@ -96,6 +96,9 @@ describe('reset-credentials', () => {
       expect(s.file).toContain(s.device)
       expect(statSync(s.file).mode & 0o777).toBe(0o600)
     }
+    // Stale links still hold their slots: the list says 2 of 3, not 0.
+    expect((await l.admin(['container', 'list', '--user', 'twin@example.com'])).stdout).toMatch(new RegExp(`${twins}\\s+personal\\s+twin@example.com\\s+0\\s+2/3`))
+    expect((await l.json(['container', 'list', '--user', 'twin@example.com'])).containers[0]).toMatchObject({devices: 2, activeDevices: 0})
     // Each file is the one for its device: both apply.
     for (const [d, s] of [[t1, r.saws.find((x: {device: string}) => x.device === t1.fingerprint)], [t2, r.saws.find((x: {device: string}) => x.device === t2.fingerprint)]] as const) {
       const applied = await d.run(['saw', 'apply', s.file, '--json'])

@@ -346,6 +346,16 @@ describe('devices and activation limits', () => {
     expect(shown.devices.find((d) => d.fingerprint === devices[0].device().fingerprint)?.state).toBe('inactive')
   })
 
+  it('container list counts the devices that hold a slot: stale links after a reset still do', async () => {
+    for (const name of ['a', 'b', 'c']) await f.backend.devices.activate(serial, (await f.device(name)).identity())
+    await f.backend.containers.resetCredentials(serial, {writeSaws: false})
+    // The container is full: a fourth device is refused ...
+    expect((await refusal(async () => f.backend.devices.activate(serial, (await f.device('d')).identity()))).code).toBe('DEVICE_LIMIT_REACHED')
+    // ... and the list says so.
+    const [listed] = await f.backend.containers.list()
+    expect(listed).toMatchObject({serial, devices: 3, activeDevices: 0, maxDevices: 3})
+  })
+
   it('re-activating an active device is idempotent: changed=false, no second slot, no audit event', async () => {
     const d = await f.device('laptop')
     const first = await f.backend.devices.activate(serial, d.identity(), {user: 'ada@example.com'})

@@ -26,7 +26,8 @@ export default class ContainerList extends BaseCommand<typeof ContainerList> {
       {header: 'KIND', get: (c) => c.kind},
       {header: 'OWNER', get: (c) => c.owner.user?.email ?? c.owner.group?.name ?? c.owner.fingerprint ?? '(unassigned)'},
       {header: 'LICENSES', get: (c) => c.licenses},
-      {header: 'DEVICES', get: (c) => (c.maxDevices === null ? c.activeDevices : `${c.activeDevices}/${c.maxDevices}`)},
+      // Devices holding a slot (stale ones too, as the limit counts them), of the maximum.
+      {header: 'DEVICES', get: (c) => (c.maxDevices === null ? c.devices : `${c.devices}/${c.maxDevices}`)},
       {header: 'GEN', get: (c) => c.generation},
     ], 'no containers yet: run "licadm container create"'))
     return {containers}
