@@ -1,0 +1,175 @@
+/**
+ * License server: seat checkout + release cycles per second and cycle latency (p50, p99) with 64
+ * concurrent clients on loopback, set against a bare node:http server on the same machine that
+ * answers a constant JSON body to the same load generator (the ceiling of this machine and
+ * generator). Both servers run in their own process; the load generator (node:http, keep-alive, one
+ * socket per client) runs in this one.
+ *
+ * A cycle is POST /v1/leases (check out: a write transaction, a signed lease token, a signed
+ * response) then DELETE /v1/leases/:id (release: a write, a signed response). Against the bare
+ * server the same two requests get a constant answer.
+ *
+ * Goal (issue 5): at least 5,000 cycles/s, p99 under 25 ms, cycles/s ÷ bare cycles/s at least 0.3.
+ *
+ *   node bench/run.mjs server            (after a build)
+ *   BENCH_SECONDS=10 BENCH_CLIENTS=64 node bench/run.mjs server
+ */
+import {spawn} from 'node:child_process'
+import {Agent, request} from 'node:http'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {fmtInt, fmtRatio, ROOT} from './lib.mjs'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 1.5)
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64)
+const TOKEN = 'bench-client-token'
+
+const BARE_SERVER = `
+const http = require('node:http')
+const body = JSON.stringify({ok: true, result: {lease: {id: 'lse_01bench', licenseId: 'lic_01bench', expiresAt: 0}, ttl: 300}})
+const server = http.createServer((req, res) => {
+  req.resume()
+  req.on('end', () => {
+    res.writeHead(req.method === 'POST' ? 201 : 200, {'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body)})
+    res.end(body)
+  })
+})
+server.keepAliveTimeout = 60_000
+server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ok: true, result: {url: 'http://127.0.0.1:' + server.address().port}}) + '\\n'))
+process.on('SIGTERM', () => server.close(() => process.exit(0)))
+`
+
+/** Spawns a server process and resolves with its ready object (first line of stdout). */
+function spawnServer(args) {
+  const child = spawn(process.execPath, args, {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
+  let err = ''
+  child.stderr.on('data', (b) => (err += b))
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (b) => {
+      out += b
+      const nl = out.indexOf('\n')
+      if (nl >= 0) resolve({child, ready: JSON.parse(out.slice(0, nl)).result})
+    })
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)))
+  })
+}
+
+async function stopServer(child) {
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  await exited
+  clearTimeout(timer)
+}
+
+function call(agent, url, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const headers = {authorization: `Bearer ${TOKEN}`}
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json'
+      headers['content-length'] = Buffer.byteLength(payload)
+    }
+    const req = request({agent, host: url.hostname, port: url.port, method, path, headers}, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => resolve({status: res.statusCode, body: Buffer.concat(chunks).toString()}))
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
+/** CLIENTS loops of checkout + release for `seconds` (after a warm-up); cycle latencies in ms. */
+async function load(baseUrl, license, seconds) {
+  const url = new URL(baseUrl)
+  const agent = new Agent({keepAlive: true, maxSockets: CLIENTS})
+  const latencies = []
+  let failures = 0
+  let measuring = false
+  let stop = false
+  const client = async (c) => {
+    while (!stop) {
+      const t0 = performance.now()
+      const out = await call(agent, url, 'POST', '/v1/leases', {license, user: `bench${c}`, host: 'loopback'})
+      if (out.status !== 201) {
+        failures++
+        continue
+      }
+      const id = JSON.parse(out.body).result.lease.id
+      const back = await call(agent, url, 'DELETE', `/v1/leases/${id}`)
+      if (back.status !== 200) failures++
+      if (measuring) latencies.push(performance.now() - t0)
+    }
+  }
+  const clients = Array.from({length: CLIENTS}, (_, c) => client(c))
+  await new Promise((r) => setTimeout(r, WARMUP_SECONDS * 1000))
+  measuring = true
+  const start = performance.now()
+  await new Promise((r) => setTimeout(r, seconds * 1000))
+  measuring = false
+  const elapsed = (performance.now() - start) / 1000
+  const cycles = latencies.length
+  stop = true
+  await Promise.all(clients)
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN
+  return {cyclesPerSecond: cycles / elapsed, p50: pct(50), p99: pct(99), cycles, failures}
+}
+
+async function measure(args, label) {
+  const {child, ready} = await spawnServer(args)
+  try {
+    const license = ready.licenses?.[0]?.id ?? 'lic_01bench'
+    process.stderr.write(`  ${label} …\n`)
+    return await load(ready.url, license, SECONDS)
+  } finally {
+    await stopServer(child)
+  }
+}
+
+export default async function run() {
+  const work = mkdtempSync(join(tmpdir(), 'licadm-bench-server-'))
+  try {
+    const seed = join(work, 'seed.json')
+    writeFileSync(
+      seed,
+      JSON.stringify({
+        vendor: {code: 1, name: 'Bench'},
+        products: [{code: 7, name: 'Seven'}],
+        licenses: [{key: 'many', product: 7, quantity: 100_000}],
+        tokens: [{name: 'bench', role: 'client', token: TOKEN}],
+      }),
+    )
+    const bin = join(ROOT, 'bin', 'run.js')
+    const bare = await measure(['-e', BARE_SERVER], 'bare node:http')
+    const memory = await measure([bin, 'server', 'start', '--memory', '--seed', seed, '--port', '0', '--json'], 'licadm server --memory')
+    const file = await measure([bin, 'server', 'start', '--data', join(work, 'data'), '--seed', seed, '--port', '0', '--json'], 'licadm server --data (SQLite file, synchronous FULL)')
+    const ratio = memory.cyclesPerSecond / bare.cyclesPerSecond
+    const ms = (v) => `${v.toFixed(1)} ms`
+    const line = (r) => `${fmtInt(r.cyclesPerSecond)} cycles/s`
+    const note = (r) => `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, ${fmtInt(r.cycles)} cycles${r.failures ? `, ${r.failures} failed` : ''}`
+    return {
+      title: `License server: checkout + release cycles, ${CLIENTS} concurrent clients on loopback, ${SECONDS} s`,
+      rows: [
+        ['licadm server --memory', line(memory), note(memory)],
+        ['bare node:http, constant JSON (ceiling)', line(bare), note(bare)],
+        ['ratio server / bare', fmtRatio(ratio)],
+        ['licadm server --data (file, fsync per commit)', line(file), note(file)],
+      ],
+      goals: [
+        {name: '≥ 5,000 cycles/s', met: memory.cyclesPerSecond >= 5000},
+        {name: 'p99 < 25 ms', met: memory.p99 < 25},
+        {name: 'ratio ≥ 0.3', met: ratio >= 0.3},
+      ],
+      data: {clients: CLIENTS, seconds: SECONDS, memory, bare, file, ratio},
+    }
+  } finally {
+    rmSync(work, {recursive: true, force: true})
+  }
+}
