@@ -46,7 +46,7 @@ function observe(state: DeviceStateFile, ...seconds: number[]): void {
 }
 
 function clockRefusal(clock: ClockCheck): LicadmError {
-  return new LicadmError('CLOCK_ROLLED_BACK', ExitCode.issuedInFuture, `this device's clock (${isoSeconds(clock.now)}) is ${formatDuration(clock.behindSeconds)} behind the latest time it has seen (${isoSeconds(clock.watermark)}): it was set back, so licenses with an expiry are refused`, {
+  return new LicadmError('CLOCK_ROLLED_BACK', ExitCode.issuedInFuture, `this device's clock (${isoSeconds(clock.now)}) is ${roughDuration(clock.behindSeconds)} behind the latest time it has seen (${isoSeconds(clock.watermark)}): it was set back, so licenses with an expiry are refused`, {
     hint: `Set the date and time of this machine right; a difference up to ${formatDuration(clock.toleranceSeconds)} is tolerated.`,
     details: {now: isoSeconds(clock.now), watermark: isoSeconds(clock.watermark), behindSeconds: clock.behindSeconds, toleranceSeconds: clock.toleranceSeconds},
   })
@@ -376,7 +376,7 @@ function licenseView(id: string, serial: string, vendor: string, file: string, k
     expiresAt: isoSeconds(claims.exp ?? null),
   }
   if (claims.exp !== undefined && clock.rolledBack) {
-    return {...view, status: 'clock-rolled-back', reason: `refused: the clock was set back ${formatDuration(clock.behindSeconds)} behind the latest time seen (${isoSeconds(clock.watermark)}), and this license expires`}
+    return {...view, status: 'clock-rolled-back', reason: `refused: the clock was set back ${roughDuration(clock.behindSeconds)} behind the latest time seen (${isoSeconds(clock.watermark)}), and this license expires`}
   }
   const validity = validityAt({status: 'available', notBefore: claims.nbf, expiresAt: claims.exp ?? null}, clock.now)
   if (validity === 'expired') return {...view, status: 'expired', reason: `expired at ${isoSeconds(claims.exp!)}`}
@@ -415,4 +415,12 @@ export function inspectOnDevice(store: DeviceStore, text: string, kind: string, 
 export function vendorKeysOf(store: DeviceStore, given?: {text: string; source: string}): Map<string, KeyObject> {
   if (given) return new Map(parsePublicKeys(given.text, given.source).map((k) => [k.kid, k.key]))
   return store.trustedKeys()
+}
+
+/** A duration for people: "31d 2h", "3h 5m", "12m". */
+export function roughDuration(seconds: number): string {
+  if (seconds >= 86_400) return `${Math.floor(seconds / 86_400)}d ${Math.floor((seconds % 86_400) / 3600)}h`
+  if (seconds >= 3600) return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`
+  if (seconds >= 60) return `${Math.floor(seconds / 60)}m`
+  return `${seconds}s`
 }

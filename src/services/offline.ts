@@ -471,9 +471,9 @@ interface NormalizedSelection {
 
 function normalizeSelection(s: FulfillSelection): NormalizedSelection {
   return {
-    licenses: (s.licenses ?? []).map((l) => l.trim()),
-    tickets: (s.tickets ?? []).map((t) => t.trim()),
-    products: (s.products ?? []).map((p) => parseUint(p, '--product', LIMITS.code, {required: true})!),
+    licenses: (s.licenses ?? []).map((l) => l.trim()).sort(),
+    tickets: (s.tickets ?? []).map((t) => t.trim()).sort(),
+    products: (s.products ?? []).map((p) => parseUint(p, '--product', LIMITS.code, {required: true})!).sort((a, b) => a - b),
   }
 }
 
