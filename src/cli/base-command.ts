@@ -36,6 +36,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Tests replace this to answer prompts. */
   prompter = new Prompter()
   private openBackend?: Promise<Backend>
+  private askedPassphrase?: Promise<string>
   private openProfiles?: Promise<Profiles>
 
   public override async init(): Promise<void> {
@@ -117,13 +118,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.prompter.password({message: `Secret of container ${serial}`, mask: '*'})
   }
 
-  /** The signing key's passphrase: LICADM_KEY_PASSPHRASE, else asked in a terminal. */
+  /** The signing key's passphrase: LICADM_KEY_PASSPHRASE, else asked in a terminal (once per command). */
   protected async passphrase(): Promise<string | undefined> {
     const fromEnv = process.env.LICADM_KEY_PASSPHRASE
     if (fromEnv !== undefined && fromEnv !== '') return fromEnv
     if (!this.canPrompt()) return undefined
-    const {questions} = await import('./prompts.js')
-    return this.prompter.password(questions.passphrase)
+    this.askedPassphrase ??= import('./prompts.js').then(({questions}) => this.prompter.password(questions.passphrase))
+    return this.askedPassphrase
   }
 
   /** A person is there to answer: a terminal on both ends, not CI, not --json. */

@@ -12,6 +12,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {Prompter, questions} from '../../src/cli/prompts.js'
 import Init from '../../src/commands/init.js'
+import KeyRotate from '../../src/commands/key/rotate.js'
 import LicenseCreate from '../../src/commands/license/create.js'
 import LicenseRevoke from '../../src/commands/license/revoke.js'
 import ProductCreate from '../../src/commands/product/create.js'
@@ -232,6 +233,21 @@ describe('the passphrase of an encrypted key is asked in a terminal', () => {
     password.mockClear()
     expect((await runClass(LicenseCreate, sb, ['--product', '7'], {LICADM_KEY_PASSPHRASE: 'right passphrase'})).code).toBe(0)
     expect(password).not.toHaveBeenCalled()
+  })
+
+  it('key rotate asks once, and encrypts the new key with the same passphrase', async () => {
+    atTerminal()
+    const password = vi.spyOn(Prompter.prototype, 'password').mockResolvedValue('right passphrase')
+    const r = await runClass(KeyRotate, sb, ['--yes', '--json'])
+    expect(r.code, r.stdout).toBe(0)
+    expect(password).toHaveBeenCalledTimes(1)
+    const {kid, encrypted} = JSON.parse(r.stdout).result
+    expect(encrypted).toBe(true)
+    expect(readFileSync(join(sb.keyDir(), `${kid}.pem`), 'utf8')).toContain('ENCRYPTED')
+    // The new key signs with the same passphrase.
+    password.mockClear()
+    expect((await runClass(LicenseCreate, sb, ['--product', '7'])).code).toBe(0)
+    expect(password).toHaveBeenCalledTimes(1)
   })
 })
 

@@ -14,8 +14,18 @@ export default class KeyRotate extends BaseCommand<typeof KeyRotate> {
     const backend = await this.backend()
     await backend.vendor.get()
     await this.confirm(this.flags.yes, 'Start signing with a new key?')
-    const passphrase = process.env.LICADM_KEY_PASSPHRASE || undefined
+    const profiles = await this.profiles()
+    const name = profiles.resolve(this.flags.profile)
+    const info = profiles.require(name)
+    let passphrase = process.env.LICADM_KEY_PASSPHRASE || undefined
+    if (info.encryptedKey) {
+      // The new key is protected like the current one, never silently written unencrypted: unlocking
+      // the current key checks the passphrase (from the environment or asked; exit 7 without it).
+      await backend.vendor.signer()
+      passphrase = await this.passphrase()
+    }
     const {kid, retired} = await backend.vendor.rotate(passphrase)
+    if (passphrase !== undefined && !info.encryptedKey) profiles.save(name, {...info, encryptedKey: true})
     this.log(`New signing key ${kid}${passphrase ? ' (encrypted)' : ''}`)
     for (const old of retired) this.log(`Retired ${old}: licenses it signed still verify while it is kept`)
     this.log(`Next: ${this.config.bin} key export --all   (ship the new public key with your application)`)
