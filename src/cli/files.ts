@@ -1,4 +1,4 @@
-import {existsSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 
 import {ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
 
@@ -14,11 +14,19 @@ export function readInput(path: string, what: string): string {
 }
 
 /** Writes a whole file or nothing (temporary file, then rename); refuses to overwrite without force. */
-export function writeOutput(path: string, text: string, options: {force?: boolean; mode?: number} = {}): void {
+export function writeOutput(path: string, text: string, options: {force?: boolean; mode?: number; flag?: string} = {}): void {
   if (existsSync(path) && !options.force) {
     throw new ConflictError('FILE_EXISTS', `${path} exists already`, {hint: 'Pass --force to overwrite it, or choose another --out.'})
   }
   const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, text, {mode: options.mode ?? 0o644})
-  renameSync(tmp, path)
+  try {
+    writeFileSync(tmp, text, {mode: options.mode ?? 0o644})
+    renameSync(tmp, path)
+  } catch (error) {
+    // A bad --out is the user's to fix (exit 2), not an internal error; no temporary file stays.
+    rmSync(tmp, {force: true})
+    const code = (error as NodeJS.ErrnoException).code
+    const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message
+    throw new InvalidValueError(options.flag ?? '--out', `cannot write ${path}: ${reason}`)
+  }
 }

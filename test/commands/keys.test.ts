@@ -63,6 +63,11 @@ describe('key export', () => {
     const json = ok(await run(['key', 'export', '--out', out, '--format', 'jwk', '--force', '--json']))
     expect(json.file).toBe(out)
     expect(JSON.parse(readFileSync(out, 'utf8')).kid).toBe(firstKid)
+    const missing = await run(['key', 'export', '--out', sb.path('missing', 'k.pem'), '--json'])
+    expect(missing.code, describeRun(missing)).toBe(2)
+    expect(missing.json.error.message).toContain('--out')
+    const dir = await run(['key', 'export', '--out', sb.dir, '--force', '--json'])
+    expect(dir.code, describeRun(dir)).toBe(2)
   })
 
   it('an unknown --kid is not found (exit 3); --kid with --all is a usage error (exit 2)', async () => {

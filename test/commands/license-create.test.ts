@@ -68,6 +68,10 @@ describe('license create: refusals name the flag and the accepted range, with th
     ['empty idempotency key', ['--product', '7', '--idempotency-key', ' '], 2, ['--idempotency-key']],
     ['--product with --from', ['--product', '7', '--from', 'x.csv'], 2, ['--from', '--product']],
     ['--format without --from', ['--product', '7', '--format', 'csv'], 2, ['--from']],
+    ['--customer with --from (not silently ignored)', ['--from', 'x.csv', '--customer', 'Bob'], 2, ['--customer', '--from']],
+    ['--expires with --from', ['--from', 'x.csv', '--expires', '30d'], 2, ['--expires', '--from']],
+    ['--kind with --from', ['--from', 'x.csv', '--kind', 'concurrent'], 2, ['--kind', '--from']],
+    ['--meta with --from', ['--from', 'x.csv', '--meta', 'a=b'], 2, ['--meta', '--from']],
     ['unknown flag', ['--product', '7', '--colour', 'red'], 2, ['--colour']],
   ])('%s', async (_name, args, exit, words) => {
     const {json} = await refusedInBothModes(['license', 'create', ...args], exit, words)

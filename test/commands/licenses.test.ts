@@ -203,6 +203,13 @@ describe('license export', () => {
     expect(ok(await run(['license', 'verify', out, '--json'])).license.sub).toBe(all[1].id)
   })
 
+  it('--out in a missing directory is a usage error (exit 2) naming --out, leaving nothing behind', async () => {
+    const out = sb.path('no-such-dir', 'x.lic')
+    const {error} = await refused(['license', 'export', all[0].id, '--out', out], 2, ['--out', 'directory does not exist'])
+    expect(error.details).toEqual({flag: '--out'})
+    expect(existsSync(sb.path('no-such-dir'))).toBe(false)
+  })
+
   it('refuses to export a revoked license (exit 17), writing nothing', async () => {
     const out = sb.path('revoked.lic')
     const {error} = await refused(['license', 'export', all[2].id, '--out', out], 17, ['revoked'])
