@@ -8,7 +8,7 @@ import {writeFileSync} from 'node:fs'
 
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
-import {describeRun, fails, ok, openStoreReadOnly, sandbox, spawnLicadm, type Sandbox} from '../helpers/cli.js'
+import {describeRun, fails, initVendor, ok, openStoreReadOnly, sandbox, spawnLicadm, type Sandbox} from '../helpers/cli.js'
 
 const CLIENT = 'e2e-client-token'
 const ADMIN = 'e2e-admin-token'
@@ -133,6 +133,27 @@ describe('licadm server start (spawned)', () => {
     expect(s.stderr()).toMatch(/stopped/)
     const down = fails(await sb.run(['server', 'status', '--json'], {env}), 8)
     expect(down.code).toBe('SERVER_UNREACHABLE')
+  })
+
+  it("serves the profile's own store and key by default", async () => {
+    const sb = sandbox('licadm-e2e-server-')
+    boxes.push(sb)
+    await initVendor(sb, {vendorCode: 5150, products: [7]})
+    const created = ok(await sb.run(['license', 'create', '--product', '7', '--kind', 'concurrent', '--quantity', '2', '--json']))
+    const license = created.licenses[0].id
+    const pub = sb.path('vendor.pem')
+    ok(await sb.run(['key', 'export', '--out', pub, '--json']))
+    const s = await startServer(sb, [], {LICADM_CLIENT_TOKEN: CLIENT})
+    expect(s.ready.vendor.code).toBe(5150)
+    const env = {LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
+    const a = ok(await sb.run(['seat', 'checkout', '--product', '7', '--user', 'a', '--public-key', pub, '--json'], {env}))
+    expect(a.lease.licenseId).toBe(license)
+    ok(await sb.run(['seat', 'checkout', '--product', '7', '--user', 'b', '--json'], {env}))
+    const full = fails(await sb.run(['seat', 'checkout', '--product', '7', '--user', 'c', '--json'], {env}), 4)
+    expect(full.code).toBe('NO_SEAT_FREE')
+    expect(full.message).toMatch(/2 of 2 in use/)
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
   })
 
   it('refuses to start without a client token, and on a port in use', async () => {

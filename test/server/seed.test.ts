@@ -1,0 +1,114 @@
+import {createHash} from 'node:crypto'
+import {spawn} from 'node:child_process'
+import {writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {ManualClock} from '../../src/domain/clock.js'
+import {ServerClient} from '../../src/client/http.js'
+import {parseSeed} from '../../src/server/seed.js'
+import {startServer} from '../../src/server/runtime.js'
+import {tempDir} from '../unit/helpers.js'
+import {closeAll, refusal, T0, testServer} from './helpers.js'
+
+const tmp = tempDir()
+afterAll(async () => {
+  await closeAll()
+  tmp.cleanup()
+})
+
+const NDJSON = [
+  '{"type":"vendor","code":31,"name":"Nd Vendor"}',
+  '# products and licenses',
+  '{"type":"product","code":7,"name":"Seven"}',
+  '{"type":"license","key":"five","product":7,"quantity":5,"seat":{"mode":"station","leaseTtl":60}}',
+  '{"type":"user","email":"ann@example.com","name":"Ann"}',
+  '{"type":"container","kind":"personal","user":"ann@example.com"}',
+  `{"type":"token","name":"ci","role":"client","sha256":"${createHash('sha256').update('hashed-client-token').digest('hex')}"}`,
+  '{"type":"rule","product":7,"action":"deny","subject":"user","pattern":"mallory"}',
+  '{"type":"default","product":7,"action":"allow"}',
+].join('\n')
+
+describe('seed files', () => {
+  it('NDJSON seeds products, licenses with a seat policy, users, containers, hashed tokens and rules', async () => {
+    const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: NDJSON})
+    try {
+      expect(server.vendor).toEqual({code: 31, name: 'Nd Vendor'})
+      expect(server.licenses).toEqual([expect.objectContaining({key: 'five', product: 7, quantity: 5, mode: 'station'})])
+      const client = new ServerClient({server: server.url, token: 'hashed-client-token', publicKeys: server.publicKeys})
+      const g = await client.checkout({product: 7, user: 'ann', host: 'pc'})
+      expect(g.ttl).toBe(60)
+      expect(g.lease.mode).toBe('station')
+      expect((await refusal(client.checkout({product: 7, user: 'mallory', host: 'pc'}))).code).toBe('ACCESS_DENIED')
+      const containers = await server.store.db.selectFrom('containers').select('kind').execute()
+      expect(containers).toEqual([{kind: 'personal'}])
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('re-seeding the same data directory is harmless: same licenses, no duplicate rules or containers', async () => {
+    const dir = join(tmp.dir, 'reseed')
+    const opts = {port: 0, data: {kind: 'dir' as const, dir}, clock: new ManualClock(T0), seed: NDJSON}
+    const first = await startServer(opts)
+    const ids = first.licenses.map((l) => l.id)
+    const kid = first.kid
+    await first.close()
+    const second = await startServer(opts)
+    try {
+      expect(second.licenses.map((l) => l.id)).toEqual(ids)
+      expect(second.kid).toBe(kid)
+      expect(await second.store.db.selectFrom('access_rules').selectAll().execute()).toHaveLength(1)
+      expect(await second.store.db.selectFrom('containers').selectAll().execute()).toHaveLength(1)
+      expect(await second.store.integrityCheck()).toBe('ok')
+    } finally {
+      await second.close()
+    }
+  })
+
+  it('refuses unknown sections and types, naming the line', () => {
+    expect(() => parseSeed('{"products": [], "gadgets": []}')).toThrow(/unknown section "gadgets"/)
+    expect(() => parseSeed('{"type":"product","code":1,"name":"a"}\n{"type":"gizmo"}')).toThrow(/line 2 .*type "gizmo"/)
+    expect(() => parseSeed('{"type":"product"\n')).toThrow(/line 1 .*not JSON/)
+  })
+
+  it('a server without any token refuses to start', async () => {
+    await expect(startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0)})).rejects.toThrow(/needs a client token/)
+  })
+})
+
+describe('the seat client (from the built library) releases its seats when the process is told to stop', () => {
+  it('SIGTERM: the lease is released before the process exits', async () => {
+    const s = await testServer()
+    const script = join(tmp.dir, 'app.mjs')
+    // The library entry as vendors import it (needs the build).
+    const entry = new URL('../../dist/index.js', import.meta.url).pathname
+    writeFileSync(
+      script,
+      `import {SeatClient} from ${JSON.stringify(entry)}
+const seats = new SeatClient({server: process.argv[2], token: process.argv[3], user: 'app', host: 'ci'})
+const seat = await seats.checkout({license: process.argv[4]})
+process.stdout.write(seat.id + '\\n')
+setInterval(() => {}, 1000)
+`,
+    )
+    const child = spawn(process.execPath, [script, s.url, 'client-token-for-tests', s.license('two')], {stdio: ['ignore', 'pipe', 'pipe']})
+    try {
+      let err = ''
+      child.stderr.on('data', (b) => (err += b))
+      const leaseId = await new Promise<string>((resolve, reject) => {
+        child.stdout.once('data', (b: Buffer) => resolve(b.toString().trim()))
+        child.on('exit', (code) => reject(new Error(`app exited ${code}: ${err}`)))
+      })
+      expect((await s.client.list({license: s.license('two')}))[0].holders.map((h) => h.id)).toEqual([leaseId])
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)))
+      child.kill('SIGTERM')
+      expect(await exited).toBe('SIGTERM')
+      expect((await s.client.list({license: s.license('two')}))[0].used).toBe(0)
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await s.close()
+    }
+  })
+})
