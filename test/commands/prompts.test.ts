@@ -5,7 +5,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {Command} from '@oclif/core'
+import type {Command, Config} from '@oclif/core'
 import {captureOutput} from '@oclif/test'
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 
@@ -30,7 +30,10 @@ interface ClassRun {
 const VARS = ['LICADM_CONFIG_DIR', 'LICADM_DATA_DIR', 'LICADM_PROFILE', 'LICADM_KEY_PASSPHRASE', 'CI', 'NO_COLOR']
 
 /** Runs a command class (from src/, so the spies below apply) with a sandbox's directories. */
-async function runClass(cmd: typeof Command, sb: Sandbox, argv: string[], env: Record<string, string> = {}): Promise<ClassRun> {
+/** A runnable command class (the abstract Command type has no usable constructor). */
+type CommandClass = typeof Command & (new (argv: string[], config: Config) => Command)
+
+async function runClass(cmd: CommandClass, sb: Sandbox, argv: string[], env: Record<string, string> = {}): Promise<ClassRun> {
   const saved = Object.fromEntries(VARS.map((k) => [k, process.env[k]]))
   for (const k of VARS) delete process.env[k]
   Object.assign(process.env, sb.env, {NO_COLOR: '1'}, env)
@@ -52,7 +55,7 @@ async function runClass(cmd: typeof Command, sb: Sandbox, argv: string[], env: R
  * Set-up and checks through the same src/ classes (not dist/), so a store is never opened by two
  * builds of the migrations while src/ is being edited.
  */
-async function json(cmd: typeof Command, sb: Sandbox, argv: string[], env: Record<string, string> = {}): Promise<any> {
+async function json(cmd: CommandClass, sb: Sandbox, argv: string[], env: Record<string, string> = {}): Promise<any> {
   const r = await runClass(cmd, sb, [...argv, '--json'], env)
   if (r.code !== 0) throw new Error(`${cmd.name} ${argv.join(' ')} → exit ${r.code}\n${r.stdout}${r.stderr}`)
   return JSON.parse(r.stdout).result

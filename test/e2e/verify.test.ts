@@ -17,7 +17,7 @@ afterAll(() => {
 })
 
 let kid: string
-let valid: {id: string; file: string; path: string}
+let valid: {id: string; file: string; path: string; createdAt: string}
 const file = (name: string, text: string) => {
   const path = sb.path(name)
   writeFileSync(path, text)

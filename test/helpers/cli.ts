@@ -8,6 +8,8 @@ import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import type {Database} from 'better-sqlite3'
+
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = join(ROOT, 'bin', 'run.js')
 
@@ -168,7 +170,7 @@ export async function initVendor(
 }
 
 /** Opens a profile's SQLite store read-only (for checks the CLI does not offer). */
-export async function openStoreReadOnly(path: string) {
+export async function openStoreReadOnly(path: string): Promise<Database> {
   const {default: SQLite} = await import('better-sqlite3')
   return new SQLite(path, {readonly: true, fileMustExist: true})
 }

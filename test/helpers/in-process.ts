@@ -1,5 +1,5 @@
 /**
- * Command tests in-process: oclif's runCommand over the compiled commands in dist/ (build first),
+ * Command tests in-process: oclif's run() over the compiled commands in dist/ (build first),
  * with the config and data directories of a sandbox. Much faster than spawning node for each run.
  */
 import {run} from '@oclif/core'
