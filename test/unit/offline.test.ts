@@ -156,8 +156,11 @@ describe('OfflineService.fulfill', () => {
   })
 
   it('--product picks the oldest usable license of the product; none left is a conflict (4)', async () => {
+    // Made a second apart: the oldest is the first by creation time.
     const expired = await w.license({expires: '1d'})
+    w.clock.advance(1000)
     const first = await w.license()
+    w.clock.advance(1000)
     const second = await w.license()
     await w.license({product: 8})
     w.clock.advance(2 * DAY * 1000)
