@@ -240,6 +240,21 @@ describe('saw inspect and apply', () => {
     expect((await b.run(['device', 'access', '--container', serial, '--json'])).json.result).toMatchObject({generation: 3, restored: true})
   })
 
+  it('on a device with no admin profile, --offline stores the credential; the refusals still apply', async () => {
+    await l.json(['user', 'create', '--email', 'solo@example.com'])
+    const c = l.path('solo.cred')
+    const p = (await l.json(['container', 'create', '--kind', 'personal', '--user', 'solo@example.com', '--out', c])).container.serial
+    const d = await l.device('solo')
+    const saw = l.path('solo.saw')
+    await l.json(['device', 'activate', '--container', p, '--identity', d.identity, '--saw', saw, '--credentials', c])
+    const deviceOnly = {LICADM_CONFIG_DIR: l.path('solo-config'), LICADM_DATA_DIR: l.path('solo-data')}
+    refused(await d.run(['saw', 'apply', sawFor(a), '--offline', '--json'], deviceOnly), 18)
+    const r = await d.run(['saw', 'apply', saw, '--offline', '--json'], deviceOnly)
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.json.result).toMatchObject({container: p, generation: 1, restored: null})
+    expect(d.state().credentials[p].secret).toBe(secretOf(c))
+  })
+
   it('a foreign vendor key (11): a SAW from a second vendor profile; a device that trusts no key', async () => {
     await l.json(['init', '--vendor-code', '2002', '--name', 'Other Vendor', '--profile', 'other'])
     await l.json(['user', 'create', '--email', 'eve@example.com', '--profile', 'other'])

@@ -37,7 +37,7 @@ Refusals, each with its own exit status: another device (18), an older generatio
     return {...applied, expiresAt: new Date(applied.expiresAt * 1000).toISOString(), restored}
   }
 
-  /** The container's generation now, when the file names a container this backend knows. */
+  /** The container's generation now, when there is a profile that knows the container the file names. */
   private async currentGeneration(text: string): Promise<number | undefined> {
     const {peekSaw} = await import('../../formats/saw.js')
     let container: unknown
@@ -47,9 +47,9 @@ Refusals, each with its own exit status: another device (18), an older generatio
       return undefined // malformed: applySaw says why
     }
     if (typeof container !== 'string') return undefined
-    const backend = await this.backend()
     const {NotFoundError} = await import('../../domain/errors.js')
     try {
+      const backend = await this.backend()
       return (await backend.containers.get(container)).generation
     } catch (error) {
       if (error instanceof NotFoundError) return undefined
