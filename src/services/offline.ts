@@ -241,7 +241,11 @@ export class OfflineService {
         }
         return {changed: false}
       }
-      if (row.state === 'confirmed') return {changed: false}
+      if (row.state === 'confirmed') {
+        // Another matching receipt for a confirmed update: recorded, and the record is audited.
+        if (!seen) await appendAudit(tx, this.ctx, {action: 'offline.receipt', subject: `container:${row.serial}`, after: {update: row.jti, receipt: claims.jti, device: claims.sub, state: 'confirmed'}})
+        return {changed: false}
+      }
       await tx.updateTable('offline_updates').set({state: 'confirmed', confirmed_at: now, receipt_jti: claims.jti}).where('jti', '=', row.jti).execute()
       await tx.updateTable('activations').set({last_seen: now}).where('serial', '=', row.serial).where('fingerprint', '=', row.fingerprint).execute()
       await appendAudit(tx, this.ctx, {action: 'offline.confirm', subject: `container:${row.serial}`, before: {state: row.state}, after: {update: row.jti, receipt: claims.jti, device: claims.sub, counter: row.counter, state: 'confirmed'}})
