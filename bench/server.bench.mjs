@@ -16,7 +16,7 @@
  */
 import {spawn} from 'node:child_process'
 import {Agent, request} from 'node:http'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -58,6 +58,16 @@ function spawnServer(args) {
   })
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (null elsewhere). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // clock ticks: 100 per second on Linux
+  } catch {
+    return null
+  }
+}
+
 async function stopServer(child) {
   const exited = new Promise((resolve) => child.on('exit', resolve))
   child.kill('SIGTERM')
@@ -85,7 +95,7 @@ function call(agent, url, method, path, body) {
 }
 
 /** CLIENTS loops of checkout + release for `seconds` (after a warm-up); cycle latencies in ms. */
-async function load(baseUrl, license, seconds) {
+async function load(baseUrl, license, seconds, pid) {
   const url = new URL(baseUrl)
   const agent = new Agent({keepAlive: true, maxSockets: CLIENTS})
   const latencies = []
@@ -110,8 +120,10 @@ async function load(baseUrl, license, seconds) {
   await new Promise((r) => setTimeout(r, WARMUP_SECONDS * 1000))
   measuring = true
   const start = performance.now()
+  const cpu0 = cpuSeconds(pid)
   await new Promise((r) => setTimeout(r, seconds * 1000))
   measuring = false
+  const cpu1 = cpuSeconds(pid)
   const elapsed = (performance.now() - start) / 1000
   const cycles = latencies.length
   stop = true
@@ -119,7 +131,9 @@ async function load(baseUrl, license, seconds) {
   agent.destroy()
   latencies.sort((a, b) => a - b)
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN
-  return {cyclesPerSecond: cycles / elapsed, p50: pct(50), p99: pct(99), cycles, failures}
+  // The server's own CPU time per cycle: what one free core would sustain, however busy the machine.
+  const cpuMsPerCycle = cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / cycles
+  return {cyclesPerSecond: cycles / elapsed, p50: pct(50), p99: pct(99), cycles, failures, cpuMsPerCycle, serverCpuShare: cpu0 === null ? null : (cpu1 - cpu0) / elapsed}
 }
 
 async function measure(args, label) {
@@ -127,7 +141,7 @@ async function measure(args, label) {
   try {
     const license = ready.licenses?.[0]?.id ?? 'lic_01bench'
     process.stderr.write(`  ${label} …\n`)
-    return await load(ready.url, license, SECONDS)
+    return await load(ready.url, license, SECONDS, child.pid)
   } finally {
     await stopServer(child)
   }
@@ -152,6 +166,9 @@ export default async function run() {
     const file = await measure([bin, 'server', 'start', '--data', join(work, 'data'), '--seed', seed, '--port', '0', '--json'], 'licadm server --data (SQLite file, synchronous FULL)')
     const ratio = memory.cyclesPerSecond / bare.cyclesPerSecond
     const ms = (v) => `${v.toFixed(1)} ms`
+    const cpu = (r) => (r.cpuMsPerCycle === null ? 'n/a' : `${(r.cpuMsPerCycle * 1000).toFixed(0)} µs CPU/cycle → ${fmtInt(1000 / r.cpuMsPerCycle)} cycles/s per free core`)
+    const cpuRatio = memory.cpuMsPerCycle && bare.cpuMsPerCycle ? bare.cpuMsPerCycle / memory.cpuMsPerCycle : null
+    const loadavg = (await import('node:os')).loadavg()[0]
     const line = (r) => `${fmtInt(r.cyclesPerSecond)} cycles/s`
     const note = (r) => `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, ${fmtInt(r.cycles)} cycles${r.failures ? `, ${r.failures} failed` : ''}`
     return {
@@ -161,13 +178,17 @@ export default async function run() {
         ['bare node:http, constant JSON (ceiling)', line(bare), note(bare)],
         ['ratio server / bare', fmtRatio(ratio)],
         ['licadm server --data (file, fsync per commit)', line(file), note(file)],
+        ['server CPU per cycle (--memory)', cpu(memory)],
+        ['bare server CPU per cycle', cpu(bare)],
+        ['ratio by CPU per cycle (bare / server)', cpuRatio === null ? 'n/a' : fmtRatio(cpuRatio)],
+        ['machine load average (1 min) at the end', loadavg.toFixed(2), 'other work on these cores slows every figure above'],
       ],
       goals: [
         {name: '≥ 5,000 cycles/s', met: memory.cyclesPerSecond >= 5000},
         {name: 'p99 < 25 ms', met: memory.p99 < 25},
         {name: 'ratio ≥ 0.3', met: ratio >= 0.3},
       ],
-      data: {clients: CLIENTS, seconds: SECONDS, memory, bare, file, ratio},
+      data: {clients: CLIENTS, seconds: SECONDS, memory, bare, file, ratio, cpuRatio, loadavg},
     }
   } finally {
     rmSync(work, {recursive: true, force: true})

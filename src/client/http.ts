@@ -68,7 +68,8 @@ export class ServerClient {
       })
     } catch (error) {
       const cause = (error as {cause?: {code?: string; message?: string}}).cause
-      throw new LicadmError('SERVER_UNREACHABLE', ExitCode.unreachable, `cannot reach the license server at ${this.base}: ${cause?.code ?? cause?.message ?? (error as Error).message}`, {
+      const why = (error as Error).name === 'TimeoutError' ? `no answer within ${(this.options.timeoutMs ?? 10_000) / 1000} s` : (cause?.code ?? cause?.message ?? (error as Error).message)
+      throw new LicadmError('SERVER_UNREACHABLE', ExitCode.unreachable, `cannot reach the license server at ${this.base}: ${why}`, {
         hint: 'Check --server / LICADM_SERVER and that "licadm server start" is running.',
         cause: error,
       })

@@ -1,5 +1,7 @@
 import {BlockList, isIP} from 'node:net'
 
+import {sql} from 'kysely'
+
 import {epochSeconds} from '../domain/clock.js'
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {newId} from '../domain/ids.js'
@@ -130,7 +132,18 @@ interface LicenseRow {
   status: string
   not_before: number
   expires_at: number | null
+  /** Seats of the unexpired leases that are not station leases (when selected with licenseWithUsed). */
+  plain?: number
+  /** How many unexpired station leases there are. */
+  stations?: number
 }
+
+/** A license with the seats its unexpired leases take (Kysely's sql tag: portable placeholders). */
+const licenseWithUsed = (now: number) => sql`select l.id, l.product_code, l.kind, l.quantity, l.features, l.status, l.not_before, l.expires_at,
+  (select coalesce(sum(case when x.kind = 'lease' and x.mode = 'station' then 0 else x.seats end), 0)
+     from leases x where x.license_id = l.id and x.expires_at > ${now}) as plain,
+  (select count(*) from leases y where y.license_id = l.id and y.expires_at > ${now} and y.kind = 'lease' and y.mode = 'station') as stations
+  from licenses l`
 
 const TEXT_MAX = 200
 
@@ -194,7 +207,7 @@ export class SeatService {
           renewedAt: now,
           expiresAt: capExpiry(now + ttl, license),
         }
-        await tx.insertInto('leases').values(toRow(lease)).execute()
+        await insertLease(tx, lease)
         return {lease, ttl}
       }
       throw refusal!
@@ -241,8 +254,8 @@ export class SeatService {
   /** Frees a lease's seat at once. Releasing a lease that is gone already changes nothing. */
   async release(id: string): Promise<{released: boolean; leaseId: string}> {
     const leaseId = checkId(id, 'lease id')
-    const res = await this.ctx.store.db.deleteFrom('leases').where('id', '=', leaseId).where('kind', '=', 'lease').executeTakeFirst()
-    return {released: Number(res.numDeletedRows) > 0, leaseId}
+    const res = await sql`delete from leases where id = ${leaseId} and kind = 'lease'`.execute(this.ctx.store.db)
+    return {released: Number(res.numAffectedRows ?? 0) > 0, leaseId}
   }
 
   /** Takes a seat offline for `duration` seconds, as a signed borrow file. */
@@ -524,9 +537,10 @@ export class SeatService {
 
   /** The licenses a request may take a seat of, best first; refuses when none is usable at all. */
   private async candidates(tx: Tx, target: {license?: string; product?: number; features: number}, now: number): Promise<LicenseRow[]> {
-    const cols = ['id', 'product_code', 'kind', 'quantity', 'features', 'status', 'not_before', 'expires_at'] as const
     if (target.license !== undefined) {
-      const row = await tx.selectFrom('licenses').select(cols).where('id', '=', target.license).executeTakeFirst()
+      // One statement for the license and its seats in use (the hot path of every checkout).
+      const {rows} = await sql<LicenseRow>`${licenseWithUsed(now)} where l.id = ${target.license}`.execute(tx)
+      const row = rows[0]
       if (!row) throw new NotFoundError('license', target.license)
       const problem = licenseProblem(row, now)
       if (problem) throw problem
@@ -537,7 +551,7 @@ export class SeatService {
       }
       return [row]
     }
-    const rows = await tx.selectFrom('licenses').select(cols).where('product_code', '=', target.product!).where('kind', '=', 'concurrent').orderBy('id').execute()
+    const {rows} = await sql<LicenseRow>`${licenseWithUsed(now)} where l.product_code = ${target.product!} and l.kind = 'concurrent' order by l.id`.execute(tx)
     const matching = rows.filter((r) => (Number(r.features) & target.features) >>> 0 === target.features)
     if (matching.length === 0) {
       throw new LicadmError('NO_LICENSE', ExitCode.notFound, `no concurrent license of product ${target.product}${target.features ? ` with features 0x${target.features.toString(16)}` : ''} is on this server`, {
@@ -565,7 +579,8 @@ export class SeatService {
         .executeTakeFirst()
       if (same) return 1
     }
-    const used = await this.used(tx, license.id, now)
+    // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count once per station.
+    const used = license.stations === 0 && license.plain !== undefined ? Number(license.plain) : await this.used(tx, license.id, now)
     const need = mode === 'exclusive' ? license.quantity : 1
     if (used + need <= license.quantity && !(mode === 'exclusive' && used > 0)) return mode === 'exclusive' ? license.quantity : 1
     const holders = this.settings.hideHolders
@@ -755,6 +770,12 @@ function describe(rule: AccessRule, who: Requester): string {
 
 function toRule(r: {id: number; product_code: number; action: RuleAction; subject: RuleSubject; pattern: string; created_at: number}): AccessRule {
   return {id: Number(r.id), productCode: Number(r.product_code), action: r.action, subject: r.subject, pattern: r.pattern, createdAt: Number(r.created_at)}
+}
+
+/** The lease insert of every checkout, as one SQL template (cheaper than the query builder). */
+async function insertLease(tx: Tx, l: Lease): Promise<void> {
+  await sql`insert into leases (id, license_id, product_code, kind, mode, "user", host, process, address, seats, created_at, renewed_at, expires_at)
+    values (${l.id}, ${l.licenseId}, ${l.productCode}, ${l.kind}, ${l.mode}, ${l.user}, ${l.host}, ${l.process}, ${l.address}, ${l.seats}, ${l.createdAt}, ${l.renewedAt}, ${l.expiresAt})`.execute(tx)
 }
 
 function toRow(l: Lease): LeaseTable {

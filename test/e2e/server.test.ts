@@ -79,7 +79,7 @@ async function api(url: string, method: string, path: string, body?: unknown): P
   return {status: res.status, json: await res.json()}
 }
 
-describe('licadm server start (spawned)', () => {
+describe('licadm server start (spawned)', {timeout: 240_000}, () => {
   it('runs without a profile on --memory --seed, prints one ready object, serves the seat commands, stops on SIGTERM', async () => {
     const sb = sandbox('licadm-e2e-server-')
     boxes.push(sb)

@@ -50,8 +50,9 @@ export async function testServer(options: {seed?: object; settings?: ServerOptio
   })
   running.add(server)
   const closeServer = server.close.bind(server)
-  const client = new ServerClient({server: server.url, token: CLIENT_TOKEN, publicKeys: server.publicKeys})
-  const admin = new ServerClient({server: server.url, token: ADMIN_TOKEN, publicKeys: server.publicKeys})
+  // A long timeout: 1,000 concurrent requests on a busy CI machine can queue for seconds.
+  const client = new ServerClient({server: server.url, token: CLIENT_TOKEN, publicKeys: server.publicKeys, timeoutMs: 120_000})
+  const admin = new ServerClient({server: server.url, token: ADMIN_TOKEN, publicKeys: server.publicKeys, timeoutMs: 120_000})
   return Object.assign(server, {
     clock,
     client,

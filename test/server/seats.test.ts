@@ -78,7 +78,7 @@ describe('seat allocation under concurrency', () => {
     const rows = await s.store.db.selectFrom('leases').select(['id']).execute()
     expect(rows).toHaveLength(10)
     await s.close()
-  })
+  }, 300_000) // several thousand requests over 1,000 sockets: generous on a busy CI machine
 })
 
 describe('leases', () => {
