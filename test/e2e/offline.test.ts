@@ -18,6 +18,8 @@ const sb = sandbox('licadm-offline-')
 afterAll(() => sb.cleanup())
 
 const DAY = 86_400_000
+/** Each test spawns licadm many times; give a loaded machine room. */
+const SLOW = 240_000
 const dir1 = sb.path('dev1')
 const dir2 = sb.path('dev2')
 const dev1 = onDevice(sb, dir1)
@@ -53,9 +55,9 @@ beforeAll(async () => {
   ok(await vendor(['license', 'create', '--product', '7', '--count', '8', '--json']))
   await newDevice(dir1, 'SIM-DEV-0001')
   await newDevice(dir2, 'SIM-DEV-0002')
-})
+}, SLOW)
 
-describe('offline activation round trip', () => {
+describe('offline activation round trip', {timeout: SLOW}, () => {
   it('request --vendor → fulfill (new local container) → apply → receipt → confirm', async () => {
     const req = ok(await dev1(['activation', 'request', '--vendor', '1001', '--out', file('r1.request'), '--json']))
     expect(req).toMatchObject({purpose: 'activate', device: 'SIM-DEV-0001', container: null, vendor: 1001, counter: 0, path: file('r1.request')})
@@ -197,7 +199,7 @@ describe('offline activation round trip', () => {
   })
 })
 
-describe('inspect explains each kind in plain words', () => {
+describe('inspect explains each kind in plain words', {timeout: SLOW}, () => {
   it('request, update, receipt with the vendor profile and the device directory', async () => {
     const r = await dev1(['activation', 'inspect', file('r3.request')])
     expect(r.code).toBe(0)
@@ -231,7 +233,7 @@ describe('inspect explains each kind in plain words', () => {
   })
 })
 
-describe('refusals, each with its own exit status', () => {
+describe('refusals, each with its own exit status', {timeout: SLOW}, () => {
   it('tampered update: a changed byte is refused (5 or 10), a forged payload with the old signature is 5', async () => {
     const text = read('u3.update')
     const body = text.indexOf('\n') + 1
@@ -280,6 +282,20 @@ describe('refusals, each with its own exit status', () => {
     // A request signed with another key than the registered one (a copied fingerprint): 11.
     writeFileSync(file('r-otherkey.request'), resign(read('r-unknown.request'), deviceKeyPem(dir3), (p) => ({...p, iss: 'SIM-DEV-0001', sub: 'SIM-DEV-0001'})))
     expect(fails(await vendor(['activation', 'fulfill', file('r-otherkey.request'), '--product', '7', '--json']), 11).message).toContain('not by the key registered for device SIM-DEV-0001')
+  })
+
+  it('inspect diagnoses refused files: a forged request (5), a request from an unknown device (11)', async () => {
+    writeFileSync(file('forged2.request'), forge(read('r3.request'), (p) => ({...p, counter: 1})))
+    const f = ok(await vendor(['activation', 'inspect', file('forged2.request'), '--json']))
+    expect(f.selfSigned).toBe(false)
+    expect(f.vendor).toMatchObject({status: 'refused', exitCode: 5})
+    const t = await vendor(['activation', 'inspect', file('forged2.request')])
+    expect(t.code).toBe(0)
+    expect(t.stdout).toContain('does NOT match the key it carries')
+    expect(t.stdout).toMatch(/Vendor\s+refused: .*signature does not verify.*\(exit 5\)/)
+    const u = ok(await vendor(['activation', 'inspect', file('r-unknown.request'), '--json']))
+    expect(u.vendor).toMatchObject({status: 'refused', exitCode: 11})
+    expect(u.vendor.reason).toContain('SIM-DEV-0003, which this vendor does not know')
   })
 
   it('an update for another device or another container: 18', async () => {
@@ -417,7 +433,7 @@ describe('refusals, each with its own exit status', () => {
   })
 })
 
-describe('device licenses: expiry and clock rollback', () => {
+describe('device licenses: expiry and clock rollback', {timeout: SLOW}, () => {
   it('an expiring license is expired after its date (LICADM_NOW)', async () => {
     const later = new Date(Date.now() + 31 * DAY).toISOString()
     const r = ok(await dev1(['device', 'licenses', '--json'], {env: {LICADM_NOW: later}}))
@@ -463,7 +479,7 @@ describe('device licenses: expiry and clock rollback', () => {
   })
 })
 
-describe('help', () => {
+describe('help', {timeout: SLOW}, () => {
   it('every activation command has a summary and examples', async () => {
     const r = await vendor(['activation', '--help'])
     expect(r.code).toBe(0)
