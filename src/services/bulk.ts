@@ -175,7 +175,8 @@ export class BulkIssuer {
     for (const row of rows) {
       try {
         const spec = parseLicenseSpec(row.input, now, columnLabel)
-        const count = parseUint(row.count ?? 1, 'count', LIMITS.count)!
+        // An empty cell means the default, one license.
+        const count = parseUint(row.count, 'count', LIMITS.count) ?? 1
         const key = row.key === undefined || row.key === null || row.key === '' ? `${baseKey}#${row.line}` : String(row.key).trim()
         if (key.length > 200) throw new InvalidValueError('idempotency_key', 'give at most 200 characters')
         const dup = keysSeen.get(key)
@@ -200,12 +201,12 @@ export class BulkIssuer {
     const {requests, errors} = this.prepare(read.rows, baseKey)
     const allErrors = [...read.errors, ...errors].sort((a, b) => a.line - b.line)
     if (allErrors.length === 0 && requests.length === 0) allErrors.push({line: 1, message: 'the file has no license rows'})
-    if (allErrors.length === 0) {
-      const missing = new Set(await this.licenses.missingProducts(requests.map((r) => r.spec.productCode)))
-      for (const r of requests.filter((q) => missing.has(q.spec.productCode))) {
-        allErrors.push({line: r.line, field: 'product', message: `product: product ${r.spec.productCode} not found`})
-      }
+    // Rows that are well formed are checked against the store too, so one run reports every bad row.
+    const missing = new Set(await this.licenses.missingProducts(requests.map((r) => r.spec.productCode)))
+    for (const r of requests.filter((q) => missing.has(q.spec.productCode))) {
+      allErrors.push({line: r.line, field: 'product', message: `product: product ${r.spec.productCode} not found`})
     }
+    allErrors.sort((a, b) => a.line - b.line)
     if (allErrors.length > 0) throw rowsRefused(allErrors)
 
     const summary: BulkSummary = {rows: requests.length, issued: 0, alreadyIssued: 0, licenses: []}

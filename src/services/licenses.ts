@@ -20,6 +20,7 @@ import type {Signer} from '../crypto/keys.js'
 import {armorLicense, licenseClaims, peekLicense, signLicense, verifyLicenseFile, type LicenseClaims, type Vendor} from '../formats/license.js'
 import type {LicenseTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
+import {appendAudit, type AuditEntry} from './audit.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
 
@@ -107,7 +108,8 @@ export class LicenseService {
   async create(input: LicenseInput, options: {count?: unknown; idempotencyKey?: string} = {}): Promise<IssueResult> {
     const now = epochSeconds(this.ctx.clock)
     const spec = parseLicenseSpec(input, now)
-    const count = parseUint(options.count ?? 1, '--count', LIMITS.count)!
+    // A blank value (an empty flag or cell) means the default, one license.
+    const count = parseUint(options.count, '--count', LIMITS.count) ?? 1
     const key = options.idempotencyKey === undefined ? null : checkKey(options.idempotencyKey, '--idempotency-key')
     if ((await this.missingProducts([spec.productCode])).length > 0) {
       throw new NotFoundError('product', spec.productCode, {
@@ -221,6 +223,7 @@ export class LicenseService {
         .filter((r) => r.key !== null)
         .map((r) => ({key: r.key!, fingerprint: r.fingerprint, count: r.count, created_at: now}))
       await this.ctx.store.insertMany(tx, 'requests', records)
+      await appendAudit(tx, this.ctx, ...[...fresh].map(([request, built]) => issueEvent(request, built.licenses)))
       // After the inserts: a key given twice in this batch is replayed from its first request.
       const earlier = await this.byRequestKeys(tx, replayed)
       return batch.requests.map((request) => {
@@ -352,7 +355,9 @@ export class LicenseService {
     return this.ctx.store.write(async (tx) => {
       const res = await tx.updateTable('licenses').set({status: 'revoked', revoked_at: now}).where('id', '=', id).where('status', '!=', 'revoked').executeTakeFirst()
       const row = await tx.selectFrom('licenses').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
-      return {license: fromRow(row), changed: Number(res.numUpdatedRows) > 0}
+      const changed = Number(res.numUpdatedRows) > 0
+      if (changed) await appendAudit(tx, this.ctx, {action: 'license.revoke', subject: `license:${id}`, after: {status: 'revoked'}})
+      return {license: fromRow(row), changed}
     })
   }
 
@@ -472,5 +477,23 @@ function fromRow(r: LicenseTable): License {
     kid: r.kid,
     createdAt: Number(r.created_at),
     revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  }
+}
+
+/** The audit event of one issuance request: its licenses, what they grant, and its key. */
+function issueEvent(request: IssueRequest, licenses: License[]): AuditEntry {
+  const {spec} = request
+  return {
+    action: 'license.create',
+    subject: licenses.length === 1 ? `license:${licenses[0].id}` : `request:${request.key ?? licenses[0].id}`,
+    after: {
+      licenses: licenses.map((l) => l.id),
+      product: spec.productCode,
+      kind: spec.kind,
+      quantity: spec.quantity,
+      expiresAt: spec.expiresAt,
+      customer: spec.customer,
+      key: request.key,
+    },
   }
 }

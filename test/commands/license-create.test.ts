@@ -216,7 +216,7 @@ describe('license create --from: bulk issuance', () => {
 
   // BUG (src/services/bulk.ts, BulkIssuer.prepare): an empty count cell parses to null instead of 1,
   // and the run dies with exit 1 "NOT NULL constraint failed: requests.count". Flip to it() when fixed.
-  it.fails('an empty count cell means one license', async () => {
+  it('an empty count cell means one license', async () => {
     writeFileSync(sb.path('blank-count.csv'), 'product,customer,count\n8,Blank,\n')
     expect(ok(await run(['license', 'create', '--from', sb.path('blank-count.csv'), '--json']))).toMatchObject({rows: 1, issued: 1})
   })
@@ -245,22 +245,23 @@ describe('license create --from: bulk issuance', () => {
       '7,0,0,365d,bad-quantity', // line 3
       '7,1,0x100000000,365d,bad-features', // line 4
       '7,1,0,365d,ok-2',
-      '99,1,0,365d,unknown-product', // line 6: found only once the rows are otherwise valid
+      '99,1,0,365d,unknown-product', // line 6: reported in the same run as the others
       '7,1,0,2020-01-01,past', // line 7
       '7,1,0', // line 8: too few cells
     ].join('\n')
     writeFileSync(sb.path('bad.csv'), csv)
     const before = await licenseCount()
     const {text, json} = await refusedInBothModes(['license', 'create', '--from', sb.path('bad.csv')], 2, ['row(s) refused', 'nothing was issued'])
-    for (const line of [3, 4, 7, 8]) expect(text.stderr).toContain(`line ${line}:`)
+    for (const line of [3, 4, 6, 7, 8]) expect(text.stderr).toContain(`line ${line}:`)
     expect(text.stderr).toContain('quantity')
     expect(json.code).toBe('BULK_ROWS_INVALID')
-    expect(json.details.errors.map((e: any) => e.line)).toEqual([3, 4, 7, 8])
+    expect(json.details.errors.map((e: any) => e.line)).toEqual([3, 4, 6, 7, 8])
+    expect(json.details.errors.find((e: any) => e.line === 6)).toMatchObject({field: 'product'})
     expect(json.details.errors.find((e: any) => e.line === 4)).toMatchObject({field: 'features'})
     expect(json.details.errors.find((e: any) => e.line === 4).message).toContain('0 to 4294967295')
     expect(await licenseCount()).toBe(before)
 
-    // With the other rows fixed, the unknown product is reported by line too.
+    // Only unknown products: each reported by its line.
     writeFileSync(sb.path('bad2.csv'), ['product,customer', '7,ok', '99,nope', '98,nope'].join('\n'))
     const {json: j2} = await refusedInBothModes(['license', 'create', '--from', sb.path('bad2.csv')], 2, ['product 99 not found', 'line 3'])
     expect(j2.details.errors.map((e: any) => [e.line, e.field])).toEqual([[3, 'product'], [4, 'product']])
