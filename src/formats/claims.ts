@@ -25,7 +25,8 @@ export function checkTimes(claims: Record<string, unknown>, nowSeconds: number, 
   if (exp !== undefined && nowSeconds >= exp) {
     throw new VerificationError('expired', `the ${label} expired at ${isoSeconds(exp)}`, {details: {exp: isoSeconds(exp)}})
   }
-  if (nbf !== undefined && nowSeconds < nbf) {
+  // The same skew allowance as for iat: a file issued "now" on a clock a little ahead is valid.
+  if (nbf !== undefined && nowSeconds + MAX_CLOCK_SKEW_SECONDS < nbf) {
     throw new VerificationError('not-yet-valid', `the ${label} is not valid before ${isoSeconds(nbf)}`, {details: {nbf: isoSeconds(nbf)}})
   }
   return {iat, nbf: nbf as number | undefined, exp: exp as number | undefined}

@@ -64,7 +64,7 @@ export class VendorService {
   }
 
   async listKeys(): Promise<VendorKey[]> {
-    const rows = await this.ctx.store.db.selectFrom('vendor_keys').selectAll().orderBy('created_at', 'desc').orderBy('status').execute()
+    const rows = await this.ctx.store.db.selectFrom('vendor_keys').selectAll().orderBy('status').orderBy('created_at', 'desc').execute()
     return rows.map((r) => ({
       kid: r.kid,
       status: r.status,
@@ -91,7 +91,8 @@ export class VendorService {
   }
 
   async exportKey(kid?: string): Promise<KeyExport[]> {
-    const rows = await this.ctx.store.db.selectFrom('vendor_keys').selectAll().orderBy('created_at', 'desc').execute()
+    // The active key first, then retired keys newest first (rotations can share a second).
+    const rows = await this.ctx.store.db.selectFrom('vendor_keys').selectAll().orderBy('status').orderBy('created_at', 'desc').execute()
     const chosen = kid ? rows.filter((r) => r.kid === kid) : rows
     if (kid && chosen.length === 0) throw new NotFoundError('key', kid)
     return chosen.map((r) => {
