@@ -9,7 +9,7 @@
  *   BENCH_ROWS=2000 BENCH_RUNS=5 node bench/run.mjs bulk
  */
 import {generateKeyPairSync, sign} from 'node:crypto'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -75,12 +75,16 @@ async function inProcessRun(text, {localBackend, systemClock}) {
     try {
       await backend.vendor.init({code: 1001, name: 'Bench Software'})
       for (const code of PRODUCTS) await backend.products.create({code, name: `Product ${code}`})
+      const cpu = process.cpuUsage()
+      const thread = threadCpuMs()
       const start = process.hrtime.bigint()
       const summary = await backend.bulk.run(text, 'ndjson')
       const ms = Number(process.hrtime.bigint() - start) / 1e6
+      const used = process.cpuUsage(cpu)
+      const threadMs = thread === undefined ? undefined : threadCpuMs() - thread
       if (summary.issued !== ROWS) throw new Error(`issued ${summary.issued} licenses, expected ${ROWS}`)
       const sample = await backend.licenses.export(summary.licenses[summary.licenses.length >> 1].id)
-      return {ms, sample}
+      return {ms, cpuMs: (used.user + used.system) / 1000, threadMs, sample}
     } finally {
       await backend.close()
     }
@@ -89,10 +93,27 @@ async function inProcessRun(text, {localBackend, systemClock}) {
   }
 }
 
-/** Raw node:crypto Ed25519 signatures per second over `data` on this thread, signing for about `seconds`. */
+/**
+ * CPU time of this (the main) thread in ms, from Linux's /proc (10 ms ticks); undefined elsewhere.
+ * process.cpuUsage counts every thread, signing workers included.
+ */
+function threadCpuMs() {
+  try {
+    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Raw node:crypto Ed25519 signatures per second over `data` on this thread, signing for about
+ * `seconds`; also the CPU time a signature took.
+ */
 function rawSignRate(data, privateKey, seconds) {
   for (let i = 0; i < 200; i++) sign(null, data, privateKey)
   let n = 0
+  const cpu = process.cpuUsage()
   const start = process.hrtime.bigint()
   const limit = BigInt(Math.round(seconds * 1e9))
   let elapsed = 0n
@@ -101,7 +122,8 @@ function rawSignRate(data, privateKey, seconds) {
     n += 200
     elapsed = process.hrtime.bigint() - start
   }
-  return n / (Number(elapsed) / 1e9)
+  const used = process.cpuUsage(cpu)
+  return {perSecond: n / (Number(elapsed) / 1e9), cpuMicros: (used.user + used.system) / n}
 }
 
 /** A fresh CLI profile with the benchmark's products; returns the environment that selects it. */
@@ -128,10 +150,21 @@ export default async function bulkIssueBench() {
     // second of raw signing, so that both rates see the same machine (others may be using its cores).
     let signingInput
     const rawRates = []
+    const signCpu = []
+    const cpuPerLicense = []
+    const threadPerLicense = []
     const {privateKey} = generateKeyPairSync('ed25519')
     const inProc = await repeat(async (i) => {
-      if (i >= 0) rawRates.push(rawSignRate(signingInput, privateKey, 0.5))
+      if (i >= 0) {
+        const r = rawSignRate(signingInput, privateKey, 0.5)
+        rawRates.push(r.perSecond)
+        signCpu.push(r.cpuMicros)
+      }
       const r = await inProcessRun(text, {localBackend, systemClock})
+      if (i >= 0) {
+        cpuPerLicense.push((r.cpuMs * 1000) / ROWS)
+        if (r.threadMs !== undefined) threadPerLicense.push((r.threadMs * 1000) / ROWS)
+      }
       // The signing input of a license from the middle of the file: header.payload of its JWS.
       signingInput ??= Buffer.from(dearmor(r.sample.file, 'LICENSE').jws.split('.').slice(0, 2).join('.'))
       return r.ms
@@ -140,6 +173,12 @@ export default async function bulkIssueBench() {
     const licensesPerSecond = median(perSecond)
     const raw = median(rawRates)
     const ratio = licensesPerSecond / raw
+    // By CPU time: what the run would do if every thread had a core of its own. Signing workers
+    // and the main thread run side by side, so the busier of the two sets the pace.
+    const cpu = median(cpuPerLicense)
+    const thread = threadPerLicense.length === RUNS ? median(threadPerLicense) : undefined
+    const paceMicros = thread === undefined ? cpu : Math.max(thread, cpu - thread)
+    const cpuRatio = median(signCpu) / paceMicros
 
     // End to end through the CLI, each run on a fresh profile (a re-run would find every row issued):
     // with --json as CI runs it (10,000 ids and tickets on stdout), and in text (a summary line).
@@ -173,6 +212,12 @@ export default async function bulkIssueBench() {
       [`bulk issue, in process (${fmtInt(ROWS)} rows)`, `${fmtInt(licensesPerSecond)} licenses/s`, `median of ${RUNS}: ${inProc.values.map(fmtMs).join(', ')}`],
       ['raw Ed25519 sign (node:crypto)', `${fmtInt(raw)} signs/s`, `median of ${RUNS} × 0.5 s before the runs: ${rawRates.map(fmtInt).join(', ')}; ${signingInput.length}-byte input, one thread`],
       ['ratio licenses/s ÷ raw signs/s', fmtRatio(ratio)],
+      [
+        'CPU per license',
+        `${cpu.toFixed(0)} µs`,
+        `${thread === undefined ? '' : `main thread ${thread.toFixed(0)} µs, other threads ${(cpu - thread).toFixed(0)} µs; `}a raw signature ${median(signCpu).toFixed(0)} µs`,
+      ],
+      ['ratio by CPU time (free cores)', fmtRatio(cpuRatio), `${fmtInt(1e6 / paceMicros)} licenses/s if no other work shared the cores`],
       [`CLI license create --from (${fmtInt(ROWS)} rows) --json`, fmtMs(cli.median), `median of ${RUNS}: ${cli.values.map(fmtMs).join(', ')}; ${fmtInt(ROWS / (cli.median / 1000))} licenses/s end to end`],
       [`  the same in text, without --json`, fmtMs(cliText.median), `median of ${RUNS}: ${cliText.values.map(fmtMs).join(', ')}`],
       ['CLI re-run of the same file (all issued)', fmtMs(rerun.median), `median of ${RUNS}, --json`],
@@ -195,6 +240,10 @@ export default async function bulkIssueBench() {
         rawSignRates: rawRates,
         signingInputBytes: signingInput.length,
         ratio,
+        cpuMicrosPerLicense: cpu,
+        mainThreadMicrosPerLicense: thread ?? null,
+        rawSignCpuMicros: median(signCpu),
+        cpuRatio,
         cliMs: cli.values,
         cliMedianMs: cli.median,
         cliTextMs: cliText.values,
