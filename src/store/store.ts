@@ -51,7 +51,7 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
   native.pragma('synchronous = FULL')
   native.pragma('foreign_keys = ON')
   native.pragma('busy_timeout = 10000')
-  const db = new Kysely<Database>({dialect: new SqliteDialect({database: native})})
+  const db = new Kysely<Database>({dialect: new SqliteDialect({database: withStatementCache(native)})})
   await migrate(db)
   // Kysely builds a query tree and SQLite compiles a new statement for every multi-row insert; for
   // thousands of rows that cost as much as SQLite's own work. One prepared single-row statement per
@@ -113,5 +113,30 @@ async function migrate(db: Db): Promise<void> {
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new LicadmError('STORE_MIGRATION_FAILED', ExitCode.internal, `the store's schema could not be updated${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`, {cause: error})
+  }
+}
+
+/** Statements kept compiled at most; a server runs a few dozen distinct queries. */
+const STATEMENT_CACHE_SIZE = 500
+
+/**
+ * Kysely's SQLite driver prepares every query anew, and SQLite's compile step was a fifth of the
+ * license server's time per seat checkout. The same SQL text gets the same prepared statement back.
+ * Safe because licadm uses one connection and never streams rows (a statement is never busy when
+ * it is handed out again).
+ */
+function withStatementCache(native: import('better-sqlite3').Database) {
+  const cache = new Map<string, import('better-sqlite3').Statement>()
+  return {
+    close: () => native.close(),
+    prepare(text: string) {
+      let statement = cache.get(text)
+      if (!statement) {
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear()
+        statement = native.prepare(text)
+        cache.set(text, statement)
+      }
+      return statement
+    },
   }
 }
