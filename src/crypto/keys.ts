@@ -17,6 +17,8 @@ export interface PublicJwk {
 export interface Signer {
   readonly kid: string
   sign(data: Buffer): Buffer
+  /** The key itself, so bulk issuance can hand it to worker threads that sign in parallel. */
+  readonly privateKey?: KeyObject
 }
 
 export function generateSigningKey(): {privateKey: KeyObject; publicKey: KeyObject} {
@@ -110,5 +112,5 @@ export function readPrivateKey(path: string, passphrase?: string): KeyObject {
 
 export function signerFor(privateKey: KeyObject): Signer {
   const kid = keyId(createPublicKey(privateKey))
-  return {kid, sign: (data) => sign(null, data, privateKey)}
+  return {kid, privateKey, sign: (data) => sign(null, data, privateKey)}
 }

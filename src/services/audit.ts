@@ -1,5 +1,7 @@
 import {createHash} from 'node:crypto'
 
+import {sql} from 'kysely'
+
 import {epochSeconds} from '../domain/clock.js'
 import {parseDuration, parseInstant, parseUint} from '../domain/values.js'
 import type {Tx} from '../store/store.js'
@@ -84,7 +86,13 @@ export class AuditService {
     const limit = parseUint(filter.limit ?? 100, '--limit', {min: 1, max: 10_000})!
     let q = this.ctx.store.db.selectFrom('audit_events').selectAll().orderBy('seq').limit(limit + 1)
     if (filter.action) q = q.where('action', 'like', filter.action.includes('*') ? filter.action.replaceAll('*', '%') : filter.action)
-    if (filter.subject) q = q.where('subject', 'like', filter.subject.includes(':') ? filter.subject : `%:${filter.subject}`)
+    if (filter.subject) {
+      const subject = filter.subject
+      // A bare id also finds the batch events that name it (bulk issuance records one per chunk).
+      q = subject.includes(':')
+        ? q.where('subject', '=', subject)
+        : q.where((eb) => eb.or([eb('subject', 'like', `%:${subject}`), sql<boolean>`${eb.ref('after')} like ${`%"${likeEscape(subject)}"%`} escape '\\'`]))
+    }
     if (filter.actor) q = q.where('actor', '=', filter.actor)
     if (filter.since) {
       // "7d" means the last seven days here: a duration counts back from now.
@@ -134,4 +142,9 @@ export class AuditService {
     if (!head && count > 0) problems.push({seq: 0, problem: 'the chain head record is missing'})
     return {ok: problems.length === 0, events: count, head: head?.hash ?? null, problems}
   }
+}
+
+/** A literal for LIKE ... ESCAPE '\\': ids have underscores, which LIKE would read as wildcards. */
+function likeEscape(text: string): string {
+  return text.replaceAll(/[\\%_"]/g, (c) => (c === '"' ? '' : `\\${c}`))
 }

@@ -263,7 +263,7 @@ const MAX_SIGNING_THREADS = 3
  * A signer that can lend its private key to worker threads (a KeyObject can be posted to one, no PEM
  * is written). A signer without `privateKey` (see signerFor in crypto/keys.ts) signs on this thread.
  */
-type ShareableSigner = Signer & {readonly privateKey?: KeyObject}
+type ShareableSigner = Signer
 
 /**
  * The workers' code, CommonJS for `eval`. A message carries many signing inputs in one transferred

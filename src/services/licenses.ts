@@ -223,7 +223,7 @@ export class LicenseService {
         .filter((r) => r.key !== null)
         .map((r) => ({key: r.key!, fingerprint: r.fingerprint, count: r.count, created_at: now}))
       await this.ctx.store.insertMany(tx, 'requests', records)
-      await appendAudit(tx, this.ctx, ...[...fresh].map(([request, built]) => issueEvent(request, built.licenses)))
+      if (fresh.size > 0) await appendAudit(tx, this.ctx, issueEvent([...fresh].map(([request, built]) => ({request, licenses: built.licenses}))))
       // After the inserts: a key given twice in this batch is replayed from its first request.
       const earlier = await this.byRequestKeys(tx, replayed)
       return batch.requests.map((request) => {
@@ -480,20 +480,24 @@ function fromRow(r: LicenseTable): License {
   }
 }
 
-/** The audit event of one issuance request: its licenses, what they grant, and its key. */
-function issueEvent(request: IssueRequest, licenses: License[]): AuditEntry {
-  const {spec} = request
+/**
+ * The audit event of one issuance transaction: a single license, a --count batch, or a chunk of a
+ * bulk file (one event a transaction keeps bulk issuance fast), with every license id and key.
+ */
+function issueEvent(issued: Array<{request: IssueRequest; licenses: License[]}>): AuditEntry {
+  const ids = issued.flatMap((i) => i.licenses.map((l) => l.id))
+  const first = issued[0]
+  if (issued.length === 1) {
+    const {spec} = first.request
+    return {
+      action: 'license.create',
+      subject: ids.length === 1 ? `license:${ids[0]}` : `request:${first.request.key ?? ids[0]}`,
+      after: {licenses: ids, product: spec.productCode, kind: spec.kind, quantity: spec.quantity, expiresAt: spec.expiresAt, customer: spec.customer, key: first.request.key},
+    }
+  }
   return {
     action: 'license.create',
-    subject: licenses.length === 1 ? `license:${licenses[0].id}` : `request:${request.key ?? licenses[0].id}`,
-    after: {
-      licenses: licenses.map((l) => l.id),
-      product: spec.productCode,
-      kind: spec.kind,
-      quantity: spec.quantity,
-      expiresAt: spec.expiresAt,
-      customer: spec.customer,
-      key: request.key,
-    },
+    subject: `batch:${ids[0]}`,
+    after: {count: ids.length, licenses: ids, keys: issued.map((i) => i.request.key), products: [...new Set(issued.map((i) => i.request.spec.productCode))]},
   }
 }
