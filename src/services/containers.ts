@@ -17,6 +17,7 @@ import {hashSecret, newSecret} from '../crypto/secrets.js'
 import type {ContainerTable, LicenseTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit} from './audit.js'
+import {findLicenseRow} from './licenses.js'
 import type {ServiceContext} from './context.js'
 import {DirectoryService} from './directory.js'
 import {DEFAULT_SAW_TTL_SECONDS, SawService, type IssuedSaw} from './saw.js'
@@ -266,7 +267,7 @@ export class ContainerService {
    */
   async placeLicense(tx: Tx, container: ContainerTable, licenseRef: string): Promise<{license: LicenseTable; changed: boolean}> {
     const serial = container.serial
-    const license = await this.licenseRow(tx, licenseRef)
+    const license = await findLicenseRow(tx, licenseRef)
     const holder = await tx.selectFrom('container_licenses').select('serial').where('license_id', '=', license.id).executeTakeFirst()
     if (holder) {
       if (holder.serial === serial) return {license, changed: false}
@@ -301,7 +302,7 @@ export class ContainerService {
    */
   async takeLicense(tx: Tx, container: ContainerTable, licenseRef: string): Promise<LicenseTable> {
     const serial = container.serial
-    const license = await this.licenseRow(tx, licenseRef)
+    const license = await findLicenseRow(tx, licenseRef)
     const holder = await tx.selectFrom('container_licenses').select('serial').where('license_id', '=', license.id).executeTakeFirst()
     if (holder?.serial !== serial) {
       throw new NotFoundError('license', license.id, {hint: `It is not in container ${serial}${holder ? ` but in ${holder.serial}` : ''}.`})
@@ -309,15 +310,6 @@ export class ContainerService {
     await tx.deleteFrom('container_licenses').where('license_id', '=', license.id).execute()
     if (license.status === 'assigned') await tx.updateTable('licenses').set({status: 'available'}).where('id', '=', license.id).execute()
     return license
-  }
-
-  private async licenseRow(tx: Tx, ref: string) {
-    const {looksLikeTicket, parseTicket} = await import('../domain/ticket.js')
-    const input = ref.trim()
-    const byTicket = !input.startsWith('lic_') && looksLikeTicket(input)
-    const row = await tx.selectFrom('licenses').selectAll().where(byTicket ? 'ticket' : 'id', '=', byTicket ? parseTicket(input) : input).executeTakeFirst()
-    if (!row) throw new NotFoundError(byTicket ? 'ticket' : 'license', input)
-    return row
   }
 
   /**

@@ -335,17 +335,8 @@ export class LicenseService {
     return fromRow(row)
   }
 
-  private async findRow(idOrTicket: string): Promise<LicenseTable> {
-    const input = idOrTicket.trim()
-    const byTicket = !input.startsWith('lic_') && looksLikeTicket(input)
-    const q = this.ctx.store.db.selectFrom('licenses').selectAll()
-    const row = byTicket
-      ? await q.where('ticket', '=', parseTicket(input)).executeTakeFirst()
-      : await q.where('id', '=', input).executeTakeFirst()
-    if (!row) {
-      throw new NotFoundError(byTicket ? 'ticket' : 'license', input, {hint: 'Run "licadm license list" to see the licenses.'})
-    }
-    return row
+  private findRow(idOrTicket: string): Promise<LicenseTable> {
+    return findLicenseRow(this.ctx.store.db, idOrTicket)
   }
 
   /** Revokes a license. Revoking twice is harmless: the second call reports no change. */
@@ -500,4 +491,17 @@ function issueEvent(issued: Array<{request: IssueRequest; licenses: License[]}>)
     subject: `batch:${ids[0]}`,
     after: {count: ids.length, licenses: ids, keys: issued.map((i) => i.request.key), products: [...new Set(issued.map((i) => i.request.spec.productCode))]},
   }
+}
+
+/**
+ * A license row by id or by ticket (as people type it; a mistyped ticket is reported as such), in
+ * `tx` when the caller holds a transaction.
+ */
+export async function findLicenseRow(tx: Tx, idOrTicket: string): Promise<LicenseTable> {
+  const input = idOrTicket.trim()
+  const byTicket = !input.startsWith('lic_') && looksLikeTicket(input)
+  const q = tx.selectFrom('licenses').selectAll()
+  const row = byTicket ? await q.where('ticket', '=', parseTicket(input)).executeTakeFirst() : await q.where('id', '=', input).executeTakeFirst()
+  if (!row) throw new NotFoundError(byTicket ? 'ticket' : 'license', input, {hint: 'Run "licadm license list" to see the licenses.'})
+  return row
 }
