@@ -192,27 +192,32 @@ export class SeatService {
           refusal ??= seats
           continue
         }
-        const lease: Lease = {
-          id: newId('lse', this.ctx.clock.now()),
-          licenseId: license.id,
-          productCode: Number(license.product_code),
-          kind: 'lease',
-          mode,
-          user: who.user,
-          host: who.host,
-          process: who.process ?? null,
-          address: who.address ?? null,
-          seats,
-          createdAt: now,
-          renewedAt: now,
-          expiresAt: capExpiry(now + ttl, license),
-        }
+        const lease = this.newLease('lease', license, who, mode, seats, now, ttl)
         await insertLease(tx, lease)
         return {lease, ttl}
       }
       throw refusal!
     })
     return {lease, ttl, token: await this.leaseToken(lease)}
+  }
+
+  /** A lease or borrow held by `who` from now for `seconds`, never beyond the license's expiry. */
+  private newLease(kind: Lease['kind'], license: LicenseRow, who: ReturnType<typeof checkRequester>, mode: Lease['mode'], seats: number, now: number, seconds: number): Lease {
+    return {
+      id: newId(kind === 'lease' ? 'lse' : 'brw', this.ctx.clock.now()),
+      licenseId: license.id,
+      productCode: Number(license.product_code),
+      kind,
+      mode,
+      user: who.user,
+      host: who.host,
+      process: who.process ?? null,
+      address: who.address ?? null,
+      seats,
+      createdAt: now,
+      renewedAt: now,
+      expiresAt: capExpiry(now + seconds, license),
+    }
   }
 
   /** Renews a lease for another TTL. A lease that expired is gone: check out again. */
@@ -298,21 +303,7 @@ export class SeatService {
           refusal ??= seats
           continue
         }
-        const lease: Lease = {
-          id: newId('brw', this.ctx.clock.now()),
-          licenseId: license.id,
-          productCode: Number(license.product_code),
-          kind: 'borrow',
-          mode: 'checkout',
-          user: who.user,
-          host: who.host,
-          process: who.process ?? null,
-          address: who.address ?? null,
-          seats,
-          createdAt: now,
-          renewedAt: now,
-          expiresAt: capExpiry(now + duration, license),
-        }
+        const lease = this.newLease('borrow', license, who, 'checkout', seats, now, duration)
         await tx.insertInto('leases').values(toRow(lease)).execute()
         await appendAudit(tx, this.ctx, {action: 'seat.borrow', subject: `license:${license.id}`, after: {borrow: lease.id, user: who.user, host: who.host, expiresAt: lease.expiresAt}})
         return lease
