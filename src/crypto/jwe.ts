@@ -1,4 +1,4 @@
-import {createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, KeyObject, randomBytes} from 'node:crypto'
+import {createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, KeyObject, randomBytes} from 'node:crypto'
 
 import {VerificationError} from '../domain/errors.js'
 
@@ -69,8 +69,4 @@ export function decryptWith(privateKey: KeyObject, jwe: string): Buffer {
   } catch {
     throw new VerificationError('signature-invalid', 'the encrypted part cannot be decrypted with this device key: it is for another device or was changed')
   }
-}
-
-export function privateKeyFromPem(pem: string): KeyObject {
-  return createPrivateKey(pem)
 }

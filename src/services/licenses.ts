@@ -8,7 +8,6 @@ import {
   LIMITS,
   LICENSE_STATUSES,
   parseLicenseSpec,
-  validityAt,
   type License,
   type LicenseInput,
   type LicenseSpec,
@@ -391,10 +390,6 @@ export class LicenseService {
       return null
     }
   }
-
-  validity(license: License): ReturnType<typeof validityAt> {
-    return validityAt(license, epochSeconds(this.ctx.clock))
-  }
 }
 
 /** Verification with given keys only, no store: what a customer or an application does. */
@@ -426,7 +421,6 @@ function checkKey(key: string, flag: string): string {
   return k
 }
 
-export {checkKey as checkIdempotencyKey}
 
 function toRow(l: License, jws: string, key: string | null, seq: number | null): LicenseTable {
   return {

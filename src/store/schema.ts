@@ -1,5 +1,3 @@
-import type {Generated} from 'kysely'
-
 /** The tables of a licadm store, as Kysely sees them. Times are epoch seconds. */
 export interface Database {
   vendor: VendorTable
@@ -69,7 +67,6 @@ export interface RequestTable {
   created_at: number
 }
 
-export type AutoId = Generated<number>
 
 export interface UserTable {
   id: string
