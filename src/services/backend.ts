@@ -3,7 +3,7 @@ import {openStore} from '../store/store.js'
 import {AuditService} from './audit.js'
 import {BulkIssuer} from './bulk.js'
 import {ContainerService} from './containers.js'
-import {localActor} from './context.js'
+import {localActor, type ServiceContext} from './context.js'
 import {DeviceService} from './devices.js'
 import {DirectoryService} from './directory.js'
 import {KeyRing, type PassphraseSource} from './keyring.js'
@@ -17,7 +17,7 @@ import {VendorService} from './vendor.js'
  * What commands call. The local backend runs the services over the profile's own store; a remote
  * backend (a licadm server) offers the same services over HTTP.
  */
-export interface Backend {
+export interface Services {
   vendor: VendorService
   products: ProductService
   licenses: LicenseService
@@ -28,6 +28,9 @@ export interface Backend {
   saws: SawService
   audit: AuditService
   offline: OfflineService
+}
+
+export interface Backend extends Services {
   close(): Promise<void>
 }
 
@@ -38,7 +41,11 @@ export interface StorePaths {
 
 export async function localBackend(paths: StorePaths, clock: Clock, passphrase: PassphraseSource, actor = localActor()): Promise<Backend> {
   const store = await openStore({path: paths.storePath})
-  const ctx = {store, clock, keys: new KeyRing(paths.keyDir, passphrase), actor}
+  return {...servicesOver({store, clock, keys: new KeyRing(paths.keyDir, passphrase), actor}), close: () => store.close()}
+}
+
+/** The services over one store and key ring, acting as `ctx.actor` (the server makes one set per caller). */
+export function servicesOver(ctx: ServiceContext): Services {
   return {
     vendor: new VendorService(ctx),
     products: new ProductService(ctx),
@@ -50,6 +57,5 @@ export async function localBackend(paths: StorePaths, clock: Clock, passphrase: 
     saws: new SawService(ctx),
     audit: new AuditService(ctx),
     offline: new OfflineService(ctx),
-    close: () => store.close(),
   }
 }
