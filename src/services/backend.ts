@@ -11,6 +11,7 @@ import {LicenseService} from './licenses.js'
 import {OfflineService} from './offline.js'
 import {ProductService} from './products.js'
 import {SawService} from './saw.js'
+import {TokenService} from './tokens.js'
 import {VendorService} from './vendor.js'
 
 /**
@@ -28,6 +29,7 @@ export interface Services {
   saws: SawService
   audit: AuditService
   offline: OfflineService
+  tokens: TokenService
 }
 
 export interface Backend extends Services {
@@ -57,5 +59,6 @@ export function servicesOver(ctx: ServiceContext): Services {
     saws: new SawService(ctx),
     audit: new AuditService(ctx),
     offline: new OfflineService(ctx),
+    tokens: new TokenService(ctx),
   }
 }
