@@ -11,9 +11,24 @@ export interface ProfileInfo {
   encryptedKey: boolean
 }
 
+/**
+ * Which license server a profile's commands talk to, and how its TLS certificate is trusted. Kept
+ * apart from ProfileInfo: a profile may be only this (an admin who works on a server, with no
+ * vendor key of their own).
+ */
+export interface ProfileRemote {
+  /** The server's URL. */
+  server?: string
+  /** The pinned SHA-256 fingerprint of the server's certificate, `AB:CD:…`. */
+  serverFingerprint?: string
+  /** Absolute path of a PEM CA certificate that the server's certificate must chain to. */
+  ca?: string
+}
+
 export interface ProfileConfig {
   current?: string
   profiles: Record<string, ProfileInfo>
+  remotes?: Record<string, ProfileRemote>
 }
 
 export interface ProfilePaths {
@@ -37,7 +52,7 @@ export function checkProfileName(name: string): string {
  */
 export class Profiles {
   private constructor(
-    private readonly conf: {get(key: 'current'): string | undefined; get(key: 'profiles'): Record<string, ProfileInfo>; set(key: string, value: unknown): void; delete(key: string): void},
+    private readonly conf: {get(key: 'current'): string | undefined; get(key: 'profiles'): Record<string, ProfileInfo>; get(key: 'remotes'): Record<string, ProfileRemote> | undefined; set(key: string, value: unknown): void; delete(key: string): void},
     readonly configDir: string,
     readonly dataDir: string,
   ) {}
@@ -96,6 +111,26 @@ export class Profiles {
 
   save(name: string, info: ProfileInfo): void {
     this.conf.set('profiles', {...this.conf.get('profiles'), [name]: info})
+  }
+
+  /** The profile's server and TLS trust settings (empty when none are set). */
+  remote(name: string): ProfileRemote {
+    checkProfileName(name)
+    return {...this.conf.get('remotes')?.[name]}
+  }
+
+  /** Sets (a value) or clears (undefined) the profile's server settings; returns them as they now are. */
+  setRemote(name: string, patch: Partial<Record<keyof ProfileRemote, string | undefined>>): ProfileRemote {
+    const remotes = {...this.conf.get('remotes')}
+    const next: ProfileRemote = {...remotes[checkProfileName(name)]}
+    for (const [key, value] of Object.entries(patch) as Array<[keyof ProfileRemote, string | undefined]>) {
+      if (value === undefined) delete next[key]
+      else next[key] = value
+    }
+    if (Object.keys(next).length === 0) delete remotes[name]
+    else remotes[name] = next
+    this.conf.set('remotes', remotes)
+    return next
   }
 
   use(name: string): void {

@@ -2,6 +2,7 @@ import type {KeyObject} from 'node:crypto'
 
 import {ExitCode, LicadmError} from '../domain/errors.js'
 import {SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
+import {request as transportRequest, type TransportResponse, type TrustOptions} from './transport.js'
 import type {BorrowGrant, BorrowInput, CheckoutInput, Grant, Lease, SeatUsage, AccessRules, AccessRule, SeatPolicy} from '../services/seats.js'
 
 export interface ServerClientOptions {
@@ -16,6 +17,8 @@ export interface ServerClientOptions {
   publicKeys?: ReadonlyMap<string, KeyObject>
   /** Milliseconds before a request is given up (default 10 s). */
   timeoutMs?: number
+  /** How an https server's certificate is trusted (default: the system's CAs). */
+  trust?: TrustOptions
 }
 
 export interface ServerStatus {
@@ -58,25 +61,19 @@ export class ServerClient {
     const headers: Record<string, string> = {accept: 'application/json'}
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
-    let response: Response
-    try {
-      response = await fetch(`${this.base}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-      })
-    } catch (error) {
-      const cause = (error as {cause?: {code?: string; message?: string}}).cause
-      const why = (error as Error).name === 'TimeoutError' ? `no answer within ${(this.options.timeoutMs ?? 10_000) / 1000} s` : (cause?.code ?? cause?.message ?? (error as Error).message)
-      throw new LicadmError('SERVER_UNREACHABLE', ExitCode.unreachable, `cannot reach the license server at ${this.base}: ${why}`, {
-        hint: 'Check --server / LICADM_SERVER and that "licadm server start" is running.',
-        cause: error,
-      })
-    }
-    const text = await response.text()
+    // Network failures and untrusted certificates are refused there (exit 8, naming the URL).
+    const response: TransportResponse = await transportRequest({
+      method,
+      url: `${this.base}${path}`,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      timeoutMs: this.options.timeoutMs ?? 10_000,
+      trust: this.options.trust,
+    })
+    const {text} = response
     if (this.options.publicKeys) {
-      const verified = verifyResponse(response.headers.get(SIGNATURE_HEADER), text, response.status, this.options.publicKeys)
+      const signature = response.headers[SIGNATURE_HEADER]
+      const verified = verifyResponse(Array.isArray(signature) ? signature[0] : signature, text, response.status, this.options.publicKeys)
       this.lastTime = {serverTime: verified.serverTime, skewMs: verified.serverTime - Date.now()}
     }
     let json: {ok?: boolean; result?: unknown; error?: {code: string; message: string; exitCode: number; hint?: string; details?: Record<string, unknown>}}
@@ -85,7 +82,7 @@ export class ServerClient {
     } catch {
       throw new LicadmError('BAD_RESPONSE', ExitCode.unreachable, `the server at ${this.base} answered ${response.status} with something that is not JSON: is it a licadm server?`)
     }
-    if (!response.ok || json.ok !== true) {
+    if (response.status < 200 || response.status > 299 || json.ok !== true) {
       const e = json.error
       if (!e) throw new LicadmError('BAD_RESPONSE', ExitCode.unreachable, `the server answered ${response.status} without an error description`)
       throw new LicadmError(e.code, e.exitCode, e.message, {hint: e.hint, details: {...e.details, httpStatus: response.status}})

@@ -25,6 +25,8 @@ export interface AppOptions {
   /** Set in --test-mode: POST /v1/test/clock/advance moves it. */
   testClock?: ManualClock
   bodyLimit?: number
+  /** Serve HTTPS with this PEM key and certificate (chain). */
+  https?: {key: string; cert: string}
   /** Where unexpected (5xx) errors are reported. */
   onInternalError?: (error: unknown, request: FastifyRequest) => void
 }
@@ -103,6 +105,8 @@ function requestError(error: FastifyError): {status: number; error: LicadmError}
 /** Builds the license server's Fastify instance over the seat service (not listening yet). */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    // The https server type differs only in the socket class; routes and hooks are the same.
+    ...(options.https ? ({https: options.https} as {}) : {}),
     logger: false,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,

@@ -41,6 +41,8 @@ export interface ServerOptions {
   tokens?: Array<{token: string; role: TokenRole; name: string}>
   settings?: Partial<SeatSettings>
   bodyLimit?: number
+  /** Serve HTTPS with this PEM key and certificate (see src/crypto/certs.ts); plain HTTP without. */
+  tls?: {key: string; cert: string}
   sweepIntervalMs?: number
   version?: string
   actor?: string
@@ -111,6 +113,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       startedAt,
       testClock: options.testMode ? (options.clock as ManualClock) : undefined,
       bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      https: options.tls,
       onInternalError: options.onInternalError,
     })
     const host = options.host ?? '127.0.0.1'
@@ -130,7 +133,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
     let closing: Promise<void> | undefined
     return {
-      url: `http://${urlHost}:${port}`,
+      url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
       host,
       port,
       app,
