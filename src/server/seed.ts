@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import {epochSeconds} from '../domain/clock.js'
+import type {GroupRole} from '../domain/container.js'
 import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
 import {ContainerService} from '../services/containers.js'
 import type {ServiceContext} from '../services/context.js'
@@ -8,19 +9,22 @@ import {DirectoryService} from '../services/directory.js'
 import {LicenseService} from '../services/licenses.js'
 import {ProductService} from '../services/products.js'
 import type {SeatService} from '../services/seats.js'
-import {TOKEN_ROLES, type TokenRole, type TokenSet} from './auth.js'
+import {TOKEN_ROLES, type TokenGrant, type TokenRole, type TokenSet} from './auth.js'
 
 /**
  * A seed file: what a CI fixture needs on the server, as one JSON object of lists or as NDJSON lines
- * with a "type" (vendor, product, license, user, container, token, rule, default).
+ * with a "type" (vendor, product, license, user, group, container, token, rule, default).
  */
 export interface Seed {
   vendor?: {code: number; name: string}
   products: Array<{code: number; name: string}>
   licenses: Array<SeedLicense>
   users: Array<{email: string; name?: string}>
+  /** Groups (for enterprise containers and group-admin tokens), with members given by email or id. */
+  groups: Array<{name: string; members?: Array<{user: string; role?: string}>}>
   containers: Array<{kind: string; user?: string; group?: string; device?: string; maxDevices?: number; licenses?: string[]}>
-  tokens: Array<{name?: string; role?: string; token?: string; sha256?: string}>
+  /** Tokens of the server (kept in memory, never in the store); a group-admin token names its group. */
+  tokens: Array<{name?: string; role?: string; group?: string; token?: string; sha256?: string}>
   rules: Array<{product: number; action: string; subject: string; pattern: string}>
   defaults: Array<{product: number; action: string}>
 }
@@ -48,11 +52,11 @@ export interface SeededLicense {
   mode: string
 }
 
-const LISTS = {vendor: 'vendor', product: 'products', license: 'licenses', user: 'users', container: 'containers', token: 'tokens', rule: 'rules', default: 'defaults'} as const
+const LISTS = {vendor: 'vendor', product: 'products', license: 'licenses', user: 'users', group: 'groups', container: 'containers', token: 'tokens', rule: 'rules', default: 'defaults'} as const
 
 /** Parses a seed file (JSON object or NDJSON), refusing what it does not know with the line number. */
 export function parseSeed(text: string, source = 'seed file'): Seed {
-  const seed: Seed = {products: [], licenses: [], users: [], containers: [], tokens: [], rules: [], defaults: []}
+  const seed: Seed = {products: [], licenses: [], users: [], groups: [], containers: [], tokens: [], rules: [], defaults: []}
   const trimmed = text.trim()
   if (trimmed === '') return seed
   let asObject: unknown
@@ -89,16 +93,34 @@ export function parseSeed(text: string, source = 'seed file'): Seed {
   return seed
 }
 
-/** Puts the server's tokens from the seed into `tokens`. */
-export function seedTokens(seed: Seed, tokens: TokenSet): void {
-  seed.tokens.forEach((t, i) => {
-    const role = (t.role ?? 'client') as TokenRole
-    if (!TOKEN_ROLES.includes(role)) throw new UsageError(`--seed: token ${i + 1} has role "${t.role}"; expected vendor or client`)
-    const info = {name: t.name ?? `seed-${i + 1}`, role}
-    if (typeof t.token === 'string') tokens.add(t.token, info)
-    else if (typeof t.sha256 === 'string') tokens.addHash(t.sha256, info)
-    else throw new UsageError(`--seed: token ${i + 1} has neither "token" nor "sha256"`)
+/**
+ * What a token given by flag or seed grants: its role, and a group-admin's group (which must exist
+ * in the store, so run this after the seed's groups are in). `where` names the token in refusals.
+ */
+export async function tokenGrant(ctx: ServiceContext, t: {name: string; role?: string; group?: string}, where: string): Promise<TokenGrant> {
+  const role = (t.role ?? 'client') as TokenRole
+  if (!TOKEN_ROLES.includes(role)) throw new UsageError(`${where} has role "${t.role}"; expected ${TOKEN_ROLES.join(', ')}`)
+  const groupRef = typeof t.group === 'string' ? t.group.trim() : ''
+  if (role === 'group-admin' && groupRef === '') throw new UsageError(`${where} is a group-admin token: give the "group" it manages`)
+  if (role !== 'group-admin' && groupRef !== '') throw new UsageError(`${where} has a "group", but only a group-admin token belongs to a group`)
+  if (role !== 'group-admin') return {name: t.name, role}
+  const group = await new DirectoryService(ctx).group(groupRef).catch((error: unknown) => {
+    if (error instanceof LicadmError && error.exit === ExitCode.notFound) {
+      throw new UsageError(`${where} manages group "${groupRef}", which does not exist`, {hint: 'Add it to the seed\'s "groups", or create it with "licadm group create".'})
+    }
+    throw error
   })
+  return {name: t.name, role, group: {id: group.id, name: group.name}}
+}
+
+/** Puts the server's tokens from the seed into `tokens` (after applySeed: a group-admin token's group must exist). */
+export async function seedTokens(ctx: ServiceContext, seed: Seed, tokens: TokenSet): Promise<void> {
+  for (const [i, t] of seed.tokens.entries()) {
+    const grant = await tokenGrant(ctx, {...t, name: t.name ?? `seed-${i + 1}`}, `--seed: token ${i + 1}`)
+    if (typeof t.token === 'string') tokens.add(t.token, grant)
+    else if (typeof t.sha256 === 'string') tokens.addHash(t.sha256, grant)
+    else throw new UsageError(`--seed: token ${i + 1} has neither "token" nor "sha256"`)
+  }
 }
 
 /**
@@ -132,6 +154,10 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
   if (!applied) {
     const directory = new DirectoryService(ctx)
     for (const u of seed.users) await directory.createUser(u).catch(ignore('USER_EXISTS'))
+    for (const g of seed.groups) {
+      await directory.createGroup({name: g.name}).catch(ignore('GROUP_EXISTS'))
+      for (const m of g.members ?? []) await directory.addMember(g.name, m.user, (m.role ?? 'member') as GroupRole).catch(ignore('ALREADY_MEMBER'))
+    }
     const containers = new ContainerService(ctx)
     for (const c of seed.containers) {
       const {container} = await containers.create(c)

@@ -29,7 +29,9 @@ export const defaultSeed = {
 
 const running = new Set<RunningServer>()
 
-export async function testServer(options: {seed?: object; settings?: ServerOptions['settings']; bodyLimit?: number} = {}): Promise<TestServer> {
+export async function testServer(
+  options: {seed?: object; settings?: ServerOptions['settings']; bodyLimit?: number; authRateLimit?: ServerOptions['authRateLimit']} = {},
+): Promise<TestServer> {
   const clock = new ManualClock(T0)
   const server = await startServer({
     port: 0,
@@ -43,6 +45,7 @@ export async function testServer(options: {seed?: object; settings?: ServerOptio
     ],
     settings: options.settings,
     bodyLimit: options.bodyLimit,
+    authRateLimit: options.authRateLimit,
     sweepIntervalMs: 60_000,
     onInternalError: (error) => {
       throw error

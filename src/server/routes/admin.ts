@@ -7,7 +7,7 @@ import {defaultBody, idParams, policyBody, productParams, ruleBody, rulesQuery} 
 export async function adminRoutes(app: FastifyInstance): Promise<void> {
   const {seats} = app.licadm
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/admin/')) app.licadm.authorize(request, 'vendor')
+    if (request.url.startsWith('/v1/admin/')) await app.licadm.authorize(request, 'vendor')
   })
 
   app.delete<{Params: {id: string}}>('/v1/admin/leases/:id', {schema: {params: idParams}}, async (request) => ok({lease: await seats.forceRelease(request.params.id)}))

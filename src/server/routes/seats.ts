@@ -8,7 +8,7 @@ import {borrowBody, checkoutBody, idParams, listQuery} from './schemas.js'
 export async function seatRoutes(app: FastifyInstance): Promise<void> {
   const {seats} = app.licadm
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/leases') || request.url.startsWith('/v1/borrows')) app.licadm.authorize(request, 'client')
+    if (request.url.startsWith('/v1/leases') || request.url.startsWith('/v1/borrows')) await app.licadm.authorize(request, 'client')
   })
 
   app.post<{Body: CheckoutInput}>('/v1/leases', {schema: {body: checkoutBody}}, async (request, reply) => {

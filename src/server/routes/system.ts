@@ -37,7 +37,7 @@ export async function systemRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1', async () => ok({version: licadm.version, endpoints: ENDPOINTS}))
 
   app.get('/v1/status', async (request) => {
-    licadm.authorize(request, 'client')
+    await licadm.authorize(request, 'client')
     const licenses = await licadm.seats.list({holders: false})
     return ok({
       version: licadm.version,
@@ -54,7 +54,7 @@ export async function systemRoutes(app: FastifyInstance): Promise<void> {
     if (!licadm.testClock) {
       throw new LicadmError('TEST_MODE_OFF', ExitCode.notFound, 'the test clock can be moved only on a server started with --test-mode')
     }
-    licadm.authorize(request, 'client')
+    await licadm.authorize(request, 'client')
     licadm.testClock.advance(request.body.seconds * 1000)
     const reclaimed = await licadm.sweeper.run()
     return ok({serverTime: new Date(licadm.clock.now()).toISOString(), reclaimed})
