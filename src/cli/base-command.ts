@@ -66,9 +66,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.openProfiles
   }
 
-  /** The services of the selected profile (opened once per command, closed in `finally`). */
+  /**
+   * The services a command calls (opened once per command, closed in `finally`): those of a licadm
+   * server when the command runs remotely, else those of the selected profile's own store.
+   */
   protected backend(profile?: string): Promise<Backend> {
     this.openBackend ??= (async () => {
+      const remote = await this.remoteBackend()
+      if (remote) return remote
       const profiles = await this.profiles()
       const name = profiles.resolve(profile ?? this.flags.profile)
       profiles.require(name)
@@ -77,6 +82,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       return localBackend(profiles.paths(name), this.clock(), () => this.passphrase(), `${localActor()}@${name}`)
     })()
     return this.openBackend
+  }
+
+  /** A server's services when this command runs remotely (see AdminCommand); none by default. */
+  protected async remoteBackend(): Promise<Backend | undefined> {
+    return undefined
   }
 
   /** The device directory: LICADM_DEVICE_DIR, else "device" in the data directory. */

@@ -166,3 +166,29 @@ export class CancelledError extends LicadmError {
 function camel(s: string): string {
   return s.replace(/ (\w)/g, (_m, c: string) => c.toUpperCase())
 }
+
+const CLASS_BY_EXIT: ReadonlyMap<number, object> = new Map<number, object>([
+  [ExitCode.usage, UsageError.prototype],
+  [ExitCode.notFound, NotFoundError.prototype],
+  [ExitCode.conflict, ConflictError.prototype],
+  [ExitCode.auth, AuthError.prototype],
+  [ExitCode.cancelled, CancelledError.prototype],
+])
+
+/**
+ * A refusal as it crossed the wire (the --json error shape), rebuilt as the same typed error the
+ * service raised, so callers that tell errors apart by class behave as they would locally.
+ */
+export function errorFromEnvelope(e: {code: string; exitCode: number; message: string; hint?: string; details?: Record<string, unknown>}): LicadmError {
+  const error = new LicadmError(e.code, e.exitCode, e.message, {hint: e.hint, details: e.details})
+  const reason = e.details?.reason as VerifyReason | undefined
+  if (reason !== undefined && Object.hasOwn(VERIFY_EXIT, reason) && VERIFY_EXIT[reason] === e.exitCode) {
+    Object.setPrototypeOf(error, VerificationError.prototype)
+    Object.defineProperty(error, 'reason', {value: reason, enumerable: true})
+  } else {
+    const proto = CLASS_BY_EXIT.get(e.exitCode)
+    if (proto) Object.setPrototypeOf(error, proto)
+  }
+  error.name = 'LicadmError'
+  return error
+}

@@ -181,6 +181,19 @@ export class ContainerService {
     }
   }
 
+  /** Where a license is: its container (with the owning group) if any, and whom it was issued to. */
+  async placeOf(licenseRef: string): Promise<{licenseId: string; customer: string | null; container: {serial: string; groupId: string | null} | null}> {
+    const db = this.ctx.store.db
+    const license = await findLicenseRow(db, licenseRef)
+    const holder = await db
+      .selectFrom('container_licenses')
+      .innerJoin('containers', 'containers.serial', 'container_licenses.serial')
+      .select(['containers.serial', 'containers.owner_group_id'])
+      .where('container_licenses.license_id', '=', license.id)
+      .executeTakeFirst()
+    return {licenseId: license.id, customer: license.customer ?? null, container: holder ? {serial: holder.serial, groupId: holder.owner_group_id} : null}
+  }
+
   /** Deletes an empty container: no licenses, no active devices. */
   async delete(serialInput: string): Promise<Container> {
     const container = await this.get(serialInput)

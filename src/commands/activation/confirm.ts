@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class ActivationConfirm extends BaseCommand<typeof ActivationConfirm> {
+export default class ActivationConfirm extends AdminCommand<typeof ActivationConfirm> {
   static override summary = "Confirm a device's receipt file against the update that was issued (vendor side)."
 
   static override description = `Verifies the receipt with the key registered for the device, finds the update it names, and compares: the same device, container, counter, update content and the same licenses held. A match marks the update confirmed; confirming again changes nothing.

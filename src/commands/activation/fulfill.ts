@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {forceFlag, outFlag} from '../../cli/flags.js'
 
-export default class ActivationFulfill extends BaseCommand<typeof ActivationFulfill> {
+export default class ActivationFulfill extends AdminCommand<typeof ActivationFulfill> {
   static override summary = "Turn a device's request file into an update file (vendor side)."
 
   static override description = `Checks the request: the device's signature (with the key registered for the device; a device new to this vendor, asking with --vendor, signs with the key it carries and is registered from the request), its age (--max-age, default 14 days), that the device is linked to the container and not deactivated, and that the request's counter is the container's current one. Then it puts the licenses given by --license, --ticket or --product (the oldest available license of that product) in the container (each must be available: not in another container, not revoked or expired), and writes the update file, signed with the vendor key and bound to the device, the container and the next counter value. A request for a new container (--vendor) gets a new local container bound to the device.

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class ActivationInspect extends BaseCommand<typeof ActivationInspect> {
+export default class ActivationInspect extends AdminCommand<typeof ActivationInspect> {
   static override summary = 'Explain any offline activation file: request, update, receipt or return request.'
 
   static override description = `Says in plain words what the file is, who made it and for whom, its container and counter, when it was made, and whether it would be accepted now and if not, why, as far as this machine can tell: with the vendor profile (when there is one), what "activation fulfill" or "activation confirm" would say; with the device directory (when this machine is a device, LICADM_DEVICE_DIR), what "activation apply" would say. Nothing is changed.

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class ActivationList extends BaseCommand<typeof ActivationList> {
+export default class ActivationList extends AdminCommand<typeof ActivationList> {
   static override summary = 'List offline activations: updates issued, pending or confirmed (vendor side).'
 
   static override description = 'Each update with its device, container, counter, the licenses it added or removed, and its state: pending (issued, no receipt yet), confirmed (the device sent a matching receipt) or mismatch (a receipt did not match what was issued). Newest first.'

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class AuditList extends BaseCommand<typeof AuditList> {
+export default class AuditList extends AdminCommand<typeof AuditList> {
   static override summary = 'List audit events: who changed what, when, with before and after.'
 
   static override description = 'Every change (licenses, products, keys, users, groups, containers, devices, credential resets, SAW files) appends an event in the same transaction as the change. --action accepts * as a wildcard (e.g. "container.*").'

@@ -1,7 +1,7 @@
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {ExitCode, LicadmError} from '../../domain/errors.js'
 
-export default class AuditVerify extends BaseCommand<typeof AuditVerify> {
+export default class AuditVerify extends AdminCommand<typeof AuditVerify> {
   static override summary = 'Check the audit hash chain: detects edited and deleted events.'
 
   static override description = "Recomputes each event's hash from its content and the previous hash, and compares the end of the chain with the head record. Exits 5 when the chain is broken, naming the events."

@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class ContainerAddLicense extends BaseCommand<typeof ContainerAddLicense> {
+export default class ContainerAddLicense extends AdminCommand<typeof ContainerAddLicense> {
   static override summary = 'Put a license into a container.'
 
   static override description = 'A license is in one container at a time. Personal containers hold single licenses, enterprise containers concurrent ones, local containers either. Revoked and expired licenses are refused.'

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class ContainerAssign extends BaseCommand<typeof ContainerAssign> {
+export default class ContainerAssign extends AdminCommand<typeof ContainerAssign> {
   static override summary = 'Hand a personal container to a user, or an enterprise container to a group.'
 
   static override description =

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {forceFlag} from '../../cli/flags.js'
 import {CONTAINER_KINDS} from '../../domain/container.js'
 
-export default class ContainerCreate extends BaseCommand<typeof ContainerCreate> {
+export default class ContainerCreate extends AdminCommand<typeof ContainerCreate> {
   static override summary = 'Create a container: local (one device), personal (one user) or enterprise (a group).'
 
   static override description = `A cloud container (personal or enterprise) gets access credentials: a secret shown once (or written to a 0600 credentials file with --out) and stored only as a hash, with a generation number that "container reset-credentials" increments. A personal container serves at most --max-devices active devices at once (default 3).`

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {yesFlag} from '../../cli/flags.js'
 
-export default class ContainerDelete extends BaseCommand<typeof ContainerDelete> {
+export default class ContainerDelete extends AdminCommand<typeof ContainerDelete> {
   static override summary = 'Delete an empty container (no licenses, no active devices).'
 
   static override description =

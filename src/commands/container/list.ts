@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {CONTAINER_KINDS} from '../../domain/container.js'
 
-export default class ContainerList extends BaseCommand<typeof ContainerList> {
+export default class ContainerList extends AdminCommand<typeof ContainerList> {
   static override summary = 'List containers with their owner, licenses and active devices.'
 
   static override description =

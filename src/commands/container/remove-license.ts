@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class ContainerRemoveLicense extends BaseCommand<typeof ContainerRemoveLicense> {
+export default class ContainerRemoveLicense extends AdminCommand<typeof ContainerRemoveLicense> {
   static override summary = 'Take a license out of a container; it becomes available again.'
 
   static override description =

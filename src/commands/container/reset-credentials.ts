@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {forceFlag, yesFlag} from '../../cli/flags.js'
 import {parseDurationFlag} from '../../domain/values.js'
 
-export default class ContainerResetCredentials extends BaseCommand<typeof ContainerResetCredentials> {
+export default class ContainerResetCredentials extends AdminCommand<typeof ContainerResetCredentials> {
   static override summary = "Rotate a cloud container's secret; hand the devices that keep access a SAW file each."
 
   static override description = `The generation goes up and every device link becomes stale: the old secret is refused from that moment. Devices marked for removal (their user left the group, or the container was unassigned) are dropped. With --saw-dir, every device that may keep access (enterprise: devices of users still in the group; personal: its active devices) gets a SAW file there, named after the device; applying it ("saw apply") restores its link. The output says which files were written and which devices were left out, and why.`

@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class ContainerShow extends BaseCommand<typeof ContainerShow> {
+export default class ContainerShow extends AdminCommand<typeof ContainerShow> {
   static override summary = "The admin's view of a container: owner, licenses, devices and their state."
 
   static override description = 'Devices are active, inactive (deactivated or dropped at a reset) or stale (after a credential reset, until they apply their SAW file). Devices whose user left the group are marked for removal at the next reset.'

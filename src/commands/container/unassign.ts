@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {yesFlag} from '../../cli/flags.js'
 
-export default class ContainerUnassign extends BaseCommand<typeof ContainerUnassign> {
+export default class ContainerUnassign extends AdminCommand<typeof ContainerUnassign> {
   static override summary = 'Take a container back from its user or group.'
 
   static override description = 'Its devices are marked for removal: they keep working until the next credential reset, which drops them.'

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class DeviceAccess extends BaseCommand<typeof DeviceAccess> {
+export default class DeviceAccess extends AdminCommand<typeof DeviceAccess> {
   static override summary = 'Use a cloud container from this device with the credential it holds.'
 
   static override description = 'Presents the credential stored in the device directory (from a SAW file) for this device. After a credential reset the first use restores a stale link, once. Refused with exit 7 when the device was deactivated, dropped at a reset, or holds an old credential.'

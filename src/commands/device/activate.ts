@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {forceFlag} from '../../cli/flags.js'
 import {parseDurationFlag} from '../../domain/values.js'
 
-export default class DeviceActivate extends BaseCommand<typeof DeviceActivate> {
+export default class DeviceActivate extends AdminCommand<typeof DeviceActivate> {
   static override summary = 'Activate a device on a container (admin side).'
 
   static override description = `The device is given by its identity file (--identity, from "device export") or by flags. A personal container accepts at most its max-devices active devices; the next activation is refused with the list of active devices. An enterprise container accepts devices of its group's members only (--user). Activating an active device again changes nothing.

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class DeviceDeactivate extends BaseCommand<typeof DeviceDeactivate> {
+export default class DeviceDeactivate extends AdminCommand<typeof DeviceDeactivate> {
   static override summary = 'Deactivate a device on a container: its slot is free at once.'
 
   static override description = 'The device can no longer use the container; deactivating an inactive device changes nothing.'

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class DeviceList extends BaseCommand<typeof DeviceList> {
+export default class DeviceList extends AdminCommand<typeof DeviceList> {
   static override summary = 'List devices and the containers they are linked to.'
 
   static override description =

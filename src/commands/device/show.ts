@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class DeviceShow extends BaseCommand<typeof DeviceShow> {
+export default class DeviceShow extends AdminCommand<typeof DeviceShow> {
   static override summary = 'Show a device: owner, platform, and its links to containers.'
 
   static override description =

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class GroupAddMember extends BaseCommand<typeof GroupAddMember> {
+export default class GroupAddMember extends AdminCommand<typeof GroupAddMember> {
   static override summary = 'Add a user to a group, as member or (with --admin) as admin.'
 
   static override description = "Admins manage the group's enterprise containers. Adding an existing member with the same role changes nothing."

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class GroupCreate extends BaseCommand<typeof GroupCreate> {
+export default class GroupCreate extends AdminCommand<typeof GroupCreate> {
   static override summary = 'Create a group of users (for enterprise containers).'
 
   static override description =

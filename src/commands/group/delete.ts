@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {yesFlag} from '../../cli/flags.js'
 
-export default class GroupDelete extends BaseCommand<typeof GroupDelete> {
+export default class GroupDelete extends AdminCommand<typeof GroupDelete> {
   static override summary = 'Delete a group that owns no container.'
 
   static override description =

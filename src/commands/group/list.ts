@@ -1,6 +1,6 @@
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class GroupList extends BaseCommand<typeof GroupList> {
+export default class GroupList extends AdminCommand<typeof GroupList> {
   static override summary = 'List the groups with their member counts.'
 
   static override description =

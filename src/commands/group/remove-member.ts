@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class GroupRemoveMember extends BaseCommand<typeof GroupRemoveMember> {
+export default class GroupRemoveMember extends AdminCommand<typeof GroupRemoveMember> {
   static override summary = "Remove a user from a group; their devices on the group's containers are marked for removal."
 
   static override description = 'The devices keep working until the next "container reset-credentials", which drops them and gives the remaining devices SAW files.'

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {GROUP_ROLES} from '../../domain/container.js'
 
-export default class GroupSetRole extends BaseCommand<typeof GroupSetRole> {
+export default class GroupSetRole extends AdminCommand<typeof GroupSetRole> {
   static override summary = "Change a member's role: member or admin."
 
   static override description =

@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class GroupShow extends BaseCommand<typeof GroupShow> {
+export default class GroupShow extends AdminCommand<typeof GroupShow> {
   static override summary = "Show a group: members and roles, its containers, and devices marked for removal."
 
   static override description = 'Devices of users who left the group stay linked to its enterprise containers until the next credential reset; they are listed under "Pending removal".'

@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {forceFlag, outFlag} from '../../cli/flags.js'
 
-export default class KeyExport extends BaseCommand<typeof KeyExport> {
+export default class KeyExport extends AdminCommand<typeof KeyExport> {
   static override summary = "Export the vendor's public signing keys, to embed in your application."
 
   static override description = `Your application pins these keys to verify license files offline. PEM (SPKI) suits node:crypto, OpenSSL and most languages; JWK and JWKS suit JOSE libraries. By default the active key is exported; --all adds the retired keys that still verify older licenses. The private key is never exported.`

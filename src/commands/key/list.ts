@@ -1,6 +1,6 @@
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class KeyList extends BaseCommand<typeof KeyList> {
+export default class KeyList extends AdminCommand<typeof KeyList> {
   static override summary = "List the vendor's signing keys: the active one and the retired ones kept for verification."
 
   static override description =

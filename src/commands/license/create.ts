@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {epochSeconds} from '../../domain/clock.js'
 import {LICENSE_KINDS} from '../../domain/license.js'
 
-export default class LicenseCreate extends BaseCommand<typeof LicenseCreate> {
+export default class LicenseCreate extends AdminCommand<typeof LicenseCreate> {
   static override summary = 'Issue licenses from flags, or in bulk from a CSV or NDJSON file.'
 
   static override description = `Each license gets an id, an activation ticket (XXXXX-XXXXX-XXXXX-XXXXX-XXXXX) and a signed license file (see "license export").

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {forceFlag, outFlag} from '../../cli/flags.js'
 
-export default class LicenseExport extends BaseCommand<typeof LicenseExport> {
+export default class LicenseExport extends AdminCommand<typeof LicenseExport> {
   static override summary = 'Write the signed license file (armored JWS) of a license.'
 
   static override description = 'The file is a JWS (EdDSA) between "-----BEGIN LICADM LICENSE-----" lines: it survives mail and tickets, and any JOSE library verifies it with the key from "key export". Revoked licenses are not exported.'

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {epochSeconds} from '../../domain/clock.js'
 import {LICENSE_STATUSES} from '../../domain/license.js'
 
-export default class LicenseList extends BaseCommand<typeof LicenseList> {
+export default class LicenseList extends AdminCommand<typeof LicenseList> {
   static override summary = 'List licenses, oldest first, a page at a time.'
 
   static override description = 'Filters combine. When there are more licenses than --limit, the output ends with the --cursor value for the next page (nextCursor in --json).'

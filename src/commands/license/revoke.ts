@@ -1,10 +1,10 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {yesFlag} from '../../cli/flags.js'
 import {epochSeconds} from '../../domain/clock.js'
 
-export default class LicenseRevoke extends BaseCommand<typeof LicenseRevoke> {
+export default class LicenseRevoke extends AdminCommand<typeof LicenseRevoke> {
   static override summary = 'Revoke a license: it is no longer handed out or verified by this profile.'
 
   static override description = 'Revoking an already revoked license changes nothing and succeeds, so scripts can re-run. The record is kept.'

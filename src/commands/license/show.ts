@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {epochSeconds} from '../../domain/clock.js'
 
-export default class LicenseShow extends BaseCommand<typeof LicenseShow> {
+export default class LicenseShow extends AdminCommand<typeof LicenseShow> {
   static override summary = 'Show a license, by id or by activation ticket.'
 
   static override description = 'A ticket may be typed in lower case, without dashes, or with O for 0; a mistyped ticket is reported as mistyped (its check character does not match), not as unknown.'

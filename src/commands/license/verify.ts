@@ -1,11 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {epochSeconds} from '../../domain/clock.js'
 import {VerificationError} from '../../domain/errors.js'
 import type {LicenseClaims} from '../../formats/license.js'
 
-export default class LicenseVerify extends BaseCommand<typeof LicenseVerify> {
+export default class LicenseVerify extends AdminCommand<typeof LicenseVerify> {
   static override summary = 'Verify a license file offline and show what it grants.'
 
   static override description = `Checks, in order: the armor, the algorithm (only EdDSA), the key (one of the profile's pinned keys, active or retired, or the key given with --public-key), the signature, the file type, the issue time (at most 5 minutes in the future), the validity window and, with a profile, whether the license was revoked. Each refusal has its own exit status (see EXIT STATUS); --json gives its reason code.

@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {productJson} from '../../cli/views.js'
 
-export default class ProductCreate extends BaseCommand<typeof ProductCreate> {
+export default class ProductCreate extends AdminCommand<typeof ProductCreate> {
   static override summary = 'Create a product: a code (unique for the vendor) and a name.'
 
   static override description = 'Licenses are issued for a product by its code. In a terminal, a missing code or name is asked for.'

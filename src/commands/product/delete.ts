@@ -1,10 +1,10 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {yesFlag} from '../../cli/flags.js'
 import {productJson} from '../../cli/views.js'
 
-export default class ProductDelete extends BaseCommand<typeof ProductDelete> {
+export default class ProductDelete extends AdminCommand<typeof ProductDelete> {
   static override summary = 'Delete a product that no license references.'
 
   static override description = 'Refused while any license (revoked ones too) references the product: licenses are kept for the record.'

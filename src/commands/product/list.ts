@@ -1,7 +1,7 @@
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {productJson} from '../../cli/views.js'
 
-export default class ProductList extends BaseCommand<typeof ProductList> {
+export default class ProductList extends AdminCommand<typeof ProductList> {
   static override summary = 'List the products with their license counts.'
 
   static override description =

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {productJson} from '../../cli/views.js'
 
-export default class ProductShow extends BaseCommand<typeof ProductShow> {
+export default class ProductShow extends AdminCommand<typeof ProductShow> {
   static override summary = 'Show a product and how many licenses it has.'
 
   static override description =

@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {forceFlag, outFlag} from '../../cli/flags.js'
 import {parseDurationFlag} from '../../domain/values.js'
 
-export default class SawCreate extends BaseCommand<typeof SawCreate> {
+export default class SawCreate extends AdminCommand<typeof SawCreate> {
   static override summary = 'Make a SAW file for one device of a cloud container.'
 
   static override description = "The SAW file carries the container's current secret, encrypted to the device's key, signed by the vendor, for this container, generation and device, with an expiry; it can be applied once. licadm keeps only a hash of the secret, so give it with --credentials (the file from the last create or reset) or LICADM_CONTAINER_SECRET."

@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class SawInspect extends BaseCommand<typeof SawInspect> {
+export default class SawInspect extends AdminCommand<typeof SawInspect> {
   static override summary = 'Show what a SAW file holds (never the secret) and whether it is still valid.'
 
   static override description = "Reads the file's claims (container, generation, device, expiry) and checks it against the profile: signature, expiry, whether it was used, and whether a later reset superseded it. It exits 0 whenever it could read the file; the verdict is in Status (status and reason in --json)."

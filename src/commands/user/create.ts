@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class UserCreate extends BaseCommand<typeof UserCreate> {
+export default class UserCreate extends AdminCommand<typeof UserCreate> {
   static override summary = 'Create a user (unique email, optional name).'
 
   static override description = 'Users own personal containers, belong to groups, and have devices. The email is stored in lower case and must be unique.'

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {yesFlag} from '../../cli/flags.js'
 
-export default class UserDelete extends BaseCommand<typeof UserDelete> {
+export default class UserDelete extends AdminCommand<typeof UserDelete> {
   static override summary = 'Delete a user who owns no container.'
 
   static override description = "The user leaves every group (their devices on those groups' containers are marked for removal at the next credential reset). Refused while the user owns a container."

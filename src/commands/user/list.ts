@@ -1,6 +1,6 @@
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class UserList extends BaseCommand<typeof UserList> {
+export default class UserList extends AdminCommand<typeof UserList> {
   static override summary = 'List the users.'
 
   static override description =

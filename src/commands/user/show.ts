@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class UserShow extends BaseCommand<typeof UserShow> {
+export default class UserShow extends AdminCommand<typeof UserShow> {
   static override summary = "Show a user: groups, containers and devices."
 
   static override description =
