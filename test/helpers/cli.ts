@@ -10,6 +10,8 @@ import {fileURLToPath} from 'node:url'
 
 import type {Database} from 'better-sqlite3'
 
+import {remoteEnv} from './remote.js'
+
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = join(ROOT, 'bin', 'run.js')
 
@@ -52,8 +54,9 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
 }
 
 /** Spawns `node bin/run.js …args` and collects its output. */
-export function licadm(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  const child = spawnLicadm(args, options)
+export async function licadm(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const remote = await remoteEnv(args, options.env ?? {})
+  const child = spawnLicadm(args, {...options, env: {...options.env, ...remote}})
   return collect(child, args, options)
 }
 

@@ -6,8 +6,9 @@ import {run} from '@oclif/core'
 import {captureOutput} from '@oclif/test'
 
 import {ROOT, type RunResult, type Sandbox} from './cli.js'
+import {remoteEnv} from './remote.js'
 
-const VARS = ['LICADM_CONFIG_DIR', 'LICADM_DATA_DIR', 'LICADM_PROFILE', 'LICADM_KEY_PASSPHRASE', 'LICADM_NOW', 'CI', 'NO_COLOR', 'FORCE_COLOR']
+const VARS = ['LICADM_CONFIG_DIR', 'LICADM_DATA_DIR', 'LICADM_PROFILE', 'LICADM_KEY_PASSPHRASE', 'LICADM_NOW', 'LICADM_SERVER', 'LICADM_TOKEN', 'CI', 'NO_COLOR', 'FORCE_COLOR']
 
 /**
  * Runs `licadm …args` in this process with the sandbox's directories and `env`; returns the same
@@ -18,6 +19,7 @@ export async function runIn(sb: Sandbox, args: string[], env: Record<string, str
   for (const k of VARS) delete process.env[k]
   const vars = {...sb.env, NO_COLOR: '1', ...env}
   for (const [k, v] of Object.entries(vars)) if (v !== undefined) process.env[k] = v
+  for (const [k, v] of Object.entries(await remoteEnv(args, vars))) process.env[k] = v
   process.exitCode = undefined
   try {
     // Not runCommand: it joins and re-splits the arguments at spaces.
