@@ -5,7 +5,7 @@ import {ExitCode, LicadmError} from '../domain/errors.js'
 import type {Signer} from '../crypto/keys.js'
 import {SIGNATURE_HEADER, signResponse, TIME_HEADER} from '../formats/response.js'
 import type {SeatService} from '../services/seats.js'
-import type {TokenRole, TokenSet} from './auth.js'
+import type {Principal, ServerAuth, TokenRole} from './auth.js'
 import {adminRoutes} from './routes/admin.js'
 import {seatRoutes} from './routes/seats.js'
 import {systemRoutes} from './routes/system.js'
@@ -15,7 +15,8 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024
 
 export interface AppOptions {
   seats: SeatService
-  tokens: TokenSet
+  /** Who a request is (flag, seed and stored tokens) and what its role may do; rate-limits failures. */
+  auth: ServerAuth
   clock: Clock
   sweeper: Sweeper
   signer: Signer
@@ -37,7 +38,15 @@ export interface AppState {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    licadm: AppOptions & {state: AppState; authorize(request: FastifyRequest, role: TokenRole): void}
+    licadm: AppOptions & {
+      state: AppState
+      /** Authenticates the request and checks its role (a vendor token may do everything); sets request.principal. */
+      authorize(request: FastifyRequest, ...roles: TokenRole[]): Promise<Principal>
+    }
+  }
+  interface FastifyRequest {
+    /** The token the request authenticated with (null until authorize ran). */
+    principal: Principal | null
   }
 }
 
@@ -48,6 +57,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   BORROW_TOO_LONG: 409,
   ACCESS_DENIED: 403,
   FORBIDDEN: 403,
+  AUTH_RATE_LIMITED: 429,
   LICENSE_EXPIRED: 403,
   LICENSE_REVOKED: 403,
   LICENSE_NOT_YET_VALID: 403,
@@ -128,11 +138,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // JSON only: a text/plain body is refused as an unsupported media type, not parsed as a string.
   app.removeContentTypeParser('text/plain')
   const state: AppState = {ready: false}
+  app.decorateRequest('principal', null)
   app.decorate('licadm', {
     ...options,
     state,
-    authorize(request: FastifyRequest, role: TokenRole) {
-      options.tokens.authorize(request.headers.authorization, role)
+    async authorize(request: FastifyRequest, ...roles: TokenRole[]) {
+      request.principal = await options.auth.authenticate(request.headers.authorization, request.ip)
+      return options.auth.authorize(request.principal, roles)
     },
   })
 
@@ -158,6 +170,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       status = 500
       refusal = new LicadmError('INTERNAL', ExitCode.internal, 'internal server error (a bug: please report it)')
     }
+    if (status === 401) reply.header('www-authenticate', 'Bearer realm="licadm"')
+    const retryAfter = refusal.details?.retryAfter
+    if (status === 429 && typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
     void reply.code(status).type('application/json; charset=utf-8').send(errorBody(refusal))
   })
 

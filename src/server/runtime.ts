@@ -9,12 +9,13 @@ import {publicKeyPem} from '../crypto/keys.js'
 import type {ServiceContext} from '../services/context.js'
 import {KeyRing, type PassphraseSource} from '../services/keyring.js'
 import {DEFAULT_SEAT_SETTINGS, SeatService, type SeatSettings} from '../services/seats.js'
+import {TokenService} from '../services/tokens.js'
 import {VendorService} from '../services/vendor.js'
 import {openStore, type Store} from '../store/store.js'
 import {buildApp, DEFAULT_BODY_LIMIT} from './app.js'
-import {TokenSet, type TokenRole} from './auth.js'
+import {ServerAuth, TokenSet, type RateLimitOptions, type TokenRole} from './auth.js'
 import {MemoryKeyRing} from './memory-keyring.js'
-import {applySeed, parseSeed, seedTokens, type SeededLicense} from './seed.js'
+import {applySeed, parseSeed, seedTokens, tokenGrant, type SeededLicense} from './seed.js'
 import {Sweeper} from './sweeper.js'
 
 export const DEFAULT_PORT = 22350
@@ -38,7 +39,10 @@ export interface ServerOptions {
   /** Seed file text (JSON or NDJSON). */
   seed?: string
   seedSource?: string
-  tokens?: Array<{token: string; role: TokenRole; name: string}>
+  /** Tokens given by flag (kept in memory only); a group-admin token names its group. */
+  tokens?: Array<{token: string; role: TokenRole; name: string; group?: string}>
+  /** Failed authentications allowed per client address (default 10 per 60 s). */
+  authRateLimit?: Partial<RateLimitOptions>
   settings?: Partial<SeatSettings>
   bodyLimit?: number
   /** Serve HTTPS with this PEM key and certificate (see src/crypto/certs.ts); plain HTTP without. */
@@ -65,6 +69,8 @@ export interface RunningServer {
   publicKeys: Map<string, KeyObject>
   licenses: SeededLicense[]
   tokens: TokenSet
+  /** Authentication (flag, seed and stored tokens) and its rate limit of failures. */
+  auth: ServerAuth
   /** Stops accepting connections, finishes in-flight requests, stops the sweeper, closes the store. */
   close(): Promise<void>
 }
@@ -88,15 +94,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const seats = new SeatService(ctx, {...DEFAULT_SEAT_SETTINGS, ...options.settings})
     const tokens = new TokenSet()
-    for (const t of options.tokens ?? []) tokens.add(t.token, {name: t.name, role: t.role})
     let licenses: SeededLicense[] = []
     if (seed) {
-      seedTokens(seed, tokens)
       licenses = await applySeed(ctx, seats, seed, options.seed!)
+      await seedTokens(ctx, seed, tokens)
     }
-    if (tokens.size === 0) {
-      throw new UsageError('the seat API needs a client token: give --client-token (or LICADM_CLIENT_TOKEN), or tokens in the --seed file', {details: {flag: '--client-token'}})
+    for (const t of options.tokens ?? []) tokens.add(t.token, await tokenGrant(ctx, t, `token "${t.name}"`))
+    const storedTokens = new TokenService(ctx)
+    if (tokens.size === 0 && !(await storedTokens.anyActive())) {
+      throw new UsageError('the seat API needs a client token: give --client-token (or LICADM_CLIENT_TOKEN), tokens in the --seed file, or create one with "licadm token create"', {details: {flag: '--client-token'}})
     }
+    const auth = new ServerAuth({tokens, stored: storedTokens, clock: options.clock, rateLimit: options.authRateLimit})
     const {vendor, signer} = await seats.signing()
     const publicKeys = await vendorService.verificationKeys()
     const publicKey = publicKeys.get(signer.kid) ?? createPublicKey((await keys.publicKey(signer.kid)) as KeyObject)
@@ -105,7 +113,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const startedAt = options.clock.now()
     const app = await buildApp({
       seats,
-      tokens,
+      auth,
       clock: options.clock,
       sweeper,
       signer,
@@ -147,6 +155,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       publicKeys,
       licenses,
       tokens,
+      auth,
       close() {
         closing ??= (async () => {
           await app.close()
