@@ -1,4 +1,5 @@
 import {ExitCode, LicadmError, UsageError} from '../domain/errors.js'
+import type {Principal} from '../domain/tokens.js'
 import type {Services} from './backend.js'
 
 /**
@@ -12,12 +13,7 @@ import type {Services} from './backend.js'
  */
 
 /** Who calls, as the server's authentication established it. */
-export interface Caller {
-  name: string
-  role: string
-  groupId: string | null
-  groupName: string | null
-}
+export type Caller = Principal
 
 /** Checks a group-admin's arguments against its group; returns the arguments to call with. */
 type Scope = (services: Services, caller: Caller, args: unknown[]) => Promise<unknown[]>

@@ -1,0 +1,210 @@
+/**
+ * The administration API (POST /v1/ops/<service>.<method>), route by route: every operation refuses
+ * a missing, malformed, unknown, revoked or expired token (401) and a token of the wrong role (403);
+ * a group-admin token reaches only its own group's enterprise containers and members (403 for
+ * another group's); nothing changes on a refusal; audit events name the token that acted.
+ */
+import {generateKeyPairSync} from 'node:crypto'
+
+import type {InjectOptions} from 'fastify'
+import {sql} from 'kysely'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {OPERATIONS} from '../../src/services/operations.js'
+import {TokenService} from '../../src/services/tokens.js'
+import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, defaultSeed, testServer, type TestServer} from './helpers.js'
+
+let s: TestServer
+let eng: {admin: string; serial: string; license: string}
+let ops: {admin: string; serial: string; license: string}
+const bad: Record<string, string> = {}
+let requests = 0
+
+const seed = {
+  ...defaultSeed,
+  users: [{email: 'ann@example.com'}, {email: 'bob@example.com'}, {email: 'cy@example.com'}, {email: 'dee@example.com'}],
+  groups: [
+    {name: 'eng', members: [{user: 'ann@example.com', role: 'admin'}, {user: 'bob@example.com'}]},
+    {name: 'ops', members: [{user: 'cy@example.com', role: 'admin'}]},
+  ],
+}
+
+interface Answer {
+  status: number
+  json: any
+}
+
+/** One call of an operation; each from its own address, so the failed-authentication limit stays out of the way. */
+async function op(name: string, args: unknown[], token: string | null, auth = token === null ? undefined : `Bearer ${token}`): Promise<Answer> {
+  requests++
+  const options: InjectOptions = {
+    method: 'POST',
+    url: `/v1/ops/${name}`,
+    headers: auth === undefined ? {} : {authorization: auth},
+    payload: {args},
+    remoteAddress: `10.1.${Math.floor(requests / 250) % 250}.${requests % 250}`,
+  }
+  const res = await s.app.inject(options)
+  return {status: res.statusCode, json: res.json()}
+}
+
+async function ok(name: string, args: unknown[], token = ADMIN_TOKEN): Promise<any> {
+  const r = await op(name, args, token)
+  if (r.status !== 200) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.json)}`)
+  return r.json.result
+}
+
+function deviceIdentity(fingerprint: string) {
+  const x = (type: 'ed25519' | 'x25519') => generateKeyPairSync(type as 'ed25519').publicKey.export({format: 'jwk'}).x!
+  return {fingerprint, name: fingerprint.toLowerCase(), platform: 'test', signKey: x('ed25519'), encKey: x('x25519')}
+}
+
+/** Everything a refused call could have changed: every table's rows (a token's last use aside: it did authenticate). */
+async function snapshot() {
+  const db = s.store.db
+  const tables = (await sql<{name: string}>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db)).rows.map((t) => t.name)
+  const rows = await Promise.all(
+    tables.map(async (t) => [t, (await sql.raw<Record<string, unknown>>(`select * from "${t}"`).execute(db)).rows.map(({last_used_at: _used, ...row}) => row)] as const),
+  )
+  return Object.fromEntries(rows)
+}
+
+beforeAll(async () => {
+  s = await testServer({seed})
+  const tokens = new TokenService({store: s.store, clock: s.clock, keys: undefined as never, actor: 'test'})
+  const make = async (role: string, name: string, group?: string, expires?: string) => (await tokens.create({role, name, group, expires})).token
+  const container = async (group: string) => (await ok('containers.create', [{kind: 'enterprise', group}])).container.serial
+  const license = async (customer: string) => (await ok('licenses.create', [{product: 7, kind: 'concurrent', quantity: 2, customer}])).licenses[0].id
+  eng = {admin: await make('group-admin', 'eng-admin', 'eng'), serial: await container('eng'), license: await license('eng')}
+  ops = {admin: await make('group-admin', 'ops-admin', 'ops'), serial: await container('ops'), license: await license('ops')}
+  bad.revoked = await make('vendor', 'revoked')
+  await tokens.revoke('revoked')
+  bad.expired = await make('vendor', 'expires-soon', undefined, '1h')
+  s.clock.advance(2 * 3600 * 1000)
+})
+afterAll(closeAll)
+
+/** For each operation a group admin may call: arguments that name the other group's things. */
+function argsAgainstEng(name: string): unknown[] {
+  const byOp: Record<string, unknown[]> = {
+    'directory.group': ['eng'],
+    'directory.groupDetails': ['eng'],
+    'directory.addMember': ['eng', 'dee@example.com'],
+    'directory.removeMember': ['eng', 'bob@example.com'],
+    'directory.setRole': ['eng', 'bob@example.com', 'admin'],
+    'containers.addLicense': [eng.serial, eng.license],
+    'containers.removeLicense': [eng.serial, eng.license],
+    'devices.activate': [eng.serial, deviceIdentity('SIM-OTHER'), {user: 'bob@example.com'}],
+    'devices.deactivate': [eng.serial, 'SIM-OTHER'],
+    'devices.list': [{container: eng.serial}],
+  }
+  return byOp[name] ?? [eng.serial]
+}
+
+describe('every operation refuses a bad token and changes nothing', () => {
+  it('no token, a malformed one, an unknown one, a revoked one, an expired one: 401 with the reason', async () => {
+    const before = await snapshot()
+    const cases: Array<[string, string | undefined, string]> = [
+      ['no token', undefined, 'missing-token'],
+      ['not a bearer token', `Basic ${Buffer.from('a:b').toString('base64')}`, 'malformed-token'],
+      ['malformed', 'Bearer lat_!!', 'malformed-token'],
+      ['unknown', 'Bearer an-unknown-token-of-good-shape', 'invalid-token'],
+      ['revoked', `Bearer ${bad.revoked}`, 'revoked-token'],
+      ['expired', `Bearer ${bad.expired}`, 'expired-token'],
+    ]
+    for (const name of Object.keys(OPERATIONS)) {
+      for (const [what, auth, reason] of cases) {
+        const r = await op(name, argsAgainstEng(name), null, auth)
+        expect(r.status, `${name} with ${what}`).toBe(401)
+        expect(r.json.ok).toBe(false)
+        expect(r.json.error.exitCode).toBe(7)
+        expect(r.json.error.details?.reason, `${name} with ${what}: ${JSON.stringify(r.json)}`).toBe(reason)
+        expect(r.json.error.message.length).toBeGreaterThan(10)
+      }
+    }
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('a client token reaches no operation (403, role); a group-admin token no vendor-only one (403, role)', async () => {
+    const before = await snapshot()
+    for (const [name, spec] of Object.entries(OPERATIONS)) {
+      const client = await op(name, argsAgainstEng(name), CLIENT_TOKEN)
+      expect(client.status, name).toBe(403)
+      expect(client.json.error).toMatchObject({code: 'FORBIDDEN', exitCode: 7, details: {reason: 'role', role: 'client'}})
+      if (spec.groupAdmin) continue
+      const groupAdmin = await op(name, argsAgainstEng(name), ops.admin)
+      expect(groupAdmin.status, name).toBe(403)
+      expect(groupAdmin.json.error).toMatchObject({code: 'FORBIDDEN', details: {reason: 'role', role: 'group-admin'}})
+    }
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it("a group-admin token of another group: 403 on every group operation naming the other group's things", async () => {
+    const before = await snapshot()
+    const scoped = Object.entries(OPERATIONS).filter(([name, spec]) => spec.groupAdmin && name !== 'containers.list')
+    expect(scoped.length).toBeGreaterThan(10)
+    for (const [name] of scoped) {
+      const r = await op(name, argsAgainstEng(name), ops.admin)
+      expect(r.status, `${name}: ${JSON.stringify(r.json)}`).toBe(403)
+      expect(r.json.error).toMatchObject({code: 'FORBIDDEN', exitCode: 7, details: {reason: 'group', group: 'ops'}})
+      expect(r.json.error.message).toContain('ops-admin')
+    }
+    // containers.list is narrowed, not refused: the ops admin sees the ops container only, whatever it asks.
+    const listed = await ok('containers.list', [{group: 'eng'}], ops.admin)
+    expect(listed.map((c: {serial: string}) => c.serial)).toEqual([ops.serial])
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('an unknown operation: 401 without a token, 404 with one; a body without args: 400', async () => {
+    expect((await op('licenses.drop', [], null)).status).toBe(401)
+    const unknown = await op('licenses.drop', [], ADMIN_TOKEN)
+    expect(unknown.status).toBe(404)
+    expect(unknown.json.error.code).toBe('UNKNOWN_OPERATION')
+    // Helpers of the services (transaction-level methods) are not operations.
+    expect((await op('containers.placeLicense', [], ADMIN_TOKEN)).status).toBe(404)
+    const res = await s.app.inject({method: 'POST', url: '/v1/ops/products.list', headers: {authorization: `Bearer ${ADMIN_TOKEN}`}, payload: {arguments: []}})
+    expect(res.statusCode).toBe(400)
+  })
+})
+
+describe('a group-admin token manages its own group', () => {
+  it('adds and removes its licenses in its enterprise container, not another group’s license', async () => {
+    expect(await ok('containers.addLicense', [eng.serial, eng.license], eng.admin)).toEqual({serial: eng.serial, licenseId: eng.license})
+    const foreign = await op('containers.addLicense', [eng.serial, ops.license], eng.admin)
+    expect(foreign.status).toBe(403)
+    expect(foreign.json.error.message).toContain(ops.license)
+    expect((await ok('containers.details', [eng.serial], eng.admin)).licenses.map((l: {id: string}) => l.id)).toEqual([eng.license])
+    await ok('containers.removeLicense', [eng.serial, eng.license], eng.admin)
+    await ok('containers.addLicense', [eng.serial, eng.license], eng.admin)
+  })
+
+  it('activates and deactivates devices, resets the credentials and gets the SAW files', async () => {
+    const laptop = deviceIdentity('SIM-BOB-LAPTOP')
+    await ok('devices.activate', [eng.serial, laptop, {user: 'bob@example.com'}], eng.admin)
+    const phone = deviceIdentity('SIM-ANN-PHONE')
+    await ok('devices.activate', [eng.serial, phone, {user: 'ann@example.com'}], eng.admin)
+    await ok('devices.deactivate', [eng.serial, phone.fingerprint], eng.admin)
+    expect((await ok('devices.list', [{container: eng.serial}], eng.admin)).map((d: {fingerprint: string}) => d.fingerprint).sort()).toEqual([laptop.fingerprint, phone.fingerprint].sort())
+    const reset = await ok('containers.resetCredentials', [eng.serial, {writeSaws: true}], eng.admin)
+    expect(reset.credentials).toMatchObject({container: eng.serial, generation: 2})
+    expect(reset.credentials.secret).toMatch(/\S{20,}/)
+    expect(reset.saws.map((x: {fingerprint: string}) => x.fingerprint)).toEqual([laptop.fingerprint])
+    expect(reset.saws[0].file).toContain('BEGIN LICADM SAW')
+  })
+
+  it('adds and removes members of its group only', async () => {
+    await ok('directory.addMember', ['eng', 'dee@example.com'], eng.admin)
+    expect((await ok('directory.groupDetails', ['eng'], eng.admin)).members.map((m: {email: string}) => m.email)).toContain('dee@example.com')
+    await ok('directory.removeMember', ['eng', 'dee@example.com'], eng.admin)
+    expect((await op('directory.addMember', ['ops', 'dee@example.com'], eng.admin)).status).toBe(403)
+  })
+
+  it('audit events name the token that acted, by name and id', async () => {
+    const {events} = await ok('audit.list', [{action: 'container.*'}])
+    const byEng = events.filter((e: {actor: string}) => e.actor.startsWith('token:eng-admin'))
+    expect(byEng.map((e: {action: string}) => e.action)).toEqual(expect.arrayContaining(['container.add-license', 'container.remove-license', 'container.reset-credentials']))
+    expect(byEng[0].actor).toMatch(/^token:eng-admin \(tok_[0-9a-z]{22}\)$/)
+    const created = events.find((e: {action: string}) => e.action === 'container.create')
+    expect(created.actor).toBe('token:admin')
+  })
+})
