@@ -1,14 +1,23 @@
 import type {SeatService} from '../services/seats.js'
 
+/** The part of the server's logger the sweeper uses. */
+export interface SweeperLog {
+  info(object: object, message: string): void
+  error(object: object, message: string): void
+}
+
 /**
  * Reclaims leases and borrows past their expiry, every `intervalMs`. Expired leases never count
  * against seats even before the sweeper runs (checkouts count only unexpired ones): the sweeper only
- * tidies the table and reports reclaims.
+ * tidies the table and reports reclaims (`reclaimed`, the lease expiries of /metrics).
  */
 export class Sweeper {
   private timer?: NodeJS.Timeout
   private running?: Promise<number>
+  /** Leases and borrows reclaimed since the start (a running total: never goes down). */
   reclaimed = 0
+  /** The server's logger, once the server has one. */
+  log?: SweeperLog
 
   constructor(
     private readonly seats: SeatService,
@@ -17,7 +26,14 @@ export class Sweeper {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.run().catch(this.onError), this.intervalMs)
+    this.timer = setInterval(
+      () =>
+        void this.run().catch((error) => {
+          this.log?.error({err: error}, 'the lease sweeper failed')
+          this.onError(error)
+        }),
+      this.intervalMs,
+    )
     this.timer.unref()
   }
 
@@ -25,7 +41,11 @@ export class Sweeper {
   async run(): Promise<number> {
     this.running ??= this.seats
       .sweep()
-      .then((n) => ((this.reclaimed += n), n))
+      .then((n) => {
+        this.reclaimed += n
+        if (n > 0) this.log?.info({reclaimed: n, total: this.reclaimed}, 'reclaimed leases past their expiry')
+        return n
+      })
       .finally(() => (this.running = undefined))
     return this.running
   }
