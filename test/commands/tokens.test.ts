@@ -5,10 +5,17 @@
  */
 import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import type {Command, Config} from '@oclif/core'
+import {captureOutput} from '@oclif/test'
+import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 
+import {BaseCommand} from '../../src/cli/base-command.js'
+import {Prompter} from '../../src/cli/prompts.js'
+import TokenCreate from '../../src/commands/token/create.js'
+import TokenRevoke from '../../src/commands/token/revoke.js'
 import {ManualClock} from '../../src/domain/clock.js'
 import {startServer} from '../../src/server/runtime.js'
+import {ROOT} from '../helpers/cli.js'
 import {lab, refused, type Lab} from '../helpers/lab.js'
 
 const SHAPE = /lat_tok_[0-9a-z]{22}_[A-Za-z0-9_-]{43}/
@@ -79,7 +86,7 @@ describe('token create', () => {
       expect(refused(await l.admin(['token', 'create', '--role', 'client', '--expires', expires, '--json']), 2).details.flag).toBe('--expires')
     }
     refused(await l.admin(['token', 'create', '--role', 'root', '--json']), 2)
-    refused(await l.admin(['token', 'create', '--json']), 2)
+    expect(refused(await l.admin(['token', 'create', '--json']), 2).details.flag).toBe('--role')
     const text = await l.admin(['token', 'create', '--role', 'client', '--name', 'ci-text'])
     refused(text, 4)
     expect(text.stderr).toMatch(/a token named "ci-text" exists already/)
@@ -144,5 +151,49 @@ describe('a server on the profile store', () => {
       await server.close()
     }
     expect(existsSync(l.storePath())).toBe(true)
+  })
+})
+
+type CommandClass = typeof Command & (new (argv: string[], config: Config) => Command)
+
+/** Runs a command class from src/ (so the prompter stubs apply) on the lab's profile, with a person at the terminal. */
+async function atTerminal(cmd: CommandClass, argv: string[]): Promise<{code: number; stdout: string; stderr: string}> {
+  vi.spyOn(BaseCommand.prototype as unknown as {canPrompt(): boolean}, 'canPrompt').mockReturnValue(true)
+  const saved = {...process.env}
+  Object.assign(process.env, l.env, {NO_COLOR: '1'})
+  process.exitCode = undefined
+  try {
+    const {stdout, stderr, error} = await captureOutput(async () => cmd.run(argv, ROOT), {stripAnsi: false})
+    if (error) throw error
+    return {code: Number(process.exitCode ?? 0), stdout, stderr}
+  } finally {
+    process.exitCode = undefined
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k]
+    Object.assign(process.env, saved)
+  }
+}
+
+describe('in a terminal', () => {
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it('create asks for the role, and for the group of a group-admin token', async () => {
+    const select = vi.spyOn(Prompter.prototype, 'select').mockResolvedValue('group-admin')
+    const input = vi.spyOn(Prompter.prototype, 'input').mockResolvedValue('eng')
+    const r = await atTerminal(TokenCreate as unknown as CommandClass, ['--name', 'asked'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(select.mock.calls[0][1].map((c) => c.value)).toEqual(['client', 'group-admin', 'vendor'])
+    expect(input.mock.calls[0][0].message).toMatch(/Group/)
+    expect(r.stdout).toMatch(/Created group-admin token asked for group eng/)
+  })
+
+  it('revoke asks first; "no" cancels (9) and the token keeps working', async () => {
+    await l.json(['token', 'create', '--role', 'client', '--name', 'kept'])
+    const confirm = vi.spyOn(Prompter.prototype, 'confirm').mockResolvedValue(false)
+    const r = await atTerminal(TokenRevoke as unknown as CommandClass, ['kept'])
+    expect(r.code).toBe(9)
+    expect(confirm.mock.calls[0][0]).toMatch(/^Revoke client token kept \(tok_/)
+    expect((await l.json(['token', 'list'])).tokens.find((t: {name: string}) => t.name === 'kept')).toMatchObject({status: 'active'})
   })
 })

@@ -4,6 +4,12 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {forceFlag} from '../../cli/flags.js'
 import {TOKEN_ROLES} from '../../domain/tokens.js'
 
+const ROLE_CHOICES = [
+  {name: 'client: the seat API only (check out, heartbeat, release, borrow)', value: 'client'},
+  {name: "group-admin: one group's enterprise containers and members", value: 'group-admin'},
+  {name: 'vendor: everything', value: 'vendor'},
+]
+
 export default class TokenCreate extends BaseCommand<typeof TokenCreate> {
   static override summary = 'Create an API token for the license server: vendor, group-admin or client.'
 
@@ -21,7 +27,7 @@ A license server that runs on this profile's store (the default of "server start
   ]
 
   static override flags = {
-    role: Flags.string({char: 'r', summary: 'What the token may do.', options: [...TOKEN_ROLES], required: true}),
+    role: Flags.string({char: 'r', summary: 'What the token may do (asked in a terminal when missing).', options: [...TOKEN_ROLES]}),
     group: Flags.string({char: 'g', summary: 'The group a group-admin token manages (name or id); only for --role group-admin.'}),
     expires: Flags.string({char: 'e', summary: 'Valid for this long, e.g. 90d, 12h, 1y (1m to 5y; default: until revoked).'}),
     name: Flags.string({char: 'n', summary: 'A name for lists and the audit trail (unique among tokens not revoked; default: role and a short id).'}),
@@ -35,8 +41,11 @@ A license server that runs on this profile's store (the default of "server start
       const {checkWritable} = await import('../../cli/credentials.js')
       checkWritable(this.flags.out, '--out', this.flags.force)
     }
+    const role = this.flags.role ?? (this.canPrompt() ? await this.prompter.select('Role of the token', ROLE_CHOICES) : await this.need('role', undefined, {message: ''}))
+    let group = this.flags.group
+    if (role === 'group-admin' && group === undefined && this.canPrompt()) group = await this.prompter.input({message: 'Group the token manages (name or id)'})
     const backend = await this.backend()
-    const {token, info} = await backend.tokens.create({role: this.flags.role, group: this.flags.group, expires: this.flags.expires, name: this.flags.name})
+    const {token, info} = await backend.tokens.create({role, group, expires: this.flags.expires, name: this.flags.name})
     const {date} = await import('../../cli/render.js')
     const scope = info.groupName ? ` for group ${info.groupName}` : ''
     const until = info.expiresAt === null ? 'until revoked' : `until ${date(info.expiresAt)}`
