@@ -1,6 +1,5 @@
 import {Flags, type Command} from '@oclif/core'
 
-import {UsageError} from '../domain/errors.js'
 import type {Backend} from '../services/backend.js'
 import {BaseCommand} from './base-command.js'
 import {serverFlags} from './server-flags.js'
@@ -20,24 +19,18 @@ export abstract class AdminCommand<T extends typeof Command> extends BaseCommand
       helpGroup: 'SERVER',
     }),
     token: serverFlags.token,
+    ca: serverFlags.ca,
   }
 
   protected override async remoteBackend(): Promise<Backend | undefined> {
-    const flags = this.flags as {server?: string; token?: string; profile?: string}
-    let server = flags.server
-    if (server === undefined) {
+    const flags = this.flags as {server?: string; token?: string; ca?: string; profile?: string}
+    if (!flags.server) {
       const profiles = await this.profiles()
-      server = (profiles as {remote?: (name: string) => {server?: string}}).remote?.(profiles.resolve(flags.profile))?.server
+      if (!profiles.remote(profiles.resolve(flags.profile)).server) return undefined
     }
-    if (server === undefined || server === '') return undefined
-    if (!flags.token) {
-      throw new UsageError(`a token is needed to run on the server ${server}`, {
-        hint: 'Set LICADM_TOKEN (a token from "licadm token create"); --token works too but shows in the process list.',
-        details: {flag: '--token'},
-      })
-    }
-    const {ServerClient} = await import('../client/http.js')
+    const {serverClient} = await import('./server-flags.js')
     const {remoteBackend} = await import('../client/remote-backend.js')
-    return remoteBackend(new ServerClient({server, token: flags.token, timeoutMs: 120_000}))
+    // Bulk issuance and credential resets can take a while on a big store.
+    return remoteBackend(await serverClient(flags, {profiles: () => this.profiles(), timeoutMs: 300_000}))
   }
 }

@@ -2,12 +2,21 @@ import {Flags} from '@oclif/core'
 
 import {UsageError} from '../domain/errors.js'
 import type {ServerClient} from '../client/http.js'
+import type {TrustOptions} from '../client/transport.js'
+import type {ProfileRemote, Profiles} from './profiles.js'
 
 /** The flags of every command that talks to a license server. */
 export const serverFlags = {
   server: Flags.string({
-    summary: 'License server URL (e.g. http://127.0.0.1:22350).',
+    summary: 'License server URL (e.g. http://127.0.0.1:22350; default: the profile\'s "server").',
     env: 'LICADM_SERVER',
+    helpGroup: 'SERVER',
+  }),
+  ca: Flags.string({
+    summary: "CA certificate (PEM) that an https server's certificate must chain to; for a self-signed server, its certificate.",
+    description:
+      'Without it, an https server is checked against the system\'s certificate authorities (and the profile\'s "ca" or "server-fingerprint", see "licadm profile set"). Get a self-signed server\'s certificate with "licadm server cert export --out FILE" on the server.',
+    env: 'LICADM_CA',
     helpGroup: 'SERVER',
   }),
   token: Flags.string({
@@ -21,10 +30,33 @@ export const serverFlags = {
   }),
 }
 
-/** A client of the server named by --server / LICADM_SERVER. */
-export async function serverClient(flags: {server?: string; token?: string; 'public-key'?: string}, options: {needsToken?: boolean} = {}): Promise<ServerClient> {
-  if (!flags.server) {
-    throw new UsageError('missing required flag --server', {hint: 'Pass --server URL or set LICADM_SERVER (e.g. http://127.0.0.1:22350).', details: {flag: '--server'}})
+/**
+ * A client of the server named by --server / LICADM_SERVER, else by the profile's "server" (when
+ * `profiles` is given), with the certificate trust of trustFrom().
+ */
+export async function serverClient(
+  flags: {server?: string; token?: string; 'public-key'?: string; ca?: string; profile?: string},
+  options: {needsToken?: boolean; profiles?: () => Promise<Profiles>; timeoutMs?: number} = {},
+): Promise<ServerClient> {
+  let remote: ProfileRemote = {}
+  if (options.profiles) {
+    const profiles = await options.profiles()
+    remote = profiles.remote(profiles.resolve(flags.profile))
+  }
+  const server = flags.server || remote.server
+  if (!server) {
+    throw new UsageError('missing required flag --server', {
+      hint: 'Pass --server URL, set LICADM_SERVER (e.g. http://127.0.0.1:22350), or keep it in the profile: licadm profile set server URL.',
+      details: {flag: '--server'},
+    })
+  }
+  const trust = await trustFrom(flags, remote)
+  if (trust && /^http:/i.test(server)) {
+    // Asked to check a certificate, yet the URL is plain http: never fall back silently.
+    throw new UsageError(`${server} is plain http, but ${flags.ca ? '--ca' : 'the profile'} asks for a checked certificate`, {
+      hint: 'Use the https:// URL of the server (it serves TLS when started with --tls).',
+      details: {flag: '--server'},
+    })
   }
   if (options.needsToken !== false && !flags.token) {
     throw new UsageError('missing the server token', {hint: 'Set LICADM_TOKEN (or pass --token).', details: {flag: '--token'}})
@@ -36,7 +68,53 @@ export async function serverClient(flags: {server?: string; token?: string; 'pub
     publicKeys = new Map(parsePublicKeys(readInput(flags['public-key'], '--public-key'), '--public-key').map((k) => [k.kid, k.key]))
   }
   const {ServerClient} = await import('../client/http.js')
-  return new ServerClient({server: flags.server, token: flags.token, publicKeys})
+  return new ServerClient({server, token: flags.token, publicKeys, trust, timeoutMs: options.timeoutMs})
+}
+
+/**
+ * How to trust the server's certificate: --ca FILE (LICADM_CA) wins; else the profile's pinned
+ * fingerprint and/or CA file, when the server is the profile's own (or the profile names none);
+ * else undefined, which means the system's CAs. Reads and checks the CA file.
+ */
+export async function trustFrom(flags: {server?: string; ca?: string}, remote: ProfileRemote = {}): Promise<TrustOptions | undefined> {
+  if (flags.ca) return {ca: await readCa(flags.ca, '--ca')}
+  if (flags.server && remote.server && !sameOrigin(flags.server, remote.server)) return undefined
+  const trust: TrustOptions = {}
+  if (remote.serverFingerprint) trust.fingerprint = remote.serverFingerprint
+  if (remote.ca) trust.ca = await readCa(remote.ca, 'the profile\'s "ca"')
+  return trust.ca === undefined && trust.fingerprint === undefined ? undefined : trust
+}
+
+/** A PEM CA file: read, and refused unless it holds certificates. */
+export async function readCa(path: string, what: string): Promise<string> {
+  const {readInput} = await import('./files.js')
+  const {parseCertificates} = await import('../crypto/certs.js')
+  const text = readInput(path, what)
+  parseCertificates(text, `${what} (${path})`)
+  return text
+}
+
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin
+  } catch {
+    return false
+  }
+}
+
+/** The data directory flag of the commands that work on a server's TLS material, as `server start` takes it. */
+export const serverDataFlags = {
+  data: Flags.string({summary: 'The server\'s own data directory (as given to "server start --data"); default: the profile\'s.'}),
+}
+
+/** Where the server keeps tls/: --data DIR, else the profile's data directory (the profile must exist). */
+export async function serverDataDir(data: string | undefined, profiles: () => Promise<Profiles>, profile?: string): Promise<string> {
+  if (data) return data
+  const p = await profiles()
+  const name = p.resolve(profile)
+  p.require(name)
+  const {dirname} = await import('node:path')
+  return dirname(p.paths(name).storePath)
 }
 
 /** Who holds a seat by default: the OS user and the host name. */

@@ -139,6 +139,10 @@ export const OPERATIONS: Readonly<Record<OperationName, Operation>> = {
   'offline.confirm': vendorOnly,
   'offline.inspect': vendorOnly,
   'offline.list': vendorOnly,
+
+  'tokens.create': vendorOnly,
+  'tokens.list': vendorOnly,
+  'tokens.revoke': vendorOnly,
 }
 
 export function operation(name: string): Operation | undefined {
