@@ -1,4 +1,4 @@
-import {createHash, type KeyObject} from 'node:crypto'
+import {createHash, sign, type KeyObject} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
@@ -9,7 +9,7 @@ import {parseUint} from '../domain/values.js'
 import {parseCsv} from '../formats/csv.js'
 import type {ServiceContext} from './context.js'
 import type {Signer} from '../crypto/keys.js'
-import {CHUNK_SIZE, LicenseService, type IssueRequest, type SignedBatch, type SignMany} from './licenses.js'
+import {CHUNK_SIZE, LicenseService, type IssueRequest, type Issuer, type SignedBatch} from './licenses.js'
 
 export type BulkFormat = 'csv' | 'ndjson'
 
@@ -168,29 +168,43 @@ export class BulkIssuer {
    * key (`--idempotency-key`, or the hash of the file's content) and the row's line number.
    */
   prepare(rows: BulkRow[], baseKey: string): {requests: Array<IssueRequest & {line: number}>; errors: RowError[]} {
-    const now = epochSeconds(this.ctx.clock)
-    const errors: RowError[] = []
-    const requests: Array<IssueRequest & {line: number}> = []
-    const keysSeen = new Map<string, number>()
-    for (const row of rows) {
-      try {
-        const spec = parseLicenseSpec(row.input, now, columnLabel)
-        // An empty cell means the default, one license.
-        const count = parseUint(row.count, 'count', LIMITS.count) ?? 1
-        const key = row.key === undefined || row.key === null || row.key === '' ? `${baseKey}#${row.line}` : String(row.key).trim()
-        if (key.length > 200) throw new InvalidValueError('idempotency_key', 'give at most 200 characters')
-        const dup = keysSeen.get(key)
-        if (dup !== undefined) throw new InvalidValueError('idempotency_key', `"${key}" is used again (first on line ${dup})`)
-        keysSeen.set(key, row.line)
-        requests.push({line: row.line, spec, count, key, fingerprint: LicenseService.fingerprint(row.input, count)})
-      } catch (error) {
-        if (!(error instanceof LicadmError)) throw error
-        errors.push({line: row.line, field: error.details?.flag as string | undefined, message: error.message})
-      }
-    }
-    return {requests, errors}
+    return this.checker(baseKey)(rows)
   }
 
+  /** `prepare` a part at a time: a key is still refused when an earlier part used it. */
+  private checker(baseKey: string): (rows: BulkRow[]) => {requests: LineRequest[]; errors: RowError[]} {
+    const now = epochSeconds(this.ctx.clock)
+    const keysSeen = new Map<string, number>()
+    return (rows) => {
+      const errors: RowError[] = []
+      const requests: LineRequest[] = []
+      for (const row of rows) {
+        try {
+          const spec = parseLicenseSpec(row.input, now, columnLabel)
+          // An empty cell means the default, one license.
+          const count = parseUint(row.count, 'count', LIMITS.count) ?? 1
+          const key = row.key === undefined || row.key === null || row.key === '' ? `${baseKey}#${row.line}` : String(row.key).trim()
+          if (key.length > 200) throw new InvalidValueError('idempotency_key', 'give at most 200 characters')
+          const dup = keysSeen.get(key)
+          if (dup !== undefined) throw new InvalidValueError('idempotency_key', `"${key}" is used again (first on line ${dup})`)
+          keysSeen.set(key, row.line)
+          requests.push({line: row.line, spec, count, key, fingerprint: LicenseService.fingerprint(row.input, count)})
+        } catch (error) {
+          if (!(error instanceof LicadmError)) throw error
+          errors.push({line: row.line, field: error.details?.flag as string | undefined, message: error.message})
+        }
+      }
+      return {requests, errors}
+    }
+  }
+
+  /**
+   * A pipeline over chunks of CHUNK_SIZE rows. This thread validates the rows, lays out each chunk's
+   * licenses and stores them, one transaction a chunk; signing threads sign the chunks laid out ahead
+   * (up to LOOKAHEAD of them), and this thread signs a share of a chunk itself when it would
+   * otherwise wait for it. Signing starts while the rest of the file is still being validated: what
+   * was signed is only kept once every row has passed, so a refused file still issues nothing.
+   */
   async run(
     text: string,
     format: BulkFormat,
@@ -198,114 +212,224 @@ export class BulkIssuer {
   ): Promise<BulkSummary> {
     const read = readRows(text, format)
     const baseKey = options.idempotencyKey ?? `file:${createHash('sha256').update(text).digest('base64url')}`
-    const {requests, errors} = this.prepare(read.rows, baseKey)
-    const allErrors = [...read.errors, ...errors].sort((a, b) => a.line - b.line)
-    if (allErrors.length === 0 && requests.length === 0) allErrors.push({line: 1, message: 'the file has no license rows'})
-    // Rows that are well formed are checked against the store too, so one run reports every bad row.
-    const missing = new Set(await this.licenses.missingProducts(requests.map((r) => r.spec.productCode)))
-    for (const r of requests.filter((q) => missing.has(q.spec.productCode))) {
-      allErrors.push({line: r.line, field: 'product', message: `product: product ${r.spec.productCode} not found`})
-    }
-    allErrors.sort((a, b) => a.line - b.line)
-    if (allErrors.length > 0) throw rowsRefused(allErrors)
+    const check = this.checker(baseKey)
+    const errors: RowError[] = [...read.errors]
+    const chunks: Chunk[] = []
+    const known = new Set<number>()
+    let pool: SigningPool | undefined
+    let poolTried = false
+    let issuer: Issuer | undefined
+    // Chunks laid out and handed to the signers, in order; chunks[submitted] is the next one.
+    let submitted = 0
 
-    const summary: BulkSummary = {rows: requests.length, issued: 0, alreadyIssued: 0, licenses: []}
-    options.onProgress?.(0, requests.length)
-    const issuer = await this.licenses.issuer()
-    // Keys issued by an earlier run are not signed again (a re-run only reads); each chunk's
-    // transaction checks its keys again, so this early look is only a saving, never a decision.
-    const recorded = await this.licenses.recordedKeys(requests.map((r) => r.key!))
-    const toSign = requests.reduce((n, r) => (recorded.has(r.key!) ? n : n + r.count), 0)
-    const pool = toSign >= PARALLEL_MIN ? SigningPool.start(issuer.signer) : undefined
+    /** Lays out a chunk's licenses and hands them to the signers (or signs them here, without a pool). */
+    const submit = async (chunk: Chunk, rowsAfter: number): Promise<void> => {
+      issuer ??= await this.licenses.issuer()
+      // Keys issued by an earlier run are not signed again (a re-run only reads); the chunk's
+      // transaction checks its keys again, so this early look is only a saving, never a decision.
+      const recorded = await this.licenses.recordedKeys(chunk.requests.map((r) => r.key!))
+      const unsigned = this.licenses.unsigned(chunk.requests, issuer, recorded)
+      const {inputs} = unsigned
+      if (!poolTried && inputs.length > 0) {
+        poolTried = true
+        // Every row after this chunk issues one license at least.
+        if (inputs.length + rowsAfter >= PARALLEL_MIN) pool = SigningPool.start(issuer.signer)
+      }
+      if (pool && inputs.length > 0) {
+        chunk.job = pool.submit(inputs)
+        chunk.signed = chunk.job.signatures.then((signatures) => LicenseService.seal(unsigned, signatures))
+        // If the run stops before this chunk is stored, it is never awaited: keep its failure quiet.
+        chunk.signed.catch(() => undefined)
+      } else {
+        const {signer} = issuer
+        chunk.signed = Promise.resolve(LicenseService.seal(unsigned, inputs.map((input) => signer.sign(input))))
+      }
+    }
+
     try {
-      // A pipeline: while this thread stores chunk i (one transaction), the workers sign chunk i+1.
-      // The first chunk is signed here, while the workers start up.
-      const chunks: Array<typeof requests> = []
-      for (let i = 0; i < requests.length; i += CHUNK_SIZE) chunks.push(requests.slice(i, i + CHUNK_SIZE))
-      let next: Promise<SignedBatch> = this.licenses.sign(chunks[0], issuer, recorded)
+      for (let i = 0; i < read.rows.length; i += CHUNK_SIZE) {
+        const part = check(read.rows.slice(i, i + CHUNK_SIZE))
+        errors.push(...part.errors)
+        // Rows that are well formed are checked against the store too, so one run reports every bad row.
+        const unknown = [...new Set(part.requests.map((r) => r.spec.productCode))].filter((code) => !known.has(code))
+        const missing = new Set(unknown.length === 0 ? [] : await this.licenses.missingProducts(unknown))
+        for (const code of unknown) if (!missing.has(code)) known.add(code)
+        for (const r of part.requests) {
+          if (missing.has(r.spec.productCode)) errors.push({line: r.line, field: 'product', message: `product: product ${r.spec.productCode} not found`})
+        }
+        if (part.requests.length > 0) chunks.push({requests: part.requests})
+        // While every row so far is good and the file is big enough for signing threads, the first
+        // chunks are signed meanwhile. A key that cannot be loaded stops this; it is reported below.
+        const rowsAfter = read.rows.length - i - CHUNK_SIZE
+        if (errors.length === 0 && !poolTried && read.rows.length >= PARALLEL_MIN) {
+          await submit(chunks[submitted], rowsAfter).then(
+            () => submitted++,
+            () => (poolTried = true),
+          )
+        } else if (errors.length === 0 && pool && submitted <= LOOKAHEAD) {
+          await submit(chunks[submitted++], rowsAfter)
+        }
+      }
+      if (errors.length === 0 && chunks.length === 0) errors.push({line: 1, message: 'the file has no license rows'})
+      if (errors.length > 0) throw rowsRefused(errors.sort((a, b) => a.line - b.line))
+
+      const total = chunks.reduce((n, c) => n + c.requests.length, 0)
+      const summary: BulkSummary = {rows: total, issued: 0, alreadyIssued: 0, licenses: []}
+      options.onProgress?.(0, total)
       let done = 0
       for (let c = 0; c < chunks.length; c++) {
-        const batch = await next
-        if (c + 1 < chunks.length) {
-          next = this.licenses.sign(chunks[c + 1], issuer, recorded, pool?.signMany)
-          // If storing this chunk fails, the next one is never awaited: keep its failure quiet.
-          next.catch(() => undefined)
+        // Lay out the chunks ahead first, so the signing threads are never short of work.
+        while (submitted < chunks.length && submitted <= c + LOOKAHEAD) {
+          const rowsAfter = chunks.slice(submitted + 1).reduce((n, k) => n + k.requests.length, 0)
+          await submit(chunks[submitted++], rowsAfter)
         }
-        const results = await this.licenses.store(batch)
         const chunk = chunks[c]
+        chunk.job?.help()
+        const results = await this.licenses.store(await chunk.signed!)
         for (const [j, result] of results.entries()) {
+          const {line, key} = chunk.requests[j]
           if (result.replayed) summary.alreadyIssued++
           for (const l of result.licenses) {
             if (!result.replayed) summary.issued++
-            summary.licenses.push({line: chunk[j].line, key: chunk[j].key!, id: l.id, ticket: l.ticket, replayed: result.replayed})
+            summary.licenses.push({line, key: key!, id: l.id, ticket: l.ticket, replayed: result.replayed})
           }
         }
-        done += chunk.length
-        options.onProgress?.(done, requests.length)
+        done += chunk.requests.length
+        // Stored: its licenses are in the summary, the rest can go.
+        chunks[c] = {requests: []}
+        options.onProgress?.(done, total)
       }
+      return summary
     } finally {
       await pool?.close()
     }
-    return summary
   }
+}
+
+type LineRequest = IssueRequest & {line: number}
+
+/** Rows issued in one transaction, and their licenses once laid out and handed to the signers. */
+interface Chunk {
+  requests: LineRequest[]
+  signed?: Promise<SignedBatch>
+  job?: SigningJob
 }
 
 /**
  * Below this many licenses to sign, a run signs on this thread: starting a worker costs about as
- * much as signing a few hundred licenses, and the pipeline needs two chunks to overlap anything.
+ * much as signing a few hundred licenses.
  */
 const PARALLEL_MIN = 2 * CHUNK_SIZE
 
-/** At most this many signing threads: this thread stores, and past a few signers it is the limit. */
+/**
+ * Chunks laid out ahead of the one being stored. Signing threads work through them while this thread
+ * stores; two keep them busy while this thread lays out the next, and hold little memory.
+ */
+const LOOKAHEAD = 2
+
+/** At most this many signing threads besides this one: this thread stores, and past a few signers it is the limit. */
 const MAX_SIGNING_THREADS = 3
 
 /**
- * A signer that can lend its private key to worker threads (a KeyObject can be posted to one, no PEM
- * is written). A signer without `privateKey` (see signerFor in crypto/keys.ts) signs on this thread.
+ * Signatures a thread claims at a time. Small enough that when this thread helps with a chunk, the
+ * last claims of all threads end close together; big enough that claiming costs nothing.
  */
-type ShareableSigner = Signer
+const SIGN_BATCH = 25
 
 /**
- * The workers' code, CommonJS for `eval`. A message carries many signing inputs in one transferred
- * buffer (with their end offsets) and the answer carries 64-byte signatures back the same way, so
- * nothing is copied per license on the way.
+ * A chunk's signing work, in one SharedArrayBuffer that every thread sees: two counters (the next
+ * batch of SIGN_BATCH inputs to claim, the batches done), the end offset of each input, the 64-byte
+ * signatures, then the inputs. A thread claims a batch by incrementing the first counter, so each
+ * batch is signed exactly once, by whichever thread got to it.
+ */
+interface SharedJob {
+  control: Int32Array
+  ends: Int32Array
+  signatures: Buffer
+  data: Buffer
+  batches: number
+}
+
+function sharedJob(buffer: SharedArrayBuffer, count: number): SharedJob {
+  const endsAt = 8
+  const signaturesAt = endsAt + 4 * count
+  const dataAt = signaturesAt + 64 * count
+  return {
+    control: new Int32Array(buffer, 0, 2),
+    ends: new Int32Array(buffer, endsAt, count),
+    signatures: Buffer.from(buffer, signaturesAt, 64 * count),
+    data: Buffer.from(buffer, dataAt, buffer.byteLength - dataAt),
+    batches: Math.ceil(count / SIGN_BATCH),
+  }
+}
+
+/**
+ * Claims and signs batches of `job` until none is left: how many signatures this call made, and
+ * whether it finished the job's last batch. The workers run the same loop (WORKER_SOURCE).
+ */
+function signClaimed(job: SharedJob, key: KeyObject): {signed: number; finished: boolean} {
+  const {control, ends, signatures, data, batches} = job
+  let signed = 0
+  let finished = false
+  for (let b = Atomics.add(control, 0, 1); b < batches; b = Atomics.add(control, 0, 1)) {
+    const end = Math.min(ends.length, (b + 1) * SIGN_BATCH)
+    for (let i = b * SIGN_BATCH; i < end; i++, signed++) sign(null, data.subarray(i === 0 ? 0 : ends[i - 1], ends[i]), key).copy(signatures, 64 * i)
+    finished = Atomics.add(control, 1, 1) + 1 === batches
+  }
+  return {signed, finished}
+}
+
+/**
+ * The workers' code, CommonJS for `eval`: the loop of signClaimed over each job posted to them. The
+ * worker that signs a job's last batch says so; the others move on to the next job.
  */
 const WORKER_SOURCE = `
 const {parentPort, workerData} = require('node:worker_threads')
 const {sign} = require('node:crypto')
-parentPort.on('message', ({id, data, ends}) => {
+const BATCH = ${SIGN_BATCH}
+parentPort.on('message', ({id, buffer, count}) => {
   try {
-    const input = Buffer.from(data)
-    const signatures = Buffer.allocUnsafeSlow(64 * ends.length)
-    let start = 0
-    for (let i = 0; i < ends.length; i++) {
-      sign(null, input.subarray(start, ends[i]), workerData.key).copy(signatures, 64 * i)
-      start = ends[i]
+    const control = new Int32Array(buffer, 0, 2)
+    const ends = new Int32Array(buffer, 8, count)
+    const signatures = Buffer.from(buffer, 8 + 4 * count, 64 * count)
+    const data = Buffer.from(buffer, 8 + 68 * count)
+    const batches = Math.ceil(count / BATCH)
+    for (let b = Atomics.add(control, 0, 1); b < batches; b = Atomics.add(control, 0, 1)) {
+      const end = Math.min(count, (b + 1) * BATCH)
+      for (let i = b * BATCH; i < end; i++) sign(null, data.subarray(i === 0 ? 0 : ends[i - 1], ends[i]), workerData.key).copy(signatures, 64 * i)
+      if (Atomics.add(control, 1, 1) + 1 === batches) parentPort.postMessage({id})
     }
-    parentPort.postMessage({id, signatures: signatures.buffer}, [signatures.buffer])
   } catch (error) {
     parentPort.postMessage({id, error: String((error && error.message) || error)})
   }
 })
 `
 
+/** A chunk's signatures, being made; `help` signs what is left of it on this thread and says how many. */
+export interface SigningJob {
+  signatures: Promise<Buffer[]>
+  help(): number
+}
+
 /**
  * Ed25519 signing in worker threads. A signature costs about as much as everything else issuing a
- * license does (parse, validate, build, store), so signing the next chunk on other cores while this
- * thread stores the current one nearly doubles a bulk run's rate on two cores.
+ * license does (parse, validate, lay out, store), so signing on other cores while this thread does
+ * the rest nearly doubles a bulk run's rate on two cores. Work is shared, not split in fixed parts:
+ * on a machine where the cores are busy with other work, whichever thread is free signs.
  */
-class SigningPool {
-  private readonly pending = new Map<number, {resolve: (signatures: Buffer) => void; reject: (error: Error) => void}>()
+export class SigningPool {
+  private readonly pending = new Map<number, {job: SharedJob; resolve: () => void; reject: (error: Error) => void}>()
   private nextId = 0
   /** Set when a worker failed or stopped: later calls fail at once instead of waiting forever. */
   private failure?: Error
 
   /**
-   * A pool when the signer can lend its key and a core is to spare; otherwise none, and the run
-   * signs on this thread (slower, same result).
+   * A pool when the signer can lend its key (a KeyObject can be posted to a worker, no PEM is
+   * written) and a core is to spare; otherwise none, and the run signs on this thread (slower, same
+   * result). A signer without `privateKey` (see signerFor in crypto/keys.ts) signs here.
    */
   static start(signer: Signer): SigningPool | undefined {
-    const key = (signer as ShareableSigner).privateKey
+    const key = signer.privateKey
     const threads = Math.min(availableParallelism() - 1, MAX_SIGNING_THREADS)
     if (!key || threads < 1) return undefined
     const workers: Worker[] = []
@@ -315,46 +439,59 @@ class SigningPool {
       for (const worker of workers) void worker.terminate()
       return undefined
     }
-    return new SigningPool(workers)
+    return new SigningPool(workers, key)
   }
 
-  private constructor(private readonly workers: Worker[]) {
+  private constructor(
+    private readonly workers: Worker[],
+    private readonly key: KeyObject,
+  ) {
     for (const worker of workers) {
-      worker.on('message', ({id, signatures, error}: {id: number; signatures?: ArrayBuffer; error?: string}) => {
+      worker.on('message', ({id, error}: {id: number; error?: string}) => {
         const call = this.pending.get(id)
         this.pending.delete(id)
         if (error !== undefined) call?.reject(new Error(`signing in a worker thread failed: ${error}`))
-        else call?.resolve(Buffer.from(signatures!))
+        else call?.resolve()
       })
       worker.on('error', (error) => this.failAll(error))
       worker.on('exit', () => this.failAll(new Error('a signing worker thread stopped')))
     }
   }
 
-  /** Signs `inputs`, split evenly over the workers. */
-  readonly signMany: SignMany = async (inputs) => {
-    const per = Math.ceil(inputs.length / this.workers.length)
-    const parts = await Promise.all(this.workers.map((worker, w) => this.send(worker, inputs.slice(w * per, (w + 1) * per))))
-    const out: Buffer[] = []
-    for (const signatures of parts) for (let i = 0; i < signatures.length; i += 64) out.push(signatures.subarray(i, i + 64))
-    return out
-  }
-
-  private send(worker: Worker, inputs: Buffer[]): Promise<Buffer> {
-    if (this.failure) return Promise.reject(this.failure)
-    if (inputs.length === 0) return Promise.resolve(Buffer.alloc(0))
-    const ends: number[] = []
+  /** Hands `inputs` to the workers at once; their signatures come in the same order. */
+  submit(inputs: Buffer[]): SigningJob {
     let size = 0
-    for (const input of inputs) ends.push((size += input.length))
-    // A buffer of its own (not a slice of Node's shared pool), so it can be transferred, not copied.
-    const data = Buffer.allocUnsafeSlow(size)
+    for (const input of inputs) size += input.length
+    const buffer = new SharedArrayBuffer(8 + 68 * inputs.length + size)
+    const job = sharedJob(buffer, inputs.length)
     let at = 0
-    for (const input of inputs) at += input.copy(data, at)
+    for (const [i, input] of inputs.entries()) job.ends[i] = at += input.copy(job.data, at)
     const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, {resolve, reject})
-      worker.postMessage({id, data: data.buffer, ends}, [data.buffer])
+    const signatures = new Promise<void>((resolve, reject) => {
+      if (this.failure) reject(this.failure)
+      else if (inputs.length === 0) resolve()
+      else {
+        this.pending.set(id, {job, resolve, reject})
+        for (const worker of this.workers) worker.postMessage({id, buffer, count: inputs.length})
+      }
+    }).then(() => {
+      const out: Buffer[] = []
+      for (let i = 0; i < inputs.length; i++) out.push(job.signatures.subarray(64 * i, 64 * i + 64))
+      return out
     })
+    return {
+      signatures,
+      help: () => {
+        const call = this.pending.get(id)
+        if (!call) return 0
+        const {signed, finished} = signClaimed(job, this.key)
+        if (finished) {
+          this.pending.delete(id)
+          call.resolve()
+        }
+        return signed
+      },
+    }
   }
 
   private failAll(error: Error): void {

@@ -65,9 +65,6 @@ export interface Issuer {
   signer: Signer
 }
 
-/** Makes Ed25519 signatures of many signing inputs at once, in their order. */
-export type SignMany = (inputs: Buffer[]) => Promise<Buffer[]>
-
 /** The licenses of one request and their rows, with the signed license file in `jws`. */
 interface Built {
   licenses: License[]
@@ -80,6 +77,12 @@ export interface SignedBatch {
   issuer: Issuer
   /** For each request whose key was not used when the batch was signed. */
   signed: Map<IssueRequest, Built>
+}
+
+/** A batch laid out with placeholder signatures, and the signing inputs of its licenses in order. */
+export interface UnsignedBatch {
+  batch: SignedBatch
+  inputs: Buffer[]
 }
 
 /** How long one write transaction of a bulk run is: big enough to be fast, small enough to resume. */
@@ -150,35 +153,37 @@ export class LicenseService {
   /**
    * The first half of issuing, outside any transaction: builds and signs the licenses of the
    * requests whose key is not in `recorded` (signing is most of the work, and the write lock is not
-   * held meanwhile). With `signMany`, the signatures are made there (in worker threads, see
-   * BulkIssuer) and this thread is free until they come back.
+   * held meanwhile).
    */
-  async sign(requests: IssueRequest[], issuer: Issuer, recorded: ReadonlyMap<string, string>, signMany?: SignMany): Promise<SignedBatch> {
-    const todo: IssueRequest[] = []
-    const keys = new Set<string>()
-    for (const request of requests) {
-      if (request.key !== null) {
-        // A key used before is replayed, and a key given twice is issued once: nothing to sign.
-        if (recorded.has(request.key) || keys.has(request.key)) continue
-        keys.add(request.key)
-      }
-      todo.push(request)
-    }
-    if (!signMany) return {requests, issuer, signed: this.build(todo, issuer.vendor, issuer.signer)}
-    // signCompact lays out each JWS and hands us its signing input; we note the input, give back a
-    // placeholder, and put the real signature in its place when signMany has made them all.
+  async sign(requests: IssueRequest[], issuer: Issuer, recorded: ReadonlyMap<string, string>): Promise<SignedBatch> {
+    return {requests, issuer, signed: this.build(toSign(requests, recorded), issuer.vendor, issuer.signer)}
+  }
+
+  /**
+   * `sign` in two steps, for a caller that makes the signatures itself (BulkIssuer shares them out
+   * between threads): the licenses of the requests whose key is not in `recorded`, laid out as JWS
+   * with a placeholder signature, and their signing inputs in order. `seal` puts the signatures in.
+   */
+  unsigned(requests: IssueRequest[], issuer: Issuer, recorded: ReadonlyMap<string, string>): UnsignedBatch {
+    // signCompact lays out each JWS and hands us its signing input; we note the input and give back
+    // a placeholder, which seal replaces by the real signature.
     const inputs: Buffer[] = []
     const noting: Signer = {kid: issuer.signer.kid, sign: (data) => (inputs.push(data), PLACEHOLDER)}
-    const signed = this.build(todo, issuer.vendor, noting)
-    const signatures = await signMany(inputs)
+    return {batch: {requests, issuer, signed: this.build(toSign(requests, recorded), issuer.vendor, noting)}, inputs}
+  }
+
+  /** The batch of `unsigned` with `signatures[i]`, the signature of `unsigned.inputs[i]`, in place. */
+  static seal(unsigned: UnsignedBatch, signatures: ArrayLike<Buffer>): SignedBatch {
+    const {batch, inputs} = unsigned
+    if (signatures.length !== inputs.length) throw new Error(`${inputs.length} licenses to sign, ${signatures.length} signatures`)
     let i = 0
-    for (const {rows} of signed.values()) {
+    for (const {rows} of batch.signed.values()) {
       for (const row of rows) {
         if (!row.jws.endsWith(PLACEHOLDER_TEXT)) throw new Error('a JWS does not end with its signature')
         row.jws = row.jws.slice(0, -PLACEHOLDER_TEXT.length) + signatures[i++].toString('base64url')
       }
     }
-    return {requests, issuer, signed}
+    return batch
   }
 
   /**
@@ -401,6 +406,20 @@ export function verifyOffline(text: string, keys: ReadonlyMap<string, KeyObject>
 /** An Ed25519 signature is 64 bytes: 86 characters of base64url. */
 const PLACEHOLDER = Buffer.alloc(64)
 const PLACEHOLDER_TEXT = PLACEHOLDER.toString('base64url')
+
+/** The requests that need licenses made: a key used before is replayed, and a key given twice is issued once. */
+function toSign(requests: IssueRequest[], recorded: ReadonlyMap<string, string>): IssueRequest[] {
+  const todo: IssueRequest[] = []
+  const keys = new Set<string>()
+  for (const request of requests) {
+    if (request.key !== null) {
+      if (recorded.has(request.key) || keys.has(request.key)) continue
+      keys.add(request.key)
+    }
+    todo.push(request)
+  }
+  return todo
+}
 
 function keysOf(requests: IssueRequest[]): string[] {
   return requests.map((r) => r.key).filter((k): k is string => k !== null)
