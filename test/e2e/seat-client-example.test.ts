@@ -16,10 +16,14 @@ import {withPayload} from '../helpers/files.js'
 
 const EXAMPLE = join(ROOT, 'examples', 'seat-client.mjs')
 const TOKEN = 'example-client-token'
+const ADMIN = 'example-admin-token'
 const SEED = {
   products: [{code: 7, name: 'Acme CAD'}],
   licenses: [{key: 'globex-cad', product: 7, quantity: 2, customer: 'Globex'}],
-  tokens: [{name: 'ci', role: 'client', token: TOKEN}],
+  tokens: [
+    {name: 'ci', role: 'client', token: TOKEN},
+    {name: 'admin', role: 'vendor', token: ADMIN},
+  ],
 }
 const SLOW = 120_000
 
@@ -72,6 +76,21 @@ function spawnExample(env: Record<string, string>): ChildProcess {
 
 const runExample = (env: Record<string, string>): Promise<RunResult> => collect(spawnExample(env), ['(example)'])
 
+/** Starts the example for a long run and resolves once it holds a seat and works. */
+async function startWorking(): Promise<{child: ChildProcess; done: Promise<RunResult>; leaseId: string}> {
+  const child = spawnExample({LICADM_SERVER: server.url, WORK_SECONDS: '120'})
+  const done = collect(child, ['(example)'])
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString()
+      if (out.includes('working for')) resolve()
+    })
+    child.on('exit', () => reject(new Error(`the example ended before it worked\n${out}`)))
+  })
+  return {child, done, leaseId: /lease (lse_\w+)/.exec(out)![1]}
+}
+
 function explain(r: RunResult): string {
   return `example → exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`
 }
@@ -121,23 +140,23 @@ describe('examples/seat-client.mjs', {timeout: SLOW}, () => {
   })
 
   it('on SIGINT the seat client releases the seat before the process ends', async () => {
-    const child = spawnExample({LICADM_SERVER: server.url, WORK_SECONDS: '60'})
-    const done = collect(child, ['(example)'])
-    let out = ''
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (b: Buffer) => {
-        out += b.toString()
-        if (out.includes('working for')) resolve()
-      })
-      child.on('exit', () => reject(new Error(`the example ended before it worked\n${out}`)))
-    })
-    const leaseId = /lease (lse_\w+)/.exec(out)![1]
+    const {child, done, leaseId} = await startWorking()
     expect((await seatsOf(server)).holders.map((h) => h.id)).toEqual([leaseId])
     child.kill('SIGINT')
     const r = await done
     expect(r.signal, explain(r)).toBe('SIGINT')
     expect(r.stdout).not.toContain('seat released')
     expect(await seatsOf(server)).toMatchObject({used: 0, holders: []})
+  })
+
+  it('a seat removed by an administrator while the app works: the next heartbeat finds it gone, exit 3', async () => {
+    const {done, leaseId} = await startWorking()
+    ok(await sb.run(['seat', 'remove', leaseId, '--yes', '--json'], {env: {LICADM_SERVER: server.url, LICADM_TOKEN: ADMIN}}))
+    const r = await done
+    expect(r.code, explain(r)).toBe(3)
+    expect(r.stderr).toContain(`acme-cad: heartbeat failed: lease ${leaseId} not found`)
+    expect(r.stderr).toMatch(/^acme-cad: LEASE_NOT_FOUND: /m)
+    expect(r.stdout).not.toContain('seat released')
   })
 
   it('a tampered license file: exit 5 with the reason, and no seat is taken', async () => {
