@@ -242,7 +242,7 @@ export class BulkIssuer {
         chunk.signed.catch(() => undefined)
       } else {
         const {signer} = issuer
-        chunk.signed = Promise.resolve(LicenseService.seal(unsigned, inputs.map((input) => signer.sign(input))))
+        chunk.signed = Promise.resolve(LicenseService.seal(unsigned, inputs.map((input) => signer.sign(Buffer.from(input, 'latin1')))))
       }
     }
 
@@ -458,14 +458,17 @@ export class SigningPool {
     }
   }
 
-  /** Hands `inputs` to the workers at once; their signatures come in the same order. */
-  submit(inputs: Buffer[]): SigningJob {
+  /**
+   * Hands `inputs` to the workers at once; their signatures come in the same order. Inputs are ASCII
+   * (JWS signing inputs are base64url and dots), so a character is a byte.
+   */
+  submit(inputs: string[]): SigningJob {
     let size = 0
     for (const input of inputs) size += input.length
     const buffer = new SharedArrayBuffer(8 + 68 * inputs.length + size)
     const job = sharedJob(buffer, inputs.length)
     let at = 0
-    for (const [i, input] of inputs.entries()) job.ends[i] = at += input.copy(job.data, at)
+    for (const [i, input] of inputs.entries()) job.ends[i] = at += job.data.write(input, at, 'latin1')
     const id = this.nextId++
     const signatures = new Promise<void>((resolve, reject) => {
       if (this.failure) reject(this.failure)

@@ -16,7 +16,7 @@ import {
 import {looksLikeTicket, parseTicket, ticketEntropy, ticketFromEntropy} from '../domain/ticket.js'
 import {parseInstant, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
-import {armorLicense, licenseClaims, peekLicense, signLicense, verifyLicenseFile, type LicenseClaims, type Vendor} from '../formats/license.js'
+import {armorLicense, LICENSE_TYP, licenseClaims, peekLicense, signLicense, verifyLicenseFile, type LicenseClaims, type Vendor} from '../formats/license.js'
 import type {LicenseTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit, type AuditEntry} from './audit.js'
@@ -79,10 +79,11 @@ export interface SignedBatch {
   signed: Map<IssueRequest, Built>
 }
 
-/** A batch laid out with placeholder signatures, and the signing inputs of its licenses in order. */
+/** A batch laid out up to the signatures, and the signing inputs of its licenses in order. */
 export interface UnsignedBatch {
   batch: SignedBatch
-  inputs: Buffer[]
+  /** Each license's `header.payload` (ASCII), in the order of the rows of `batch.signed`. */
+  inputs: string[]
 }
 
 /** How long one write transaction of a bulk run is: big enough to be fast, small enough to resume. */
@@ -161,15 +162,12 @@ export class LicenseService {
 
   /**
    * `sign` in two steps, for a caller that makes the signatures itself (BulkIssuer shares them out
-   * between threads): the licenses of the requests whose key is not in `recorded`, laid out as JWS
-   * with a placeholder signature, and their signing inputs in order. `seal` puts the signatures in.
+   * between threads): the licenses of the requests whose key is not in `recorded`, each JWS laid out
+   * up to its signature, and their signing inputs in order. `seal` puts the signatures in.
    */
   unsigned(requests: IssueRequest[], issuer: Issuer, recorded: ReadonlyMap<string, string>): UnsignedBatch {
-    // signCompact lays out each JWS and hands us its signing input; we note the input and give back
-    // a placeholder, which seal replaces by the real signature.
-    const inputs: Buffer[] = []
-    const noting: Signer = {kid: issuer.signer.kid, sign: (data) => (inputs.push(data), PLACEHOLDER)}
-    return {batch: {requests, issuer, signed: this.build(toSign(requests, recorded), issuer.vendor, noting)}, inputs}
+    const inputs: string[] = []
+    return {batch: {requests, issuer, signed: this.build(toSign(requests, recorded), issuer.vendor, issuer.signer, inputs)}, inputs}
   }
 
   /** The batch of `unsigned` with `signatures[i]`, the signature of `unsigned.inputs[i]`, in place. */
@@ -179,8 +177,8 @@ export class LicenseService {
     let i = 0
     for (const {rows} of batch.signed.values()) {
       for (const row of rows) {
-        if (!row.jws.endsWith(PLACEHOLDER_TEXT)) throw new Error('a JWS does not end with its signature')
-        row.jws = row.jws.slice(0, -PLACEHOLDER_TEXT.length) + signatures[i++].toString('base64url')
+        if (row.jws !== inputs[i]) throw new Error('a license is not where its signing input is')
+        row.jws = `${row.jws}.${signatures[i++].toString('base64url')}`
       }
     }
     return batch
@@ -237,20 +235,26 @@ export class LicenseService {
     })
   }
 
-  /** Makes the licenses of `requests` and their signed rows (CPU work only). */
-  private build(requests: IssueRequest[], vendor: Vendor, signer: Signer): Map<IssueRequest, Built> {
+  /**
+   * Makes the licenses of `requests` and their signed rows (CPU work only). With `inputs`, nothing is
+   * signed: each row's `jws` is its signing input, also pushed to `inputs` (see `unsigned`).
+   */
+  private build(requests: IssueRequest[], vendor: Vendor, signer: Signer, inputs?: string[]): Map<IssueRequest, Built> {
     const nowMs = this.ctx.clock.now()
     const now = Math.floor(nowMs / 1000)
     const total = requests.reduce((n, r) => n + r.count, 0)
     const entropy = ticketEntropy(total)
     // Random bytes for every id in one call too: a call costs as much as making the rest of the id.
     const idEntropy = randomBytes(ID_RANDOM_BYTES * total)
+    // The header is the same for every license of the batch: encoded once, as signCompact does.
+    const header = inputs && compactPart({alg: 'EdDSA', typ: LICENSE_TYP, kid: signer.kid})
     const out = new Map<IssueRequest, Built>()
     let index = 0
     for (const request of requests) {
       const {spec} = request
       const licenses: License[] = []
       const rows: LicenseTable[] = []
+      const metadata = JSON.stringify(spec.metadata)
       for (let seq = 0; seq < request.count; seq++, index++) {
         // Field by field, not `...spec`: spreading into a literal with more fields made a slow object
         // and cost as much as building the rest of the license. The License type keeps the list whole.
@@ -271,9 +275,12 @@ export class LicenseService {
           createdAt: now,
           revokedAt: null,
         }
-        const jws = signLicense(licenseClaims(license, vendor), signer)
+        const claims = licenseClaims(license, vendor)
+        let jws: string
+        if (inputs) inputs.push((jws = `${header}.${compactPart(claims)}`))
+        else jws = signLicense(claims, signer)
         licenses.push(license)
-        rows.push(toRow(license, jws, request.key, request.key === null ? null : seq))
+        rows.push(toRow(license, jws, metadata, request.key, request.key === null ? null : seq))
       }
       out.set(request, {licenses, rows})
     }
@@ -403,10 +410,6 @@ export function verifyOffline(text: string, keys: ReadonlyMap<string, KeyObject>
   return {valid: true, kid: header.kid as string, keyStatus: 'given', license: claims}
 }
 
-/** An Ed25519 signature is 64 bytes: 86 characters of base64url. */
-const PLACEHOLDER = Buffer.alloc(64)
-const PLACEHOLDER_TEXT = PLACEHOLDER.toString('base64url')
-
 /** The requests that need licenses made: a key used before is replayed, and a key given twice is issued once. */
 function toSign(requests: IssueRequest[], recorded: ReadonlyMap<string, string>): IssueRequest[] {
   const todo: IssueRequest[] = []
@@ -441,7 +444,13 @@ function checkKey(key: string, flag: string): string {
 }
 
 
-function toRow(l: License, jws: string, key: string | null, seq: number | null): LicenseTable {
+/** One part of a compact JWS: the base64url of an object's JSON, as signCompact encodes it. */
+function compactPart(value: object): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url')
+}
+
+/** The row of a license; `metadata` is its metadata as JSON, made once for all licenses of a request. */
+function toRow(l: License, jws: string, metadata: string, key: string | null, seq: number | null): LicenseTable {
   return {
     id: l.id,
     ticket: l.ticket,
@@ -454,7 +463,7 @@ function toRow(l: License, jws: string, key: string | null, seq: number | null):
     expires_at: l.expiresAt,
     status: l.status,
     customer: l.customer,
-    metadata: JSON.stringify(l.metadata),
+    metadata,
     kid: l.kid,
     jws,
     created_at: l.createdAt,

@@ -6,7 +6,8 @@ import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 import {dearmor} from '../../src/crypto/armor.js'
 import {generateSigningKey, signerFor} from '../../src/crypto/keys.js'
 import {LicadmError} from '../../src/domain/errors.js'
-import {LICENSE_TYP} from '../../src/formats/license.js'
+import {decodeCompact} from '../../src/crypto/jws.js'
+import {LICENSE_TYP, signLicense, type LicenseClaims} from '../../src/formats/license.js'
 import {SigningPool, type SigningJob} from '../../src/services/bulk.js'
 import {CHUNK_SIZE} from '../../src/services/licenses.js'
 import {openStoreReadOnly} from '../helpers/cli.js'
@@ -16,7 +17,7 @@ import {rejection} from './helpers.js'
 const realStart = SigningPool.start.bind(SigningPool)
 
 /** Signing inputs of different lengths, like license payloads of different customers. */
-const inputs = (n: number, tag: string) => Array.from({length: n}, (_, i) => Buffer.from(`${tag}.${i}.${'x'.repeat(i % 97)}`))
+const inputs = (n: number, tag: string) => Array.from({length: n}, (_, i) => `${tag}.${i}.${'x'.repeat(i % 97)}`)
 
 describe('signing pool: this thread and the workers share a chunk', () => {
   it('makes the key\'s own signature of every input, in order, whichever thread signed it', async () => {
@@ -29,7 +30,7 @@ describe('signing pool: this thread and the workers share a chunk', () => {
       const first = inputs(300, 'first')
       const byWorkers = await pool.submit(first).signatures
       // Ed25519 signatures are deterministic: each must be the one this thread makes for its input.
-      expect(byWorkers.map((s) => s.toString('hex'))).toEqual(first.map((d) => sign(null, d, privateKey).toString('hex')))
+      expect(byWorkers.map((s) => s.toString('hex'))).toEqual(first.map((d) => sign(null, Buffer.from(d), privateKey).toString('hex')))
 
       // Helped at once: this thread claims the first batches before a worker can see the job.
       const second = inputs(3000, 'second')
@@ -39,8 +40,8 @@ describe('signing pool: this thread and the workers share a chunk', () => {
       expect(here).toBeGreaterThan(0)
       expect(here).toBeLessThanOrEqual(second.length)
       expect(signatures).toHaveLength(second.length)
-      for (const [i, s] of signatures.entries()) expect(verify(null, second[i], publicKey, s), `input ${i}`).toBe(true)
-      expect(signatures.map((s) => s.toString('hex'))).toEqual(second.map((d) => sign(null, d, privateKey).toString('hex')))
+      for (const [i, s] of signatures.entries()) expect(verify(null, Buffer.from(second[i]), publicKey, s), `input ${i}`).toBe(true)
+      expect(signatures.map((s) => s.toString('hex'))).toEqual(second.map((d) => sign(null, Buffer.from(d), privateKey).toString('hex')))
       // A job that is done has nothing left to help with.
       expect(job.help()).toBe(0)
     } finally {
@@ -106,6 +107,13 @@ describe('bulk issuance with signing threads', () => {
       const {jws} = dearmor((await f.backend.licenses.export(l.id)).file, 'LICENSE')
       const {payload} = await jwtVerify(jws, jwks, options)
       expect(payload.sub).toBe(l.id)
+    }
+    // Laid out in bulk, a license file is byte for byte what signLicense makes of its claims
+    // (Ed25519 is deterministic): one format, whichever path issued it.
+    const signer = await f.backend.vendor.signer()
+    for (const l of [summary.licenses[0], summary.licenses[CHUNK_SIZE + 1], summary.licenses[total - 1]]) {
+      const {jws} = dearmor((await f.backend.licenses.export(l.id)).file, 'LICENSE')
+      expect(signLicense(decodeCompact(jws).payload as unknown as LicenseClaims, signer)).toBe(jws)
     }
     // One audit event per transaction.
     const events = (await f.backend.audit.list({action: 'license.create', limit: 100})).events.filter((e) => e.subject.startsWith('batch:'))
