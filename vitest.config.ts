@@ -14,6 +14,7 @@ const BOTH_BACKENDS = [
   'test/commands/devices.test.ts',
   'test/commands/saw.test.ts',
   'test/commands/audit.test.ts',
+  'test/commands/tokens.test.ts',
   'test/e2e/admin-story.test.ts',
 ]
 

@@ -142,6 +142,7 @@ export const OPERATIONS: Readonly<Record<OperationName, Operation>> = {
 
   'tokens.create': vendorOnly,
   'tokens.list': vendorOnly,
+  'tokens.get': vendorOnly,
   'tokens.revoke': vendorOnly,
 }
 

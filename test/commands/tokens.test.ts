@@ -17,6 +17,7 @@ import {ManualClock} from '../../src/domain/clock.js'
 import {startServer} from '../../src/server/runtime.js'
 import {ROOT} from '../helpers/cli.js'
 import {lab, refused, type Lab} from '../helpers/lab.js'
+import {REMOTE} from '../helpers/remote.js'
 
 const SHAPE = /lat_tok_[0-9a-z]{22}_[A-Za-z0-9_-]{43}/
 
@@ -45,7 +46,7 @@ describe('token create', () => {
     expect(token).toMatch(new RegExp(`^${SHAPE.source}$`))
     expect(token).toContain(info.id)
     expect(info).toMatchObject({name: 'eng-admins', role: 'group-admin', groupName: 'eng', status: 'active', expiresAt: null})
-    expect(info.createdBy).toMatch(/^local:.+@default$/)
+    expect(info.createdBy).toMatch(REMOTE ? /^token:remote-suite$/ : /^local:.+@default$/)
   })
 
   it('--out writes the token to a 0600 file and does not print it, in text and in --json', async () => {
@@ -132,7 +133,7 @@ describe('token list and revoke', () => {
     await l.json(['token', 'revoke', 'audited', '--yes'])
     const {events} = await l.json(['audit', 'list', '--subject', `token:${info.id}`])
     expect(events.map((e: {action: string}) => e.action)).toEqual(['token.create', 'token.revoke'])
-    expect(events[0].actor).toMatch(/^local:.+@default$/)
+    expect(events[0].actor).toMatch(REMOTE ? /^token:remote-suite$/ : /^local:.+@default$/)
   })
 })
 

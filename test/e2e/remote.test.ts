@@ -106,6 +106,14 @@ describe('a CI job with a vendor token, from a machine without a profile', {time
     const client = fails(await remote(['product', 'list', '--json'], 'client'), 7)
     expect(client).toMatchObject({code: 'FORBIDDEN', details: {reason: 'role'}})
   })
+
+  it('a profile that names the server sends the commands there without --server', async () => {
+    ok(await laptop.run(['profile', 'set', 'server', url, '--profile', 'central', '--json']))
+    const viaProfile = await laptop.run(['product', 'list', '--profile', 'central', '--json'], {env: {LICADM_TOKEN: token.vendor}})
+    expect(ok(viaProfile).products.map((p: {code: number}) => p.code)).toEqual([7])
+    // Without the profile's server, the laptop has no store of its own: the profile is not found (3).
+    fails(await laptop.run(['product', 'list', '--json'], {env: {LICADM_TOKEN: token.vendor}}), 3)
+  })
 })
 
 describe('a group admin manages its own group only', {timeout: SLOW}, () => {

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {forceFlag} from '../../cli/flags.js'
 import {TOKEN_ROLES} from '../../domain/tokens.js'
 
@@ -10,7 +10,7 @@ const ROLE_CHOICES = [
   {name: 'vendor: everything', value: 'vendor'},
 ]
 
-export default class TokenCreate extends BaseCommand<typeof TokenCreate> {
+export default class TokenCreate extends AdminCommand<typeof TokenCreate> {
   static override summary = 'Create an API token for the license server: vendor, group-admin or client.'
 
   static override description = `The token is shown once (or written to a 0600 file with --out, and then not printed): licadm stores only its SHA-256, so a lost token cannot be shown again; revoke it and create another.

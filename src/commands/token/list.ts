@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 
-export default class TokenList extends BaseCommand<typeof TokenList> {
+export default class TokenList extends AdminCommand<typeof TokenList> {
   static override summary = "List the license server's API tokens (never their secrets)."
 
   static override description = 'One line per token: name, role, group, status, expiry and when it was last used (to the minute). Only tokens that work now are listed, unless --all adds the expired and revoked ones.'

@@ -1,9 +1,9 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../cli/base-command.js'
+import {AdminCommand} from '../../cli/admin-command.js'
 import {yesFlag} from '../../cli/flags.js'
 
-export default class TokenRevoke extends BaseCommand<typeof TokenRevoke> {
+export default class TokenRevoke extends AdminCommand<typeof TokenRevoke> {
   static override summary = 'Revoke an API token: the server refuses it from the next request on.'
 
   static override description =
