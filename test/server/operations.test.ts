@@ -165,6 +165,16 @@ describe('every operation refuses a bad token and changes nothing', () => {
     const res = await s.app.inject({method: 'POST', url: '/v1/ops/products.list', headers: {authorization: `Bearer ${ADMIN_TOKEN}`}, payload: {arguments: []}})
     expect(res.statusCode).toBe(400)
   })
+
+  it('the token is checked before the body is read: a broken or large body without a token gets 401', async () => {
+    const broken = await s.app.inject({method: 'POST', url: '/v1/ops/bulk.run', headers: {'content-type': 'application/json'}, payload: '{"args": [', remoteAddress: '10.9.9.8'})
+    expect(broken.statusCode).toBe(401)
+    const big = {args: ['x'.repeat(2 * 1024 * 1024)]}
+    const refused = await s.app.inject({method: 'POST', url: '/v1/ops/bulk.run', payload: big, remoteAddress: '10.9.9.9'})
+    expect(refused.statusCode).toBe(401)
+    const client = await s.app.inject({method: 'POST', url: '/v1/ops/bulk.run', headers: {authorization: `Bearer ${CLIENT_TOKEN}`}, payload: big})
+    expect(client.statusCode).toBe(403)
+  })
 })
 
 describe('a group-admin token manages its own group', () => {

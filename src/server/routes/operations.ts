@@ -30,12 +30,20 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
   const {licadm} = app
   app.post<{Params: {op: string}; Body: {args: unknown[]}}>(
     '/v1/ops/:op',
-    {bodyLimit: Math.max(OPERATION_BODY_LIMIT, licadm.bodyLimit ?? 0), schema: {params: operationParams, body: operationBody}},
+    {
+      bodyLimit: Math.max(OPERATION_BODY_LIMIT, licadm.bodyLimit ?? 0),
+      schema: {params: operationParams, body: operationBody},
+      // The token is checked before the body is read: a large body is accepted from a caller allowed to send it only.
+      onRequest: async (request) => {
+        const op = operation((request.params as {op: string}).op)
+        await licadm.authorize(request, ...(op?.groupAdmin ? (['vendor', 'group-admin'] as const) : (['vendor'] as const)))
+      },
+    },
     async (request) => {
       const name = request.params.op
       const op = operation(name)
-      const caller: Caller = await licadm.authorize(request, ...(op?.groupAdmin ? (['vendor', 'group-admin'] as const) : (['vendor'] as const)))
       if (!op) throw new LicadmError('UNKNOWN_OPERATION', ExitCode.notFound, `no such operation: ${name}`, {hint: 'Is the server a newer or older licadm than this command? Compare "licadm --version" with GET /healthz.'})
+      const caller: Caller = request.principal!
       const services = licadm.services(caller)
       let args = argumentsFromWire(request.body.args)
       if (caller.role !== 'vendor') args = await op.groupAdmin!(services, caller, args)
