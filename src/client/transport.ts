@@ -164,7 +164,17 @@ function exchange(url: URL, req: TransportRequest, socket: TLSSocket | undefined
 /** A failed request as a refusal: an untrusted certificate (with what to do about it) or a network failure. */
 async function classify(url: URL, error: NodeJS.ErrnoException, trust: TrustOptions | undefined): Promise<LicadmError> {
   const code = error.code ?? ''
-  if (!UNTRUSTED.has(code)) return unreachable(url, code && !error.message.includes(code) ? `${code} ${error.message}` : error.message || code, error)
+  if (!UNTRUSTED.has(code)) {
+    const failure = unreachable(url, code && !error.message.includes(code) ? `${code} ${error.message}` : error.message || code, error)
+    // The two ways to get the scheme wrong: https to a plain server, http to a TLS one (it hangs up).
+    if (url.protocol === 'https:' && /wrong version number|packet length too long|EPROTO/i.test(`${code} ${error.message}`)) {
+      return new LicadmError(failure.code, failure.exit, failure.message, {details: failure.details, cause: error, hint: `The server at ${url.host} does not speak TLS: is it started without --tls? Then use http://.`})
+    }
+    if (url.protocol === 'http:' && code === 'ECONNRESET') {
+      return new LicadmError(failure.code, failure.exit, failure.message, {details: failure.details, cause: error, hint: `${failure.hint} If it serves HTTPS (started with --tls), use https://${url.host}.`})
+    }
+    return failure
+  }
   const presented = await presentedFingerprint(url).catch(() => undefined)
   const how = trust?.ca !== undefined ? 'the given CA (--ca)' : "the system's certificate authorities"
   let hint: string

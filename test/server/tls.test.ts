@@ -174,5 +174,6 @@ describe('plain http', () => {
   it('https to a plain http server: unreachable (no TLS there), not a trust question', async () => {
     const err = await refusal(client({ca: tls.material.cert}, plain.url.replace('http:', 'https:')).health())
     expect(err.code).toBe('SERVER_UNREACHABLE')
+    expect((err as {hint?: string}).hint).toMatch(/does not speak TLS/)
   })
 })

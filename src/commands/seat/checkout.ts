@@ -24,7 +24,7 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
   async run() {
     const {serverClient, defaultHolder, parseTarget} = await import('../../cli/server-flags.js')
     const target = parseTarget(this.flags)
-    const client = await serverClient(this.flags)
+    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
     const holder = await defaultHolder()
     const grant = await client.checkout({
       ...target,

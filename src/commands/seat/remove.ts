@@ -17,7 +17,7 @@ export default class SeatRemove extends BaseCommand<typeof SeatRemove> {
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')
-    const client = await serverClient(this.flags)
+    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
     await this.confirm(this.flags.yes, `Force-release ${this.args.lease}?`)
     const lease = await client.forceRelease(this.args.lease)
     this.log(`Removed ${lease.kind} ${lease.id} of ${lease.user}@${lease.host} (license ${lease.licenseId})`)

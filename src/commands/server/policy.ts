@@ -28,7 +28,7 @@ Settings left out fall back to the server's (--lease-ttl, --borrow-max-duration,
     const {parseDurationFlag} = await import('../../domain/values.js')
     const f = this.flags
     const {serverClient} = await import('../../cli/server-flags.js')
-    const client = await serverClient(f)
+    const client = await serverClient(f, {profiles: () => this.profiles()})
     const policy = await client.setPolicy(this.args.license, {
       mode: f.mode,
       leaseTtl: f['lease-ttl'] === undefined ? null : parseDurationFlag(f['lease-ttl'], '--lease-ttl', {min: 5, max: 7 * 86_400}),

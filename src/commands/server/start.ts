@@ -16,9 +16,13 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "
 
 --seed FILE loads products, licenses (with their seat policy), users, containers, tokens and access rules from a JSON object or NDJSON lines with a "type"; re-seeding the same store is harmless.
 
---test-mode starts a manual clock (at --clock, or now) that only POST /v1/test/clock/advance moves, so lease expiry can be tested without waiting.`
+--test-mode starts a manual clock (at --clock, or now) that only POST /v1/test/clock/advance moves, so lease expiry can be tested without waiting.
+
+HTTPS: --tls serves https with a self-signed certificate made at first start and kept in the data directory (DATA/tls/server.key, 0600, and server.crt; in memory only with --memory). It names localhost, 127.0.0.1 and ::1, and every --tls-san host name or address; a kept self-signed certificate is remade with the same key when a --tls-san is new or it has expired (its fingerprint then changes). "licadm server cert" shows it, makes a CSR for a company CA and installs the signed certificate, which later starts use as it is. --cert FILE --key FILE serve given PEM material instead (implies --tls). The ready line then shows an https URL, and the --json ready object a "tls" object with the certificate's SHA-256 fingerprint, subject, SANs, expiry and PEM (for clients' --ca). Clients trust a self-signed server with --ca FILE or a pinned fingerprint ("licadm profile set server-fingerprint").`
 
   static override examples = [
+    '<%= config.bin %> <%= command.id %> --data /var/lib/licadm --host 0.0.0.0 --tls --tls-san licenses.example.com --tls-san 10.0.0.5',
+    '<%= config.bin %> <%= command.id %> --cert /etc/licadm/server.crt --key /etc/licadm/server.key',
     'LICADM_CLIENT_TOKEN=$(cat client.token) <%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --memory --seed fixtures.json --port 0 --json',
     '<%= config.bin %> <%= command.id %> --data /var/lib/licadm --host 0.0.0.0 --lease-ttl 2m',
@@ -41,6 +45,16 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "
     'body-limit': Flags.integer({summary: 'Largest request body, in bytes.', default: 65_536, min: 1024, max: 16 * 1024 * 1024}),
     clock: Flags.string({summary: 'Start the server clock at this ISO time (for tests).'}),
     'test-mode': Flags.boolean({summary: 'Manual clock, moved only by POST /v1/test/clock/advance.'}),
+    tls: Flags.boolean({summary: 'Serve HTTPS with a self-signed certificate made at first start and kept in the data directory.', helpGroup: 'TLS'}),
+    'tls-san': Flags.string({
+      summary: 'Another host name or IP address for the certificate (repeatable; localhost, 127.0.0.1 and ::1 are always in).',
+      multiple: true,
+      dependsOn: ['tls'],
+      exclusive: ['cert'],
+      helpGroup: 'TLS',
+    }),
+    cert: Flags.string({summary: 'Serve HTTPS with this PEM certificate (chain), for --key.', dependsOn: ['key'], helpGroup: 'TLS'}),
+    key: Flags.string({summary: 'The PEM private key of --cert (unencrypted; keep it 0600).', dependsOn: ['cert'], helpGroup: 'TLS'}),
   }
 
   async run() {
@@ -57,14 +71,16 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "
     const clock = f['test-mode'] ? new ManualClock(start ?? this.clock().now()) : start === undefined ? this.clock() : offsetClock(start)
 
     let data: import('../../server/runtime.js').ServerData
+    let dataDir: string | undefined // where tls/ is kept
     if (f.memory) data = {kind: 'memory'}
-    else if (f.data) data = {kind: 'dir', dir: f.data, passphrase: () => this.passphrase()}
+    else if (f.data) data = {kind: 'dir', dir: (dataDir = f.data), passphrase: () => this.passphrase()}
     else {
       const profiles = await this.profiles()
       const name = profiles.resolve(this.flags.profile)
       profiles.require(name)
       const paths = profiles.paths(name)
       data = {kind: 'profile', storePath: paths.storePath, keyDir: paths.keyDir, passphrase: () => this.passphrase()}
+      dataDir = (await import('node:path')).dirname(paths.storePath)
     }
     let seed: string | undefined
     if (f.seed) {
@@ -75,6 +91,8 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "
     if (f['client-token']) tokens.push({token: f['client-token'], role: 'client', name: 'client-token'})
     if (f['admin-token']) tokens.push({token: f['admin-token'], role: 'vendor', name: 'admin-token'})
 
+    const tls = f.tls || f.cert ? await this.tlsMaterial(dataDir) : undefined
+
     const {startServer} = await import('../../server/runtime.js')
     const server = await startServer({
       host: f.host,
@@ -84,6 +102,7 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "
       testMode: f['test-mode'],
       seed,
       seedSource: f.seed,
+      tls: tls?.material,
       tokens,
       settings: {leaseTtl, borrowMaxSeconds, borrowMaxSeats: f['borrow-max-seats'] ?? null, hideHolders: f['hide-holders']},
       bodyLimit: f['body-limit'],
@@ -106,6 +125,7 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "
       process.on('SIGTERM', onSignal)
     })
     try {
+      for (const note of tls?.notes ?? []) server.app.log[note.level](note.text)
       if (f['public-key-out']) {
         const {writeOutput} = await import('../../cli/files.js')
         writeOutput(f['public-key-out'], server.publicKeyPem, {force: true})
@@ -122,6 +142,8 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "
         testMode: Boolean(f['test-mode']),
         leaseTtl,
         licenses: server.licenses,
+        // The certificate (public) too, so a --memory server's clients can trust it with --ca.
+        tls: tls ? {fingerprint: tls.info.fingerprint, subject: tls.info.subject, sans: tls.info.sans, notAfter: tls.info.notAfter, certificate: tls.material.cert} : null,
       }
       // This command streams: the ready object is printed now, and run() returns nothing, so oclif
       // prints no second envelope at exit.
@@ -136,5 +158,30 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "
       await server.close()
     }
     process.stderr.write('licadm server stopped\n')
+  }
+
+  /** --cert/--key as given (checked), else the data directory's certificate (made at first start), else one in memory. */
+  private async tlsMaterial(dataDir: string | undefined): Promise<{
+    material: {key: string; cert: string}
+    info: import('../../crypto/certs.js').CertInfo
+    /** What to log once the server runs. */
+    notes: Array<{level: 'info' | 'warn'; text: string}>
+  }> {
+    const f = this.flags
+    const certs = await import('../../crypto/certs.js')
+    const now = this.clock().now()
+    if (f.cert && f.key) {
+      const {readInput} = await import('../../cli/files.js')
+      return {...certs.checkMaterial({key: readInput(f.key, '--key'), cert: readInput(f.cert, '--cert')}, now, {key: `--key ${f.key}`, cert: `--cert ${f.cert}`}), notes: []}
+    }
+    const sans = certs.serverSans(f['tls-san'] ?? [])
+    if (dataDir === undefined) return {...certs.memoryTls({sans, now}), notes: []}
+    const kept = certs.ensureServerTls(dataDir, {sans, now})
+    const {cert} = certs.tlsPaths(dataDir)
+    const why = {created: 'made a self-signed certificate', expired: 'the self-signed certificate had expired: made a new one', 'sans-added': 'new --tls-san names: made a new self-signed certificate'}
+    const notes: Array<{level: 'info' | 'warn'; text: string}> = []
+    if (kept.made) notes.push({level: 'info', text: `${why[kept.made]} (${cert}), fingerprint ${kept.info.fingerprint}`})
+    if (kept.missingSans.length > 0) notes.push({level: 'warn', text: `the certificate in ${cert} does not name ${kept.missingSans.join(', ')}: clients that use those names refuse it`})
+    return {...kept, notes}
   }
 }

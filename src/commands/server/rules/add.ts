@@ -33,7 +33,7 @@ export default class ServerRulesAdd extends BaseCommand<typeof ServerRulesAdd> {
     const product = Number(f.product)
     if (!Number.isSafeInteger(product) || product < 1 || product > 0xffff_ffff) throw new UsageError(`--product: "${f.product}" is not a product code`, {details: {flag: '--product'}})
     const {serverClient} = await import('../../../cli/server-flags.js')
-    const client = await serverClient(f)
+    const client = await serverClient(f, {profiles: () => this.profiles()})
     const rule = await client.addRule({product, action: f.allow ? 'allow' : 'deny', subject, pattern: (f.user ?? f.host ?? f.address)!})
     this.log(`Added rule ${rule.id}: ${rule.action} ${rule.subject} ${rule.pattern} for product ${rule.productCode}`)
     return {rule}

@@ -19,7 +19,7 @@ export default class ServerRulesDefault extends BaseCommand<typeof ServerRulesDe
     const product = Number(this.flags.product)
     if (!Number.isSafeInteger(product) || product < 1 || product > 0xffff_ffff) throw new UsageError(`--product: "${this.flags.product}" is not a product code`, {details: {flag: '--product'}})
     const {serverClient} = await import('../../../cli/server-flags.js')
-    const client = await serverClient(this.flags)
+    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
     const result = await client.setDefaultAction(product, this.args.action as 'allow' | 'deny')
     this.log(`Product ${result.productCode}: clients no rule matches are ${result.defaultAction === 'allow' ? 'allowed' : 'denied'}`)
     return result

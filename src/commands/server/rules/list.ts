@@ -14,7 +14,7 @@ export default class ServerRulesList extends BaseCommand<typeof ServerRulesList>
 
   async run() {
     const {serverClient} = await import('../../../cli/server-flags.js')
-    const client = await serverClient(this.flags)
+    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
     const products = await client.listRules(this.flags.product)
     if (!this.jsonEnabled()) {
       const {table} = await import('../../../cli/render.js')

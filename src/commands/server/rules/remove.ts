@@ -16,7 +16,7 @@ export default class ServerRulesRemove extends BaseCommand<typeof ServerRulesRem
 
   async run() {
     const {serverClient} = await import('../../../cli/server-flags.js')
-    const client = await serverClient(this.flags)
+    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
     const rule = await client.removeRule(this.args.rule)
     this.log(`Removed rule ${rule.id}: ${rule.action} ${rule.subject} ${rule.pattern} for product ${rule.productCode}`)
     return {rule}
