@@ -17,9 +17,9 @@ export default class ProfileSet extends BaseCommand<typeof ProfileSet> {
   static override description = `Commands that talk to a license server (seat, server status/rules/policy, and remote administration) use these when --server / --ca are not given; flags and their environment variables win.
 
 Keys:
-  server              the server's URL, e.g. https://licenses.example.com:22350
-  server-fingerprint  the SHA-256 fingerprint of the server's certificate (64 hex digits, with or without colons): the CLI then talks only to a server presenting exactly that certificate, self-signed or not, and checks it before sending anything. Read it on the server with "licadm server cert show", and compare it by a channel you trust before you pin it.
-  ca                  a PEM file with the CA certificate (or the self-signed server's own certificate) that the server's certificate must chain to; kept as an absolute path.
+- server: the server's URL, e.g. https://licenses.example.com:22350.
+- server-fingerprint: the SHA-256 fingerprint of the server's certificate (64 hex digits, with or without colons). The CLI then talks only to a server that presents exactly that certificate, self-signed or not, and checks it before it sends anything. Read it on the server with "licadm server cert show", and compare it over a channel you trust before you pin it.
+- ca: a PEM file with the CA certificate (or the self-signed server's own certificate) that the server's certificate must chain to; kept as an absolute path.
 
 The pinned fingerprint and the CA apply to the profile's server (or to any server when the profile names none). Without either, an https server must have a certificate the system's CAs trust. The profile does not need a vendor key: a profile can hold only server settings, for an admin who works on a server.`
 
