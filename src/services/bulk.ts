@@ -62,8 +62,8 @@ const FIELDS: Record<string, keyof LicenseInput | 'count' | 'key'> = {
 }
 
 /** Column labels in errors are the file's own names, so a user can find the cell. */
-const columnLabel = (field: keyof LicenseInput): string =>
-  ({notBefore: 'not_before', metadata: 'metadata'})[field as string] ?? (field as string)
+const COLUMN_LABELS: Partial<Record<keyof LicenseInput, string>> = {notBefore: 'not_before'}
+const columnLabel = (field: keyof LicenseInput): string => COLUMN_LABELS[field] ?? field
 
 export function detectFormat(name: string, explicit?: string): BulkFormat {
   if (explicit === 'csv' || explicit === 'ndjson') return explicit
@@ -210,10 +210,10 @@ export class BulkIssuer {
     format: BulkFormat,
     options: {idempotencyKey?: string; onProgress?: (done: number, total: number) => void} = {},
   ): Promise<BulkSummary> {
-    const read = readRows(text, format)
+    // The rows are let go once checked: a request holds what issuing needs.
+    let {rows, errors} = readRows(text, format)
     const baseKey = options.idempotencyKey ?? `file:${createHash('sha256').update(text).digest('base64url')}`
     const check = this.checker(baseKey)
-    const errors: RowError[] = [...read.errors]
     const chunks: Chunk[] = []
     const known = new Set<number>()
     let pool: SigningPool | undefined
@@ -242,13 +242,13 @@ export class BulkIssuer {
         chunk.signed.catch(() => undefined)
       } else {
         const {signer} = issuer
-        chunk.signed = Promise.resolve(LicenseService.seal(unsigned, inputs.map((input) => signer.sign(Buffer.from(input, 'latin1')))))
+        chunk.signed = Promise.resolve(LicenseService.seal(unsigned, Buffer.concat(inputs.map((input) => signer.sign(Buffer.from(input, 'latin1'))))))
       }
     }
 
     try {
-      for (let i = 0; i < read.rows.length; i += CHUNK_SIZE) {
-        const part = check(read.rows.slice(i, i + CHUNK_SIZE))
+      for (let i = 0; i < rows.length; i += CHUNK_SIZE) {
+        const part = check(rows.slice(i, i + CHUNK_SIZE))
         errors.push(...part.errors)
         // Rows that are well formed are checked against the store too, so one run reports every bad row.
         const unknown = [...new Set(part.requests.map((r) => r.spec.productCode))].filter((code) => !known.has(code))
@@ -260,8 +260,8 @@ export class BulkIssuer {
         if (part.requests.length > 0) chunks.push({requests: part.requests})
         // While every row so far is good and the file is big enough for signing threads, the first
         // chunks are signed meanwhile. A key that cannot be loaded stops this; it is reported below.
-        const rowsAfter = read.rows.length - i - CHUNK_SIZE
-        if (errors.length === 0 && !poolTried && read.rows.length >= PARALLEL_MIN) {
+        const rowsAfter = rows.length - i - CHUNK_SIZE
+        if (errors.length === 0 && !poolTried && rows.length >= PARALLEL_MIN) {
           await submit(chunks[submitted], rowsAfter).then(
             () => submitted++,
             () => (poolTried = true),
@@ -270,6 +270,7 @@ export class BulkIssuer {
           await submit(chunks[submitted++], rowsAfter)
         }
       }
+      rows = []
       if (errors.length === 0 && chunks.length === 0) errors.push({line: 1, message: 'the file has no license rows'})
       if (errors.length > 0) throw rowsRefused(errors.sort((a, b) => a.line - b.line))
 
@@ -405,9 +406,12 @@ parentPort.on('message', ({id, buffer, count}) => {
 })
 `
 
-/** A chunk's signatures, being made; `help` signs what is left of it on this thread and says how many. */
+/**
+ * A chunk's signatures, being made: 64 bytes each, in the order of the inputs. `help` signs what is
+ * left of it on this thread and says how many.
+ */
 export interface SigningJob {
-  signatures: Promise<Buffer[]>
+  signatures: Promise<Buffer>
   help(): number
 }
 
@@ -477,11 +481,7 @@ export class SigningPool {
         this.pending.set(id, {job, resolve, reject})
         for (const worker of this.workers) worker.postMessage({id, buffer, count: inputs.length})
       }
-    }).then(() => {
-      const out: Buffer[] = []
-      for (let i = 0; i < inputs.length; i++) out.push(job.signatures.subarray(64 * i, 64 * i + 64))
-      return out
-    })
+    }).then(() => job.signatures)
     return {
       signatures,
       help: () => {

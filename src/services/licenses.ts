@@ -170,15 +170,18 @@ export class LicenseService {
     return {batch: {requests, issuer, signed: this.build(toSign(requests, recorded), issuer.vendor, issuer.signer, inputs)}, inputs}
   }
 
-  /** The batch of `unsigned` with `signatures[i]`, the signature of `unsigned.inputs[i]`, in place. */
-  static seal(unsigned: UnsignedBatch, signatures: ArrayLike<Buffer>): SignedBatch {
+  /**
+   * The batch of `unsigned` with its signatures in place: `signatures` holds 64 bytes for each
+   * input, in the order of `unsigned.inputs`.
+   */
+  static seal(unsigned: UnsignedBatch, signatures: Buffer): SignedBatch {
     const {batch, inputs} = unsigned
-    if (signatures.length !== inputs.length) throw new Error(`${inputs.length} licenses to sign, ${signatures.length} signatures`)
+    if (signatures.length !== 64 * inputs.length) throw new Error(`${inputs.length} licenses to sign, ${signatures.length / 64} signatures`)
     let i = 0
     for (const {rows} of batch.signed.values()) {
       for (const row of rows) {
         if (row.jws !== inputs[i]) throw new Error('a license is not where its signing input is')
-        row.jws = `${row.jws}.${signatures[i++].toString('base64url')}`
+        row.jws = `${row.jws}.${signatures.toString('base64url', 64 * i, 64 * ++i)}`
       }
     }
     return batch

@@ -85,11 +85,14 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
         statement = native.prepare(`insert into ${quote(table)} (${names}) values (${columns.map(() => '?').join(', ')})`)
         inserts.set(id, statement)
       }
+      // Positional parameters bind faster than named ones (no lookup by name a value); one array
+      // serves every row, as binding copies the values.
+      const values: unknown[] = new Array(columns.length)
       for (const row of rows) {
         // A missing column fails to bind (undefined); an extra one would be dropped without a word.
         if (Object.keys(row).length !== columns.length) throw new Error(`insertMany(${table}): every row must have the columns ${columns.join(', ')}`)
-        // Positional parameters bind faster than named ones (no lookup by name a value).
-        statement.run(columns.map((c) => (row as Record<string, unknown>)[c]))
+        for (let i = 0; i < columns.length; i++) values[i] = (row as Record<string, unknown>)[columns[i]]
+        statement.run(values)
       }
     },
     async integrityCheck() {
