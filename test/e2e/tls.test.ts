@@ -242,7 +242,7 @@ function testCa() {
   cert.sign(keys.privateKey, forge.md.sha256.create())
   return {
     pem: forge.pki.certificateToPem(cert),
-    sign(csr: forge.pki.CertificateRequest): string {
+    sign(csr: forge.pki.CertificateSigningRequest): string {
       const leaf = forge.pki.createCertificate()
       leaf.publicKey = csr.publicKey!
       leaf.serialNumber = '2d'
