@@ -2,6 +2,7 @@ import {verify, type KeyObject} from 'node:crypto'
 
 import {VerificationError} from '../domain/errors.js'
 import type {Signer} from '../crypto/keys.js'
+import {signAsync} from '../crypto/sign-async.js'
 
 export const RESPONSE_TYP = 'licadm-response+jws'
 export const SIGNATURE_HEADER = 'licadm-signature'
@@ -15,9 +16,23 @@ export const TIME_HEADER = 'licadm-time'
  * middle. So a client detects a forged or changed response, and its clock's skew from the server's.
  */
 export function signResponse(body: string | Buffer, status: number, timeMs: number, signer: Signer): string {
-  const header = Buffer.from(JSON.stringify({alg: 'EdDSA', kid: signer.kid, typ: RESPONSE_TYP, t: timeMs, st: status})).toString('base64url')
-  const payload = (typeof body === 'string' ? Buffer.from(body) : body).toString('base64url')
-  return `${header}..${signer.sign(Buffer.from(`${header}.${payload}`)).toString('base64url')}`
+  const header = protectedHeader(status, timeMs, signer.kid)
+  return `${header}..${signer.sign(signingInput(header, body)).toString('base64url')}`
+}
+
+/** signResponse with the signature made off the main thread (see crypto/sign-async.ts): the same header. */
+export async function signResponseAsync(body: string | Buffer, status: number, timeMs: number, signer: Signer): Promise<string> {
+  const header = protectedHeader(status, timeMs, signer.kid)
+  return `${header}..${(await signAsync(signer, signingInput(header, body))).toString('base64url')}`
+}
+
+function protectedHeader(status: number, timeMs: number, kid: string): string {
+  return Buffer.from(JSON.stringify({alg: 'EdDSA', kid, typ: RESPONSE_TYP, t: timeMs, st: status})).toString('base64url')
+}
+
+/** JWS signing input: the protected header, a dot, the base64url body (RFC 7515 §5.1). */
+function signingInput(header: string, body: string | Buffer): Buffer {
+  return Buffer.from(`${header}.${(typeof body === 'string' ? Buffer.from(body) : body).toString('base64url')}`)
 }
 
 export interface VerifiedResponse {

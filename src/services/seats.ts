@@ -1,3 +1,4 @@
+import {randomFillSync} from 'node:crypto'
 import {BlockList, isIP} from 'node:net'
 
 import {sql} from 'kysely'
@@ -9,7 +10,8 @@ import {LIMITS} from '../domain/license.js'
 import {formatDuration, isoSeconds, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
-import {armorBorrow, signBorrow, signLease, type SeatClaims} from '../formats/lease.js'
+import {armorBorrow, LEASE_TYP, signBorrow, type SeatClaims} from '../formats/lease.js'
+import {signCompactAsync} from '../crypto/sign-async.js'
 import type {LeaseTable, SeatMode} from '../store/schema-seats.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit} from './audit.js'
@@ -148,6 +150,21 @@ const licenseWithUsed = (now: number) => sql`select l.id, l.product_code, l.kind
 const TEXT_MAX = 200
 
 /**
+ * The random part of lease ids, drawn from the system's generator 4 KiB at a time: a randomBytes
+ * call per checkout cost more than the rest of making the id.
+ */
+const idPool = Buffer.alloc(4096)
+let idPoolOffset = idPool.length
+function idRandom(): Buffer {
+  if (idPoolOffset + 12 > idPool.length) {
+    randomFillSync(idPool)
+    idPoolOffset = 0
+  }
+  idPoolOffset += 12
+  return idPool.subarray(idPoolOffset - 12, idPoolOffset)
+}
+
+/**
  * Floating seats of concurrent licenses: checkout, heartbeat, release, borrow, return,
  * force-release, the sweeper's reclaim, seat policies and access rules. Every seat is allocated
  * inside one write transaction (BEGIN IMMEDIATE): the count and the insert see the same leases, so
@@ -204,7 +221,7 @@ export class SeatService {
   /** A lease or borrow held by `who` from now for `seconds`, never beyond the license's expiry. */
   private newLease(kind: Lease['kind'], license: LicenseRow, who: ReturnType<typeof checkRequester>, mode: Lease['mode'], seats: number, now: number, seconds: number): Lease {
     return {
-      id: newId(kind === 'lease' ? 'lse' : 'brw', this.ctx.clock.now()),
+      id: newId(kind === 'lease' ? 'lse' : 'brw', this.ctx.clock.now(), idRandom()),
       licenseId: license.id,
       productCode: Number(license.product_code),
       kind,
@@ -645,7 +662,8 @@ export class SeatService {
       host: lease.host,
       mode: lease.mode,
     }
-    return signLease(claims, signer)
+    // signLease's JWS, signed in the thread pool (the server signs every checkout and heartbeat).
+    return signCompactAsync(LEASE_TYP, claims, signer)
   }
 }
 
