@@ -2,8 +2,13 @@
  * License server: seat checkout + release cycles per second and cycle latency (p50, p99) with 64
  * concurrent clients on loopback, set against a bare node:http server on the same machine that
  * answers a constant JSON body to the same load generator (the ceiling of this machine and
- * generator). Both servers run in their own process; the load generator (node:http, keep-alive, one
- * socket per client) runs in this one.
+ * generator). Both servers run in their own process.
+ *
+ * The load generator is wrk (a C program, bench/server-cycle.lua: one thread per client) when it is
+ * installed (Debian: apt-get install wrk), else node:http in this process (keep-alive, one socket
+ * per client). On a machine with few cores the generator competes with the server for them: node's
+ * costs about as much CPU per request as the bare server, wrk a fraction. The report says which
+ * one ran; BENCH_GENERATOR=node or wrk chooses.
  *
  * A cycle is POST /v1/leases (check out: a write transaction, a signed lease token, a signed
  * response) then DELETE /v1/leases/:id (release: a write, a signed response). Against the bare
@@ -13,12 +18,14 @@
  *
  *   node bench/run.mjs server            (after a build)
  *   BENCH_SECONDS=10 BENCH_CLIENTS=64 node bench/run.mjs server
+ *   BENCH_GENERATOR=node node bench/run.mjs server
  */
-import {spawn} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {Agent, request} from 'node:http'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 import {fmtInt, fmtRatio, ROOT} from './lib.mjs'
 
@@ -26,6 +33,19 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 1.5)
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64)
 const TOKEN = 'bench-client-token'
+const LUA = join(ROOT, 'bench', 'server-cycle.lua')
+
+/** wrk when installed (or BENCH_GENERATOR=wrk), else node:http. */
+function chooseGenerator() {
+  const wanted = process.env.BENCH_GENERATOR
+  if (wanted === 'node') return 'node'
+  const found = spawnSync('wrk', ['-v'], {encoding: 'utf8'})
+  if (found.error) {
+    if (wanted === 'wrk') throw new Error(`BENCH_GENERATOR=wrk, but wrk does not run: ${found.error.message}`)
+    return 'node'
+  }
+  return 'wrk'
+}
 
 const BARE_SERVER = `
 const http = require('node:http')
@@ -45,8 +65,9 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)))
 /** Spawns a server process and resolves with its ready object (first line of stdout). */
 function spawnServer(args) {
   const child = spawn(process.execPath, args, {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
+  // The server logs a line per request at its default level: keep only the tail, for errors.
   let err = ''
-  child.stderr.on('data', (b) => (err += b))
+  child.stderr.on('data', (b) => (err = (err + b).slice(-16_384)))
   return new Promise((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (b) => {
@@ -58,13 +79,68 @@ function spawnServer(args) {
   })
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (null elsewhere). */
-function cpuSeconds(pid) {
+/**
+ * CPU seconds (user + system) a process has used so far, all its threads, from /proc (null
+ * elsewhere); with `mainThread`, its main thread's alone (the event loop: the server's bottleneck,
+ * since signatures are made on libuv's pool threads).
+ */
+function cpuSeconds(pid, mainThread = false) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
     return (Number(fields[11]) + Number(fields[12])) / 100 // clock ticks: 100 per second on Linux
   } catch {
     return null
+  }
+}
+
+/** Both CPU figures at once. */
+function cpuNow(pid) {
+  return {all: cpuSeconds(pid), main: cpuSeconds(pid, true)}
+}
+
+/** CPU ms per cycle between two readings (null when /proc is not there). */
+function perCycle(a, b, key, cycles) {
+  return a[key] === null || b[key] === null || cycles === 0 ? null : ((b[key] - a[key]) * 1000) / cycles
+}
+
+/** Runs wrk with bench/server-cycle.lua; resolves with the JSON line its done() prints. */
+function wrk(url, license, seconds) {
+  return new Promise((resolve, reject) => {
+    const args = [`-t${CLIENTS}`, `-c${CLIENTS}`, `-d${Math.max(1, Math.round(seconds))}s`, '--timeout', '30s', '-s', LUA, url, '--', license, TOKEN]
+    const child = spawn('wrk', args, {stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (b) => (out += b))
+    child.stderr.on('data', (b) => (err += b))
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? ''
+      try {
+        if (code !== 0) throw new Error(`wrk exited ${code}`)
+        resolve(JSON.parse(line))
+      } catch (error) {
+        reject(new Error(`${error.message}: ${err}${out}`))
+      }
+    })
+  })
+}
+
+/** The same load from wrk: a warm-up run, then the measured run with the server's CPU around it. */
+async function loadWrk(baseUrl, license, seconds, pid) {
+  await wrk(baseUrl, license, WARMUP_SECONDS)
+  const cpu0 = cpuNow(pid)
+  const r = await wrk(baseUrl, license, seconds)
+  const cpu1 = cpuNow(pid)
+  const cpuMsPerCycle = perCycle(cpu0, cpu1, 'all', r.cycles)
+  return {
+    cyclesPerSecond: r.cycles / r.seconds,
+    p50: r.p50,
+    p99: r.p99,
+    cycles: r.cycles,
+    failures: r.failures + r.socketErrors,
+    cpuMsPerCycle,
+    mainCpuMsPerCycle: perCycle(cpu0, cpu1, 'main', r.cycles),
+    serverCpuShare: cpu0.all === null ? null : (cpu1.all - cpu0.all) / r.seconds,
   }
 }
 
@@ -120,10 +196,10 @@ async function load(baseUrl, license, seconds, pid) {
   await new Promise((r) => setTimeout(r, WARMUP_SECONDS * 1000))
   measuring = true
   const start = performance.now()
-  const cpu0 = cpuSeconds(pid)
+  const cpu0 = cpuNow(pid)
   await new Promise((r) => setTimeout(r, seconds * 1000))
   measuring = false
-  const cpu1 = cpuSeconds(pid)
+  const cpu1 = cpuNow(pid)
   const elapsed = (performance.now() - start) / 1000
   const cycles = latencies.length
   stop = true
@@ -132,22 +208,33 @@ async function load(baseUrl, license, seconds, pid) {
   latencies.sort((a, b) => a - b)
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN
   // The server's own CPU time per cycle: what one free core would sustain, however busy the machine.
-  const cpuMsPerCycle = cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / cycles
-  return {cyclesPerSecond: cycles / elapsed, p50: pct(50), p99: pct(99), cycles, failures, cpuMsPerCycle, serverCpuShare: cpu0 === null ? null : (cpu1 - cpu0) / elapsed}
+  const cpuMsPerCycle = perCycle(cpu0, cpu1, 'all', cycles)
+  return {
+    cyclesPerSecond: cycles / elapsed,
+    p50: pct(50),
+    p99: pct(99),
+    cycles,
+    failures,
+    cpuMsPerCycle,
+    mainCpuMsPerCycle: perCycle(cpu0, cpu1, 'main', cycles),
+    serverCpuShare: cpu0.all === null ? null : (cpu1.all - cpu0.all) / elapsed,
+  }
 }
 
-async function measure(args, label) {
+async function measure(args, label, generator) {
   const {child, ready} = await spawnServer(args)
   try {
     const license = ready.licenses?.[0]?.id ?? 'lic_01bench'
     process.stderr.write(`  ${label} …\n`)
-    return await load(ready.url, license, SECONDS, child.pid)
+    return await (generator === 'wrk' ? loadWrk : load)(ready.url, license, SECONDS, child.pid)
   } finally {
     await stopServer(child)
   }
 }
 
 export default async function run() {
+  const generator = chooseGenerator()
+  const {DEFAULT_LOG_LEVEL} = await import(pathToFileURL(join(ROOT, 'dist', 'server', 'logging.js')).href)
   const work = mkdtempSync(join(tmpdir(), 'licadm-bench-server-'))
   try {
     const seed = join(work, 'seed.json')
@@ -161,24 +248,34 @@ export default async function run() {
       }),
     )
     const bin = join(ROOT, 'bin', 'run.js')
-    const bare = await measure(['-e', BARE_SERVER], 'bare node:http')
-    const memory = await measure([bin, 'server', 'start', '--memory', '--seed', seed, '--port', '0', '--json'], 'licadm server --memory')
-    const file = await measure([bin, 'server', 'start', '--data', join(work, 'data'), '--seed', seed, '--port', '0', '--json'], 'licadm server --data (SQLite file, synchronous FULL)')
+    const start = [bin, 'server', 'start', '--seed', seed, '--port', '0', '--json']
+    process.stderr.write(`  load generator: ${generator}\n`)
+    const bare = await measure(['-e', BARE_SERVER], 'bare node:http', generator)
+    // The server as started by default: its default log level writes a JSON line per request.
+    const memory = await measure([...start, '--memory'], `licadm server --memory (log level ${DEFAULT_LOG_LEVEL}, the default)`, generator)
+    const quiet = await measure([...start, '--memory', '--log-level', 'silent'], 'licadm server --memory --log-level silent', generator)
+    const file = await measure([...start, '--data', join(work, 'data')], 'licadm server --data (SQLite file, synchronous FULL)', generator)
     const ratio = memory.cyclesPerSecond / bare.cyclesPerSecond
     const ms = (v) => `${v.toFixed(1)} ms`
-    const cpu = (r) => (r.cpuMsPerCycle === null ? 'n/a' : `${(r.cpuMsPerCycle * 1000).toFixed(0)} µs CPU/cycle → ${fmtInt(1000 / r.cpuMsPerCycle)} cycles/s per free core`)
+    const us = (v) => `${(v * 1000).toFixed(0)} µs`
+    const cpu = (r) =>
+      r.cpuMsPerCycle === null
+        ? 'n/a'
+        : `${us(r.cpuMsPerCycle)} CPU/cycle${r.mainCpuMsPerCycle === null ? '' : `, main thread ${us(r.mainCpuMsPerCycle)} → ${fmtInt(1000 / r.mainCpuMsPerCycle)} cycles/s with a free core for it`}`
     const cpuRatio = memory.cpuMsPerCycle && bare.cpuMsPerCycle ? bare.cpuMsPerCycle / memory.cpuMsPerCycle : null
     const loadavg = (await import('node:os')).loadavg()[0]
     const line = (r) => `${fmtInt(r.cyclesPerSecond)} cycles/s`
     const note = (r) => `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, ${fmtInt(r.cycles)} cycles${r.failures ? `, ${r.failures} failed` : ''}`
     return {
-      title: `License server: checkout + release cycles, ${CLIENTS} concurrent clients on loopback, ${SECONDS} s`,
+      title: `License server: checkout + release cycles, ${CLIENTS} concurrent clients on loopback, ${SECONDS} s, load generator ${generator}`,
       rows: [
-        ['licadm server --memory', line(memory), note(memory)],
+        [`licadm server --memory (log level ${DEFAULT_LOG_LEVEL})`, line(memory), note(memory)],
         ['bare node:http, constant JSON (ceiling)', line(bare), note(bare)],
         ['ratio server / bare', fmtRatio(ratio)],
+        ['licadm server --memory --log-level silent', line(quiet), note(quiet)],
         ['licadm server --data (file, fsync per commit)', line(file), note(file)],
         ['server CPU per cycle (--memory)', cpu(memory)],
+        ['server CPU per cycle (--memory, silent)', cpu(quiet)],
         ['bare server CPU per cycle', cpu(bare)],
         ['ratio by CPU per cycle (bare / server)', cpuRatio === null ? 'n/a' : fmtRatio(cpuRatio)],
         ['machine load average (1 min) at the end', loadavg.toFixed(2), 'other work on these cores slows every figure above'],
@@ -188,7 +285,7 @@ export default async function run() {
         {name: 'p99 < 25 ms', met: memory.p99 < 25},
         {name: 'ratio ≥ 0.3', met: ratio >= 0.3},
       ],
-      data: {clients: CLIENTS, seconds: SECONDS, memory, bare, file, ratio, cpuRatio, loadavg},
+      data: {generator, logLevel: DEFAULT_LOG_LEVEL, clients: CLIENTS, seconds: SECONDS, memory, quiet, bare, file, ratio, cpuRatio, loadavg},
     }
   } finally {
     rmSync(work, {recursive: true, force: true})
