@@ -3,10 +3,14 @@ import Fastify, {type FastifyError, type FastifyInstance, type FastifyReply, typ
 import type {Clock, ManualClock} from '../domain/clock.js'
 import {ExitCode, LicadmError} from '../domain/errors.js'
 import type {Signer} from '../crypto/keys.js'
-import {SIGNATURE_HEADER, signResponse, TIME_HEADER} from '../formats/response.js'
+import {SIGNATURE_HEADER, signResponse, signResponseAsync, TIME_HEADER} from '../formats/response.js'
 import type {SeatService} from '../services/seats.js'
 import type {Principal, ServerAuth, TokenRole} from './auth.js'
+import {loggerOptions, type LogOptions} from './logging.js'
+import {ServerMetrics} from './metrics.js'
+import {noteRefusal, RequestLog} from './request-log.js'
 import {adminRoutes} from './routes/admin.js'
+import {metricsRoutes} from './routes/metrics.js'
 import {seatRoutes} from './routes/seats.js'
 import {systemRoutes} from './routes/system.js'
 import type {Sweeper} from './sweeper.js'
@@ -28,8 +32,10 @@ export interface AppOptions {
   bodyLimit?: number
   /** Serve HTTPS with this PEM key and certificate (chain). */
   https?: {key: string; cert: string}
-  /** Where unexpected (5xx) errors are reported. */
+  /** Where unexpected (5xx) errors are reported (besides the log). */
   onInternalError?: (error: unknown, request: FastifyRequest) => void
+  /** JSON request logs (pino); none when absent. */
+  log?: LogOptions
 }
 
 export interface AppState {
@@ -114,17 +120,22 @@ function requestError(error: FastifyError): {status: number; error: LicadmError}
 
 /** Builds the license server's Fastify instance over the seat service (not listening yet). */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const metrics = new ServerMetrics({version: options.version, startedAt: options.startedAt})
   const app = Fastify({
     // The https server type differs only in the socket class; routes and hooks are the same.
     ...(options.https ? ({https: options.https} as {}) : {}),
-    logger: false,
+    logger: options.log ? loggerOptions(options.log) : false,
+    // One line per answered request instead of Fastify's two.
+    ...(options.log ? {logController: new RequestLog()} : {}),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // A URL that does not decode ('/v1/leases/%') is a refusal like any other bad input.
     frameworkErrors: (error, _request, reply) => {
       // This answer skips the hooks, so it is signed here.
-      const body = JSON.stringify(errorBody(new LicadmError('BAD_URL', ExitCode.usage, `the request URL is malformed: ${error.message}`)))
+      const refusal = new LicadmError('BAD_URL', ExitCode.usage, `the request URL is malformed: ${error.message}`)
+      metrics.refusal(refusal, 400)
+      const body = JSON.stringify(errorBody(refusal))
       const now = options.clock.now()
       void (reply as FastifyReply)
         .code(400)
@@ -153,7 +164,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const now = options.clock.now()
     const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : payload === null || payload === undefined ? '' : null
     reply.header(TIME_HEADER, new Date(now).toISOString())
-    if (body !== null) reply.header(SIGNATURE_HEADER, signResponse(body, reply.statusCode, now, options.signer))
+    // Signed in the thread pool: the event loop serves other requests meanwhile.
+    if (body !== null) reply.header(SIGNATURE_HEADER, await signResponseAsync(body, reply.statusCode, now, options.signer))
     return payload
   })
 
@@ -166,10 +178,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
       ;({status, error: refusal} = requestError(error))
     } else {
+      request.log.error({err: error}, 'internal error')
       options.onInternalError?.(error, request)
       status = 500
       refusal = new LicadmError('INTERNAL', ExitCode.internal, 'internal server error (a bug: please report it)')
     }
+    metrics.refusal(refusal, status)
+    noteRefusal(request, refusal.code)
     if (status === 401) reply.header('www-authenticate', 'Bearer realm="licadm"')
     const retryAfter = refusal.details?.retryAfter
     if (status === 429 && typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
@@ -180,9 +195,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const error = new LicadmError('ROUTE_NOT_FOUND', ExitCode.notFound, `no such endpoint: ${request.method} ${request.url.split('?')[0]}`, {
       hint: 'The seat API is under /v1/leases and /v1/borrows; see GET /v1 for the list.',
     })
+    metrics.refusal(error, 404)
+    noteRefusal(request, error.code)
     void reply.code(404).send(errorBody(error))
   })
 
+  await app.register(metricsRoutes, {metrics})
   await app.register(systemRoutes)
   await app.register(seatRoutes)
   await app.register(adminRoutes)

@@ -14,6 +14,7 @@ import {VendorService} from '../services/vendor.js'
 import {openStore, type Store} from '../store/store.js'
 import {buildApp, DEFAULT_BODY_LIMIT} from './app.js'
 import {ServerAuth, TokenSet, type RateLimitOptions, type TokenRole} from './auth.js'
+import {StderrLines, type LogLevel, type LogStream} from './logging.js'
 import {MemoryKeyRing} from './memory-keyring.js'
 import {applySeed, parseSeed, seedTokens, tokenGrant, type SeededLicense} from './seed.js'
 import {Sweeper} from './sweeper.js'
@@ -51,6 +52,10 @@ export interface ServerOptions {
   version?: string
   actor?: string
   onInternalError?: (error: unknown) => void
+  /** JSON logs (one line per request at info) at this level; none when absent. */
+  logLevel?: LogLevel
+  /** Where log lines go (default: standard error). */
+  logStream?: LogStream
 }
 
 export interface RunningServer {
@@ -84,6 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const keys =
     data.kind === 'memory' ? new MemoryKeyRing() : new KeyRing(data.kind === 'dir' ? join(data.dir, 'keys') : data.keyDir, data.passphrase)
   const store = await openStore({path: storePath})
+  let logStream: LogStream | undefined
   try {
     const ctx: ServiceContext = {store, keys, clock: options.clock, actor: options.actor ?? 'server'}
     const vendorService = new VendorService(ctx)
@@ -111,6 +117,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const sweeper = new Sweeper(seats, options.sweepIntervalMs ?? 1000, options.onInternalError)
     await sweeper.run() // leases that expired while the server was down are reclaimed first
     const startedAt = options.clock.now()
+    logStream = options.logLevel === undefined ? undefined : (options.logStream ?? new StderrLines())
     const app = await buildApp({
       seats,
       auth,
@@ -123,10 +130,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
       https: options.tls,
       onInternalError: options.onInternalError,
+      log: logStream && {level: options.logLevel!, stream: logStream},
     })
     const host = options.host ?? '127.0.0.1'
     try {
-      await app.listen({host, port: options.port ?? DEFAULT_PORT, backlog: 4096})
+      await app.listen({host, port: options.port ?? DEFAULT_PORT, backlog: 4096, listenTextResolver: (address) => `licadm server listening on ${address}`})
     } catch (error) {
       await app.close()
       const code = (error as NodeJS.ErrnoException).code
@@ -135,6 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         cause: error,
       })
     }
+    sweeper.log = app.log
     sweeper.start()
     const address = app.server.address()
     const port = typeof address === 'object' && address ? address.port : (options.port ?? DEFAULT_PORT)
@@ -161,12 +170,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           await app.close()
           await sweeper.stop()
           await store.close()
+          if (logStream instanceof StderrLines) logStream.close()
         })()
         return closing
       },
     }
   } catch (error) {
     await store.close().catch(() => undefined)
+    if (logStream instanceof StderrLines) logStream.close()
     throw error
   }
 }

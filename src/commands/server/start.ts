@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {UsageError} from '../../domain/errors.js'
+import {DEFAULT_LOG_LEVEL, LOG_LEVELS, type LogLevel} from '../../server/logging.js'
 
 export default class ServerStart extends BaseCommand<typeof ServerStart> {
   static override summary = 'Run the license server in the foreground: floating seats, leases, borrowing, access rules.'
@@ -15,6 +16,10 @@ Data: the profile's store and vendor key by default; --data DIR for a store and 
 The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "tokens" in the --seed file. --admin-token (or LICADM_ADMIN_TOKEN) allows force-release, access rules and seat policies.
 
 --seed FILE loads products, licenses (with their seat policy), users, containers, tokens and access rules from a JSON object or NDJSON lines with a "type"; re-seeding the same store is harmless.
+
+Logs: JSON lines (pino) on standard error. At --log-level info (the default) one line per answered request (method, URL, route, status, time taken, the refusal's code) and the server's start, stop and errors; warn or error keep only problems, debug adds a line per incoming request, silent writes none. Tokens, headers, secrets and request bodies are never logged.
+
+GET /metrics (with a vendor token) serves Prometheus metrics: requests by route and status, latency, seats in use and free per license, lease expiries, refusals and auth failures by reason.
 
 --test-mode starts a manual clock (at --clock, or now) that only POST /v1/test/clock/advance moves, so lease expiry can be tested without waiting.
 
@@ -55,6 +60,7 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
     }),
     cert: Flags.string({summary: 'Serve HTTPS with this PEM certificate (chain), for --key.', dependsOn: ['key'], helpGroup: 'TLS'}),
     key: Flags.string({summary: 'The PEM private key of --cert (unencrypted; keep it 0600).', dependsOn: ['cert'], helpGroup: 'TLS'}),
+    'log-level': Flags.string({summary: 'JSON logs on standard error from this level up (info: one line per request).', options: [...LOG_LEVELS], default: DEFAULT_LOG_LEVEL}),
   }
 
   async run() {
@@ -108,14 +114,14 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
       bodyLimit: f['body-limit'],
       version: this.config.version,
       actor: 'server',
-      onInternalError: (error) => process.stderr.write(`licadm server: internal error: ${(error as Error)?.stack ?? String(error)}\n`),
+      logLevel: f['log-level'] as LogLevel,
     })
 
     let stopping = false
     const stopped = new Promise<NodeJS.Signals>((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {
         if (stopping) {
-          process.stderr.write('licadm server: stopping at once\n')
+          server.app.log.warn({signal}, 'stopping at once')
           process.exit(130)
         }
         stopping = true
@@ -148,16 +154,14 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
       // This command streams: the ready object is printed now, and run() returns nothing, so oclif
       // prints no second envelope at exit.
       if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ok: true, result: ready})}\n`)
-      else {
-        process.stdout.write(`licadm server listening on ${server.url}\n`)
-        process.stderr.write(`vendor ${server.vendor.code} (${server.vendor.name}), signing key ${server.kid}${f['test-mode'] ? ', test mode' : ''}; stop with Ctrl-C\n`)
-      }
+      else process.stdout.write(`licadm server listening on ${server.url}\n`)
+      server.app.log.info({vendor: server.vendor, kid: server.kid, testMode: Boolean(f['test-mode'])}, `vendor ${server.vendor.code} (${server.vendor.name}), signing key ${server.kid}${f['test-mode'] ? ', test mode' : ''}; stop with Ctrl-C`)
       const signal = await stopped
-      process.stderr.write(`licadm server: ${signal}, finishing in-flight requests…\n`)
+      server.app.log.info({signal}, 'stopping: finishing in-flight requests')
     } finally {
       await server.close()
     }
-    process.stderr.write('licadm server stopped\n')
+    server.app.log.info('licadm server stopped')
   }
 
   /** --cert/--key as given (checked), else the data directory's certificate (made at first start), else one in memory. */
