@@ -1,6 +1,6 @@
 /**
  * The licadm library API, for vendors' applications: verify a license file offline with the
- * vendor's pinned public keys.
+ * vendor's pinned public keys; hold a floating seat of the license server with SeatClient.
  *
  *   import {readFileSync} from 'node:fs'
  *   import {loadPublicKeys, verifyLicense} from 'licadm'
@@ -15,7 +15,8 @@ import {verifyOffline, type VerifyVerdict} from './services/licenses.js'
 export {LicadmError, VerificationError, ExitCode, type VerifyReason} from './domain/errors.js'
 export {LICENSE_TYP, type LicenseClaims} from './formats/license.js'
 export type {VerifyVerdict} from './services/licenses.js'
-export {SeatClient, SeatLease, type SeatClientOptions} from './client/seat-client.js'
+export {SeatClient, SeatLease, ClockSkewError, type SeatClientOptions, type SeatState, type CheckoutTarget} from './client/seat-client.js'
+export type {Grant, Lease} from './services/seats.js'
 export {ServerClient, type ServerClientOptions} from './client/http.js'
 export {LEASE_TYP, BORROW_TYP, verifyLeaseToken, verifyBorrowFile, type SeatClaims} from './formats/lease.js'
 export {verifyResponse, SIGNATURE_HEADER, TIME_HEADER} from './formats/response.js'

@@ -1,0 +1,447 @@
+/**
+ * The seat client library (src/client/seat-client.ts) against in-process servers: renewal and lost
+ * callbacks, lost as a terminal state, retries of transient failures until the lease expires,
+ * release answers, clock skew, lease-token verification on heartbeats, close() and signals.
+ */
+import {spawn} from 'node:child_process'
+import {writeFileSync} from 'node:fs'
+import {createServer, connect, type Server, type Socket} from 'node:net'
+import {join} from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {ClockSkewError, SeatClient, type SeatClientOptions, type SeatLease} from '../../src/client/seat-client.js'
+import {LicadmError, VerificationError} from '../../src/domain/errors.js'
+import {verifyLeaseToken} from '../../src/formats/lease.js'
+import type {Grant} from '../../src/services/seats.js'
+import {tempDir} from '../unit/helpers.js'
+import {CLIENT_TOKEN, closeAll, refusal, testServer, type TestServer} from './helpers.js'
+
+const tmp = tempDir()
+afterAll(async () => {
+  await closeAll()
+  tmp.cleanup()
+})
+
+/** What the callbacks saw. */
+interface Seen {
+  renewed: number[]
+  lost: LicadmError[]
+  errors: unknown[]
+}
+
+function client(s: TestServer, options: Partial<SeatClientOptions> = {}, server = s.url): {seats: SeatClient; seen: Seen} {
+  const seen: Seen = {renewed: [], lost: [], errors: []}
+  const seats = new SeatClient({
+    server,
+    token: CLIENT_TOKEN,
+    publicKeys: s.publicKeys,
+    user: 'app',
+    host: 'ci',
+    onRenewed: (seat) => seen.renewed.push(seat.lease.expiresAt),
+    onLost: (error) => seen.lost.push(error),
+    onHeartbeatError: (error) => seen.errors.push(error),
+    ...options,
+  })
+  return {seats, seen}
+}
+
+async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function used(s: TestServer, license: string): Promise<number> {
+  return (await s.client.list({license}))[0].used
+}
+
+/** A server whose seat policy for license "two" has this TTL (seconds). */
+async function serverWithTtl(ttl: number): Promise<{s: TestServer; two: string}> {
+  const s = await testServer()
+  const two = s.license('two')
+  await s.admin.setPolicy(two, {leaseTtl: ttl})
+  return {s, two}
+}
+
+/** A TCP relay to the server that can be cut (every connection dropped, new ones refused) and restored. */
+async function relay(target: string): Promise<{url: string; cut(): void; restore(): void; close(): Promise<void>}> {
+  const {port, hostname} = new URL(target)
+  const sockets = new Set<Socket>()
+  let down = false
+  const server: Server = createServer((inbound) => {
+    if (down) return inbound.destroy()
+    const outbound = connect(Number(port), hostname)
+    for (const s of [inbound, outbound]) {
+      sockets.add(s)
+      s.on('error', () => {})
+      s.on('close', () => {
+        sockets.delete(s)
+        inbound.destroy()
+        outbound.destroy()
+      })
+    }
+    inbound.pipe(outbound).pipe(inbound)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address() as {port: number}
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    cut() {
+      down = true
+      for (const s of sockets) s.destroy()
+    },
+    restore() {
+      down = false
+    },
+    close: () => {
+      for (const s of sockets) s.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+describe('renewal callback', () => {
+  it('onRenewed fires for every renewal, automatic or by heartbeat(), with the renewed lease', async () => {
+    const {s, two} = await serverWithTtl(5)
+    const {seats, seen} = client(s)
+    const seat = await seats.checkout({license: two})
+    const first = seat.lease.expiresAt
+    s.clock.advance(1000)
+    await until('the automatic heartbeat renewed the lease', () => seen.renewed.length > 0)
+    expect(seen.renewed[0]).toBe(first + 1)
+    expect(seat.lease.expiresAt).toBe(first + 1)
+    s.clock.advance(1000)
+    const grant = await seat.heartbeat()
+    expect(grant.lease.expiresAt).toBe(first + 2)
+    expect(seen.renewed.at(-1)).toBe(first + 2)
+    expect(seat.token).toBe(grant.token)
+    expect(seen.errors).toEqual([])
+    expect(seen.lost).toEqual([])
+    expect(await seat.release()).toBe(true)
+    await s.close()
+  })
+})
+
+describe('release answers whether the server still had the lease', () => {
+  it('true when it freed the seat, false when an admin had removed it; a second call gives the same answer', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const {seats} = client(s)
+    const a = await seats.checkout({license: two}, {autoHeartbeat: false})
+    const b = await seats.checkout({license: two}, {autoHeartbeat: false})
+    expect(await used(s, two)).toBe(2)
+    expect(await Promise.all([a.release(), a.release()])).toEqual([true, true])
+    expect(a.state).toBe('released')
+    await s.admin.forceRelease(b.id)
+    // The client has not heard of it yet: the seat is active until the server says otherwise.
+    expect(b.active).toBe(true)
+    expect(await b.release()).toBe(false)
+    expect(await b.release()).toBe(false)
+    expect(await used(s, two)).toBe(0)
+    expect((await refusal(a.heartbeat())).code).toBe('LEASE_NOT_FOUND')
+    await s.close()
+  })
+})
+
+describe('a lost lease is a terminal state', () => {
+  it('removed by an admin: the automatic heartbeat finds it gone, onLost fires once with LEASE_NOT_FOUND, heartbeats stop', async () => {
+    const {s, two} = await serverWithTtl(5)
+    const hooks = process.listenerCount('SIGINT')
+    const {seats, seen} = client(s)
+    const seat = await seats.checkout({license: two})
+    expect(process.listenerCount('SIGINT')).toBe(hooks + 1)
+    await s.admin.forceRelease(seat.id)
+    await until('the seat is lost', () => seen.lost.length > 0)
+    expect(seen.lost).toHaveLength(1)
+    expect(seen.lost[0]).toBeInstanceOf(LicadmError)
+    expect(seen.lost[0].code).toBe('LEASE_NOT_FOUND')
+    expect(seat.state).toBe('lost')
+    expect(seat.active).toBe(false)
+    expect(seat.lostReason).toBe(seen.lost[0])
+    expect(seats.seats).toEqual([])
+    expect(process.listenerCount('SIGINT')).toBe(hooks)
+    // Longer than a heartbeat interval (a third of 5 s) and its retries: no further attempt.
+    const errors = seen.errors.length
+    await sleep(2500)
+    expect(seen.errors).toHaveLength(errors)
+    expect(seen.lost).toHaveLength(1)
+    // heartbeat() now answers with the reason, without asking the server; release() with false.
+    expect(await refusal(seat.heartbeat())).toBe(seen.lost[0])
+    expect(await seat.release()).toBe(false)
+    expect(seat.state).toBe('lost')
+    await s.close()
+  })
+
+  it('expired on the server (LEASE_EXPIRED) or its license revoked (LICENSE_REVOKED): lost at the next heartbeat', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const {seats, seen} = client(s)
+    const expiring = await seats.checkout({license: two}, {autoHeartbeat: false})
+    s.clock.advance(61_000)
+    expect((await refusal(expiring.heartbeat())).code).toBe('LEASE_EXPIRED')
+    expect(expiring.state).toBe('lost')
+    expect(seen.lost.map((e) => e.code)).toEqual(['LEASE_EXPIRED'])
+
+    const revoked = await seats.checkout({license: two}, {autoHeartbeat: false})
+    await s.store.db.updateTable('licenses').set({status: 'revoked'}).where('id', '=', two).execute()
+    expect((await refusal(revoked.heartbeat())).code).toBe('LICENSE_REVOKED')
+    expect(revoked.state).toBe('lost')
+    expect(seen.lost.map((e) => e.code)).toEqual(['LEASE_EXPIRED', 'LICENSE_REVOKED'])
+    expect(seats.seats).toEqual([])
+    await s.close()
+  })
+
+  it('network failures are retried with backoff; when the server is back, the lease is renewed and never lost', async () => {
+    const {s, two} = await serverWithTtl(9)
+    const net = await relay(s.url)
+    const {seats, seen} = client(s, {
+      // Two failed attempts, then the network comes back.
+      onHeartbeatError(error) {
+        seen.errors.push(error)
+        if (seen.errors.length === 2) net.restore()
+      },
+    }, net.url)
+    const seat = await seats.checkout({license: two})
+    net.cut()
+    s.clock.advance(1000)
+    await until('a heartbeat got through again', () => seen.renewed.length > 0)
+    expect(seen.errors).toHaveLength(2)
+    expect(seen.errors.map((e) => (e as LicadmError).code)).toEqual(['SERVER_UNREACHABLE', 'SERVER_UNREACHABLE'])
+    expect(seat.state).toBe('active')
+    expect(seen.lost).toEqual([])
+    expect(await seat.release()).toBe(true)
+    await net.close()
+    await s.close()
+  })
+
+  it('a server unreachable until the lease expires: lost with LEASE_EXPIRED, the network failure as its cause', async () => {
+    const {s, two} = await serverWithTtl(5)
+    const net = await relay(s.url)
+    const {seats, seen} = client(s, {}, net.url)
+    const seat = await seats.checkout({license: two})
+    net.cut()
+    await until('the seat is lost', () => seen.lost.length > 0)
+    const [lost] = seen.lost
+    expect(lost.code).toBe('LEASE_EXPIRED')
+    expect(lost.message).toMatch(new RegExp(`lease ${seat.id} expired at .*no heartbeat renewed it \\(last failure: cannot reach the license server`))
+    expect((lost.cause as LicadmError).code).toBe('SERVER_UNREACHABLE')
+    // Retried before giving up, every attempt reported.
+    expect(seen.errors.length).toBeGreaterThan(1)
+    expect(seat.state).toBe('lost')
+    const errors = seen.errors.length
+    await sleep(2500)
+    expect(seen.errors).toHaveLength(errors)
+    await net.close()
+    await s.close()
+  })
+})
+
+describe('clock skew', () => {
+  it('maxSkewMs refuses a machine whose clock is off the signed server time, before any seat is taken', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    s.clock.set(Date.now() + 2 * 86_400_000)
+    const {seats} = client(s, {maxSkewMs: 5 * 60_000})
+    const err = await refusal(seats.checkout({license: two}))
+    expect(err).toBeInstanceOf(ClockSkewError)
+    expect(err).toMatchObject({code: 'CLOCK_SKEW', exit: 15})
+    expect(err.message).toMatch(/^this machine's clock is 4[78]\.\d h behind the license server's signed time \(at most 5\.0 min allowed\)/)
+    expect(Math.abs((err as ClockSkewError).skewMs - 2 * 86_400_000)).toBeLessThan(60_000)
+    expect(Math.abs(seats.skewMs! - 2 * 86_400_000)).toBeLessThan(60_000)
+    expect(await used(s, two)).toBe(0)
+    // checkClock says the same on its own.
+    expect(await refusal(seats.checkClock())).toBeInstanceOf(ClockSkewError)
+    await s.close()
+  })
+
+  it("lease tokens are verified at the server's signed time: a skewed machine without maxSkewMs still checks out and renews", async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    s.clock.set(Date.now() + 2 * 86_400_000)
+    const {seats, seen} = client(s)
+    const seat = await seats.checkout({license: two}, {autoHeartbeat: false})
+    // At this machine's time the token would look issued in the future.
+    expect(() => verifyLeaseToken(seat.token, s.publicKeys, Math.floor(Date.now() / 1000))).toThrow(/in the future/)
+    s.clock.advance(1000)
+    await seat.heartbeat()
+    expect(seen.renewed).toHaveLength(1)
+    expect(seats.skewMs).toBeGreaterThan(86_400_000)
+    expect(await seat.release()).toBe(true)
+    await s.close()
+  })
+
+  it('a skew that appears while the seat is held: the next heartbeat loses it (CLOCK_SKEW) and gives the seat back', async () => {
+    // A TTL longer than the jump, so the server itself still renews the lease.
+    const {s, two} = await serverWithTtl(7200)
+    s.clock.set(Date.now())
+    const {seats, seen} = client(s, {maxSkewMs: 5 * 60_000})
+    const seat = await seats.checkout({license: two}, {autoHeartbeat: false})
+    expect(Math.abs(seats.skewMs!)).toBeLessThan(60_000)
+    s.clock.advance(3_600_000)
+    const err = await refusal(seat.heartbeat())
+    expect(err).toBeInstanceOf(ClockSkewError)
+    expect(seat.state).toBe('lost')
+    expect(seen.lost.map((e) => e.code)).toEqual(['CLOCK_SKEW'])
+    await seats.releaseAll()
+    expect(await used(s, two)).toBe(0)
+    await s.close()
+  })
+
+  it('maxSkewMs needs pinned keys: an unsigned time proves nothing', async () => {
+    const s = await testServer()
+    expect(() => new SeatClient({server: s.url, token: CLIENT_TOKEN, maxSkewMs: 60_000})).toThrow(/maxSkewMs needs publicKeys/)
+    expect(() => new SeatClient({server: s.url, token: CLIENT_TOKEN, publicKeys: s.publicKeys, maxSkewMs: -1})).toThrow(/maxSkewMs must be/)
+    const unsigned = new SeatClient({server: s.url, token: CLIENT_TOKEN, user: 'app', host: 'ci', releaseOnExit: false})
+    const seat = await unsigned.checkout({license: s.license('two')}, {autoHeartbeat: false})
+    expect(unsigned.skewMs).toBeUndefined()
+    expect(await seat.release()).toBe(true)
+    await s.close()
+  })
+})
+
+describe('lease tokens are verified on heartbeats as on checkouts', () => {
+  /** Makes the client's next heartbeat answer with what `change` makes of the real renewed grant. */
+  const originals = new WeakMap<SeatClient, (id: string) => Promise<Grant>>()
+  function answerWith(seats: SeatClient, change: (grant: Grant) => Grant | Promise<Grant>): void {
+    if (!originals.has(seats)) originals.set(seats, seats.client.heartbeat.bind(seats.client))
+    const real = originals.get(seats)!
+    seats.client.heartbeat = async (id: string) => change(await real(id))
+  }
+
+  async function setup(): Promise<{s: TestServer; seats: SeatClient; seen: Seen; seat: SeatLease; other: Grant}> {
+    const {s, two} = await serverWithTtl(60)
+    const {seats, seen} = client(s)
+    const seat = await seats.checkout({license: two}, {autoHeartbeat: false})
+    const other = await s.client.checkout({license: two, user: 'someone', host: 'else'})
+    return {s, seats, seen, seat, other}
+  }
+
+  it("another lease's token (signed by the server, but not this lease's): refused as wrong-target; the seat keeps its token", async () => {
+    const {s, seats, seen, seat, other} = await setup()
+    const token = seat.token
+    answerWith(seats, (grant) => ({...grant, token: other.token}))
+    const err = await refusal(seat.heartbeat())
+    expect(err).toBeInstanceOf(VerificationError)
+    expect((err as VerificationError).reason).toBe('wrong-target')
+    expect(seat.token).toBe(token)
+    expect(seat.state).toBe('active')
+    expect(seen.renewed).toEqual([])
+    expect(seen.errors).toEqual([err])
+    await seats.close()
+    await s.close()
+  })
+
+  it("a token signed by another vendor's key (unknown-key), or changed (signature-invalid): refused", async () => {
+    const {s, seats, seat} = await setup()
+    const foreign = await testServer()
+    const theirs = await foreign.client.checkout({license: foreign.license('two'), user: 'app', host: 'ci'})
+    answerWith(seats, (grant) => ({...grant, token: theirs.token}))
+    expect((await refusal(seat.heartbeat())).code).toBe('UNKNOWN_KEY')
+    answerWith(seats, (grant) => {
+      const [h, p, sig] = grant.token.split('.')
+      const payload = JSON.parse(Buffer.from(p, 'base64url').toString())
+      const longer = Buffer.from(JSON.stringify({...payload, exp: payload.exp + 86_400})).toString('base64url')
+      return {...grant, lease: {...grant.lease, expiresAt: payload.exp + 86_400}, token: `${h}.${longer}.${sig}`}
+    })
+    expect((await refusal(seat.heartbeat())).code).toBe('SIGNATURE_INVALID')
+    expect(seat.state).toBe('active')
+    await seats.close()
+    await foreign.close()
+    await s.close()
+  })
+
+  it("a checkout whose token does not verify is refused, and the seat it took is released", async () => {
+    const {s, two} = await serverWithTtl(60)
+    const foreign = await testServer()
+    const theirs = await foreign.client.checkout({license: foreign.license('two'), user: 'app', host: 'ci'})
+    const {seats} = client(s)
+    const real = seats.client.checkout.bind(seats.client)
+    seats.client.checkout = async (input) => ({...(await real(input)), token: theirs.token})
+    expect((await refusal(seats.checkout({license: two}))).code).toBe('UNKNOWN_KEY')
+    expect(seats.seats).toEqual([])
+    expect(await used(s, two)).toBe(0)
+    await foreign.close()
+    await s.close()
+  })
+})
+
+describe('shutdown: close(), releaseAll() and signal handlers', () => {
+  it('close() releases every seat and waits for it; later checkouts are refused', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const hooks = {sigint: process.listenerCount('SIGINT'), beforeExit: process.listenerCount('beforeExit')}
+    const {seats} = client(s)
+    const a = await seats.checkout({license: two})
+    const b = await seats.checkout({license: two})
+    expect(process.listenerCount('SIGINT')).toBe(hooks.sigint + 1)
+    await seats.close()
+    expect(await used(s, two)).toBe(0)
+    expect([a.state, b.state]).toEqual(['released', 'released'])
+    expect(process.listenerCount('SIGINT')).toBe(hooks.sigint)
+    expect(process.listenerCount('beforeExit')).toBe(hooks.beforeExit)
+    expect((await refusal(seats.checkout({license: two}))).code).toBe('USAGE')
+    await s.close()
+  })
+
+  it('handleSignals: false installs no SIGINT/SIGTERM handler, but still releases at the end of the process', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const hooks = {sigint: process.listenerCount('SIGINT'), sigterm: process.listenerCount('SIGTERM'), beforeExit: process.listenerCount('beforeExit')}
+    const {seats} = client(s, {handleSignals: false})
+    await seats.checkout({license: two})
+    expect(process.listenerCount('SIGINT')).toBe(hooks.sigint)
+    expect(process.listenerCount('SIGTERM')).toBe(hooks.sigterm)
+    expect(process.listenerCount('beforeExit')).toBe(hooks.beforeExit + 1)
+    await seats.releaseAll()
+    expect(process.listenerCount('beforeExit')).toBe(hooks.beforeExit)
+    expect(await used(s, two)).toBe(0)
+    await s.close()
+  })
+
+  it("an app with its own SIGINT handler awaits close(): the seat is free before it exits, and the exit is the app's", async () => {
+    const {s, two} = await serverWithTtl(60)
+    const script = join(tmp.dir, 'own-handler.mjs')
+    // The library entry as vendors import it (needs the build).
+    const entry = new URL('../../dist/index.js', import.meta.url).pathname
+    writeFileSync(
+      script,
+      `import {SeatClient} from ${JSON.stringify(entry)}
+const [server, token, license] = process.argv.slice(2)
+const seats = new SeatClient({server, token, user: 'app', host: 'ci'})
+const seat = await seats.checkout({license})
+const keep = setInterval(() => {}, 1000)
+process.once('SIGINT', async () => {
+  await seats.close()
+  const [usage] = await seats.client.list({license})
+  process.stdout.write('closed: ' + seat.state + ', seats used ' + usage.used + '\\n')
+  clearInterval(keep)
+  process.exitCode = 130
+})
+process.stdout.write(seat.id + '\\n')
+`,
+    )
+    const child = spawn(process.execPath, [script, s.url, CLIENT_TOKEN, two], {stdio: ['ignore', 'pipe', 'pipe']})
+    try {
+      let out = ''
+      let err = ''
+      child.stderr.on('data', (b) => (err += b))
+      const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.on('exit', (code, signal) => resolve({code, signal})))
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (b: Buffer) => {
+          out += b.toString()
+          if (out.includes('\n')) resolve()
+        })
+        child.on('exit', (code) => reject(new Error(`app exited ${code}: ${err}`)))
+      })
+      expect(await used(s, two)).toBe(1)
+      child.kill('SIGINT')
+      const r = await exited
+      expect(r, err).toEqual({code: 130, signal: null})
+      expect(out).toContain('closed: released, seats used 0')
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await s.close()
+    }
+  })
+})
