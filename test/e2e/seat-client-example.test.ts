@@ -134,7 +134,7 @@ describe('examples/seat-client.mjs', {timeout: SLOW}, () => {
     expect(r.stdout).toMatch(/seat granted: lease lse_\w+ for .+@.+, time to live 5 s/)
     // The work (6 s) outlasts the lease's TTL (5 s): only the heartbeats kept it.
     expect(r.stdout).toMatch(/heartbeat: lease renewed until \d{4}-/)
-    expect(r.stderr).not.toContain('heartbeat failed')
+    expect(r.stderr).not.toContain('acme-cad:')
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('acme-cad: seat released')
     expect(await seatsOf(server)).toMatchObject({used: 0, holders: []})
   })
@@ -149,13 +149,13 @@ describe('examples/seat-client.mjs', {timeout: SLOW}, () => {
     expect(await seatsOf(server)).toMatchObject({used: 0, holders: []})
   })
 
-  it('a seat removed by an administrator while the app works: the next heartbeat finds it gone, exit 3', async () => {
+  it('a seat removed by an administrator while the app works: the next heartbeat finds it gone, the work stops, exit 3', async () => {
     const {done, leaseId} = await startWorking()
     ok(await sb.run(['seat', 'remove', leaseId, '--yes', '--json'], {env: {LICADM_SERVER: server.url, LICADM_TOKEN: ADMIN}}))
     const r = await done
+    // Stopped by onLost at the next heartbeat (a third of the 5 s TTL), not at the end of its 120 s.
     expect(r.code, explain(r)).toBe(3)
-    expect(r.stderr).toContain(`acme-cad: heartbeat failed: lease ${leaseId} not found`)
-    expect(r.stderr).toMatch(/^acme-cad: LEASE_NOT_FOUND: /m)
+    expect(r.stderr).toContain(`acme-cad: LEASE_NOT_FOUND: lease ${leaseId} not found`)
     expect(r.stdout).not.toContain('seat released')
   })
 
@@ -190,7 +190,7 @@ describe('examples/seat-client.mjs', {timeout: SLOW}, () => {
     try {
       const r = await runExample({LICADM_SERVER: ahead.url, WORK_SECONDS: '1'})
       expect(r.code, explain(r)).toBe(15)
-      expect(r.stderr).toMatch(/CLOCK_SKEW: this machine's clock is 4\d\.\d h behind the license server's signed time/)
+      expect(r.stderr).toMatch(/CLOCK_SKEW: this machine's clock is 4\d\.\d h behind the license server's signed time \(at most 5\.0 min allowed\)/)
       expect(r.stdout).not.toContain('seat granted')
       expect((await seatsOf(ahead)).used).toBe(0)
     } finally {
