@@ -117,7 +117,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const sweeper = new Sweeper(seats, options.sweepIntervalMs ?? 1000, options.onInternalError)
     await sweeper.run() // leases that expired while the server was down are reclaimed first
     const startedAt = options.clock.now()
-    logStream = options.logLevel === undefined ? undefined : (options.logStream ?? new StderrLines())
+    // silent: no logger at all (Fastify then makes no per-request child logger).
+    logStream = options.logLevel === undefined || options.logLevel === 'silent' ? undefined : (options.logStream ?? new StderrLines())
     const app = await buildApp({
       seats,
       auth,

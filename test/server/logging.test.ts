@@ -93,7 +93,11 @@ describe('request logs', () => {
     expect(all.toLowerCase()).not.toContain('authorization')
   })
 
-  it('the level is honoured: warn writes no request lines, debug adds the incoming ones', async () => {
+  it('the level is honoured: silent writes nothing, warn no request lines, debug adds the incoming ones', async () => {
+    const silent = await logged('silent')
+    await traffic(silent.s, silent.s.licenses[0].id)
+    expect(silent.lines).toEqual([])
+
     const warn = await logged('warn')
     await traffic(warn.s, warn.s.licenses[0].id)
     expect(parseLines(warn.lines).filter((e) => e.level < 40)).toEqual([])
