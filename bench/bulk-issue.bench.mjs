@@ -10,7 +10,7 @@
  */
 import {generateKeyPairSync, sign} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {cpus, loadavg, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
@@ -107,6 +107,23 @@ function threadCpuMs() {
 }
 
 /**
+ * How busy the machine is: the 1-minute load average, and on Linux the share of the last 10 seconds
+ * in which some task waited for a CPU (/proc/pressure/cpu). Others' work on these cores slows every
+ * figure, the raw signing rate included; the ratio by CPU time below is the least affected.
+ */
+function machineLoad() {
+  let pressure
+  try {
+    pressure = Number(/some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))[1])
+  } catch {
+    pressure = undefined
+  }
+  return {load: loadavg()[0], pressure}
+}
+
+const fmtLoad = ({load, pressure}) => `load ${load.toFixed(2)}${pressure === undefined ? '' : `, CPU pressure ${pressure.toFixed(0)}%`}`
+
+/**
  * Raw node:crypto Ed25519 signatures per second over `data` on this thread, signing for about
  * `seconds`; also the CPU time a signature took.
  */
@@ -154,6 +171,7 @@ export default async function bulkIssueBench() {
     const cpuPerLicense = []
     const threadPerLicense = []
     const {privateKey} = generateKeyPairSync('ed25519')
+    const loads = [machineLoad()]
     const inProc = await repeat(async (i) => {
       if (i >= 0) {
         const r = rawSignRate(signingInput, privateKey, 0.5)
@@ -167,6 +185,7 @@ export default async function bulkIssueBench() {
       }
       // The signing input of a license from the middle of the file: header.payload of its JWS.
       signingInput ??= Buffer.from(dearmor(r.sample.file, 'LICENSE').jws.split('.').slice(0, 2).join('.'))
+      if (i >= 0) loads.push(machineLoad())
       return r.ms
     }, {warmup: 1, runs: RUNS})
     const perSecond = inProc.values.map((ms) => ROWS / (ms / 1000))
@@ -218,6 +237,7 @@ export default async function bulkIssueBench() {
         `${thread === undefined ? '' : `main thread ${thread.toFixed(0)} µs, other threads ${(cpu - thread).toFixed(0)} µs; `}a raw signature ${median(signCpu).toFixed(0)} µs`,
       ],
       ['ratio by CPU time (free cores)', fmtRatio(cpuRatio), `${fmtInt(1e6 / paceMicros)} licenses/s if no other work shared the cores`],
+      ['machine during the in-process runs', `${cpus().length} cores`, `before and after each run: ${loads.map(fmtLoad).join('; ')}`],
       [`CLI license create --from (${fmtInt(ROWS)} rows) --json`, fmtMs(cli.median), `median of ${RUNS}: ${cli.values.map(fmtMs).join(', ')}; ${fmtInt(ROWS / (cli.median / 1000))} licenses/s end to end`],
       [`  the same in text, without --json`, fmtMs(cliText.median), `median of ${RUNS}: ${cliText.values.map(fmtMs).join(', ')}`],
       ['CLI re-run of the same file (all issued)', fmtMs(rerun.median), `median of ${RUNS}, --json`],
@@ -244,6 +264,7 @@ export default async function bulkIssueBench() {
         mainThreadMicrosPerLicense: thread ?? null,
         rawSignCpuMicros: median(signCpu),
         cpuRatio,
+        machineLoad: loads,
         cliMs: cli.values,
         cliMedianMs: cli.median,
         cliTextMs: cliText.values,
