@@ -4,6 +4,8 @@ import type {Clock, ManualClock} from '../domain/clock.js'
 import {ExitCode, LicadmError} from '../domain/errors.js'
 import type {Signer} from '../crypto/keys.js'
 import {SIGNATURE_HEADER, signResponse, signResponseAsync, TIME_HEADER} from '../formats/response.js'
+import type {Services} from '../services/backend.js'
+import type {Caller} from '../services/operations.js'
 import type {SeatService} from '../services/seats.js'
 import type {Principal, ServerAuth, TokenRole} from './auth.js'
 import {loggerOptions, type LogOptions} from './logging.js'
@@ -11,6 +13,7 @@ import {ServerMetrics} from './metrics.js'
 import {noteRefusal, RequestLog} from './request-log.js'
 import {adminRoutes} from './routes/admin.js'
 import {metricsRoutes} from './routes/metrics.js'
+import {operationRoutes} from './routes/operations.js'
 import {seatRoutes} from './routes/seats.js'
 import {systemRoutes} from './routes/system.js'
 import type {Sweeper} from './sweeper.js'
@@ -32,6 +35,8 @@ export interface AppOptions {
   bodyLimit?: number
   /** Serve HTTPS with this PEM key and certificate (chain). */
   https?: {key: string; cert: string}
+  /** The services as one caller (audit events name it), for the administration API. */
+  services(caller: Caller): Services
   /** Where unexpected (5xx) errors are reported (besides the log). */
   onInternalError?: (error: unknown, request: FastifyRequest) => void
   /** JSON request logs (pino); none when absent. */
@@ -204,6 +209,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(systemRoutes)
   await app.register(seatRoutes)
   await app.register(adminRoutes)
+  await app.register(operationRoutes)
   app.addHook('onReady', async () => {
     state.ready = true
   })

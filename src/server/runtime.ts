@@ -9,6 +9,8 @@ import {publicKeyPem} from '../crypto/keys.js'
 import type {ServiceContext} from '../services/context.js'
 import {KeyRing, type PassphraseSource} from '../services/keyring.js'
 import {DEFAULT_SEAT_SETTINGS, SeatService, type SeatSettings} from '../services/seats.js'
+import {servicesOver} from '../services/backend.js'
+import {principalActor} from '../domain/tokens.js'
 import {TokenService} from '../services/tokens.js'
 import {VendorService} from '../services/vendor.js'
 import {openStore, type Store} from '../store/store.js'
@@ -132,6 +134,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       https: options.tls,
       onInternalError: options.onInternalError,
       log: logStream && {level: options.logLevel!, stream: logStream},
+      services: (caller) => servicesOver({...ctx, actor: principalActor(caller)}),
     })
     const host = options.host ?? '127.0.0.1'
     try {

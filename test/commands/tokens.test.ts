@@ -147,7 +147,8 @@ describe('a server on the profile store', () => {
       await l.json(['token', 'revoke', 'live', '--yes'])
       const refusedAnswer = await get()
       expect(refusedAnswer.status).toBe(401)
-      expect((await refusedAnswer.json()).error.details.reason).toBe('revoked-token')
+      const body = (await refusedAnswer.json()) as {error: {details: {reason: string}}}
+      expect(body.error.details.reason).toBe('revoked-token')
     } finally {
       await server.close()
     }
