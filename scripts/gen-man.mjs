@@ -191,7 +191,7 @@ function flagLabel(flag) {
 }
 
 function flagValue(flag) {
-  if (flag.options?.length) return flag.options.map((o) => I(o)).join('|')
+  if (flag.options?.length) return flag.options.map((o) => I(o)).join('|\\:')
   return I(flag.helpValue ? String(flag.helpValue).replace(/^<|>$/g, '') : 'value')
 }
 
