@@ -25,6 +25,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Most files wait on spawned CLIs and servers, so more workers than cores keeps both cores busy
+    // (vitest's default here is cores - 1: one worker on a two-core machine).
+    maxWorkers: 3,
     restoreMocks: true,
     projects: [
       {extends: true, test: {name: 'local', include: ['test/**/*.test.ts']}},
