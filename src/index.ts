@@ -18,6 +18,7 @@ export type {VerifyVerdict} from './services/licenses.js'
 export {SeatClient, SeatLease, ClockSkewError, type SeatClientOptions, type SeatState, type CheckoutTarget} from './client/seat-client.js'
 export type {Grant, Lease} from './services/seats.js'
 export {ServerClient, type ServerClientOptions} from './client/http.js'
+export type {TrustOptions} from './client/transport.js'
 export {LEASE_TYP, BORROW_TYP, verifyLeaseToken, verifyBorrowFile, type SeatClaims} from './formats/lease.js'
 export {verifyResponse, SIGNATURE_HEADER, TIME_HEADER} from './formats/response.js'
 

@@ -6,6 +6,7 @@ import {isoSeconds} from '../domain/values.js'
 import {verifyLeaseToken} from '../formats/lease.js'
 import type {Grant, Lease} from '../services/seats.js'
 import {ServerClient} from './http.js'
+import type {TrustOptions} from './transport.js'
 
 export interface SeatClientOptions {
   /** The license server's URL. */
@@ -17,6 +18,10 @@ export interface SeatClientOptions {
    * then verified, at the server's signed time, and the clock skew is measured.
    */
   publicKeys?: ReadonlyMap<string, KeyObject>
+  /** How an https server's certificate is trusted: a CA file's PEM or a pinned SHA-256 fingerprint (default: the system's CAs). */
+  trust?: TrustOptions
+  /** Milliseconds before a request is given up (default 10 s). */
+  timeoutMs?: number
   /** Who holds the seat (default: the OS user and host name). */
   user?: string
   host?: string
@@ -276,7 +281,7 @@ export class SeatClient {
       if (!(typeof max === 'number' && max >= 0 && Number.isFinite(max))) throw new UsageError(`maxSkewMs must be a number of milliseconds, not ${String(max)}`, {details: {option: 'maxSkewMs'}})
       if (!options.publicKeys) throw new UsageError('maxSkewMs needs publicKeys: only a signed server time can be trusted to measure the skew', {details: {option: 'maxSkewMs'}})
     }
-    this.client = new ServerClient({server: options.server, token: options.token, publicKeys: options.publicKeys})
+    this.client = new ServerClient({server: options.server, token: options.token, publicKeys: options.publicKeys, trust: options.trust, timeoutMs: options.timeoutMs})
   }
 
   /**

@@ -9,6 +9,7 @@ import type {AddressInfo} from 'node:net'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ServerClient} from '../../src/client/http.js'
+import {SeatClient} from '../../src/client/seat-client.js'
 import {request} from '../../src/client/transport.js'
 import {createSelfSigned, generateServerKey, memoryTls, serverSans} from '../../src/crypto/certs.js'
 import {ManualClock} from '../../src/domain/clock.js'
@@ -102,6 +103,22 @@ describe('an https server', () => {
     const other = memoryTls({sans: serverSans(), now: NOW}).material.cert
     expect((await refusal(client({ca: other}).health())).code).toBe('TLS_UNTRUSTED')
     expect((await refusal(client({ca: other, fingerprint: tls.info.fingerprint}).health())).code).toBe('TLS_UNTRUSTED')
+  })
+})
+
+describe('the seat client over https', () => {
+  it('checks out and releases with a pinned fingerprint, and is refused with the system CAs only', async () => {
+    const options = {server: s.url, token: CLIENT_TOKEN, publicKeys: s.publicKeys, releaseOnExit: false, timeoutMs: 20_000}
+    const pinned = new SeatClient({...options, trust: {fingerprint: tls.info.fingerprint}})
+    const seat = await pinned.checkout({product: 7}, {autoHeartbeat: false})
+    expect(seat.active).toBe(true)
+    expect(await seat.release()).toBe(true)
+    await pinned.close()
+    const before = requestsSeen
+    const untrusted = new SeatClient(options)
+    expect((await refusal(untrusted.checkout({product: 7}, {autoHeartbeat: false}))).code).toBe('TLS_UNTRUSTED')
+    expect(requestsSeen).toBe(before)
+    await untrusted.close()
   })
 })
 

@@ -22,6 +22,8 @@ export const ENDPOINTS = [
   'PUT /v1/admin/rules/:product/default',
   'GET /v1/admin/policies/:id',
   'PUT /v1/admin/policies/:id',
+  'POST /v1/ops/:operation (administration: one route per service operation)',
+  'GET /metrics',
   'POST /v1/test/clock/advance (--test-mode only)',
 ]
 
