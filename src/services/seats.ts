@@ -1,7 +1,7 @@
 import {randomFillSync} from 'node:crypto'
 import {BlockList, isIP} from 'node:net'
 
-import {sql} from 'kysely'
+import type {Selectable} from 'kysely'
 
 import {epochSeconds} from '../domain/clock.js'
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
@@ -12,8 +12,8 @@ import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
 import {armorBorrow, LEASE_TYP, signBorrow, type SeatClaims} from '../formats/lease.js'
 import {signCompactAsync} from '../crypto/sign-async.js'
-import type {LeaseTable, SeatMode} from '../store/schema-seats.js'
-import type {Tx} from '../store/store.js'
+import type {AccessRuleTable, LeaseTable, SeatMode, SeatPolicyTable} from '../store/schema-seats.js'
+import type {SqlValue, SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
@@ -140,11 +140,11 @@ interface LicenseRow {
   stations?: number
 }
 
-/** A license with the seats its unexpired leases take (Kysely's sql tag: portable placeholders). */
-const licenseWithUsed = (now: number) => sql`select l.id, l.product_code, l.kind, l.quantity, l.features, l.status, l.not_before, l.expires_at,
+/** A license with the seats its unexpired leases take; the two parameters are the time now. */
+const LICENSE_WITH_USED = `select l.id, l.product_code, l.kind, l.quantity, l.features, l.status, l.not_before, l.expires_at,
   (select coalesce(sum(case when x.kind = 'lease' and x.mode = 'station' then 0 else x.seats end), 0)
-     from leases x where x.license_id = l.id and x.expires_at > ${now}) as plain,
-  (select count(*) from leases y where y.license_id = l.id and y.expires_at > ${now} and y.kind = 'lease' and y.mode = 'station') as stations
+     from leases x where x.license_id = l.id and x.expires_at > ?) as plain,
+  (select count(*) from leases y where y.license_id = l.id and y.expires_at > ? and y.kind = 'lease' and y.mode = 'station') as stations
   from licenses l`
 
 const TEXT_MAX = 200
@@ -168,13 +168,15 @@ function idRandom(): Buffer {
  * Floating seats of concurrent licenses: checkout, heartbeat, release, borrow, return,
  * force-release, the sweeper's reclaim, seat policies and access rules. Every seat is allocated
  * inside one write transaction (BEGIN IMMEDIATE): the count and the insert see the same leases, so
- * concurrent checkouts never hand out more seats than there are.
+ * concurrent checkouts never hand out more seats than there are. Checkout, heartbeat and release
+ * run their statements synchronously (store.writeSync): they are the license server's hot path.
  */
 export class SeatService {
   private readonly vendorService: VendorService
   private issuer?: Promise<{vendor: Vendor; signer: Signer}>
-  private readonly policies = new Map<string, SeatPolicy | null>()
+  /** Access rules per product, compiled; valid while the store's data_version is `rulesVersion`. */
   private readonly rules = new Map<number, {defaultAction: RuleAction; rules: AccessRule[]; blocks: Map<number, BlockList>}>()
+  private rulesVersion = -1
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -194,28 +196,28 @@ export class SeatService {
   async checkout(input: CheckoutInput): Promise<Grant> {
     const who = checkRequester(input)
     const target = checkTarget(input)
-    await this.signing()
+    const issuer = await this.signing()
     const now = epochSeconds(this.ctx.clock)
-    const {lease, ttl} = await this.ctx.store.write(async (tx) => {
-      const candidates = await this.candidates(tx, target, now)
+    const {lease, ttl, features} = await this.ctx.store.writeSync((q) => {
+      const candidates = this.candidates(q, target, now)
       let refusal: LicadmError | undefined
       for (const license of candidates) {
-        await this.checkAccess(tx, Number(license.product_code), who)
-        const policy = await this.policy(tx, license.id)
+        this.checkAccess(q, Number(license.product_code), who)
+        const policy = this.policy(q, license.id)
         const mode = policy?.mode ?? 'checkout'
         const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
-        const seats = await this.seatsNeeded(tx, license, mode, who, now)
+        const seats = this.seatsNeeded(q, license, mode, who, now)
         if (typeof seats !== 'number') {
           refusal ??= seats
           continue
         }
         const lease = this.newLease('lease', license, who, mode, seats, now, ttl)
-        await insertLease(tx, lease)
-        return {lease, ttl}
+        insertLease(q, lease)
+        return {lease, ttl, features: Number(license.features)}
       }
       throw refusal!
     })
-    return {lease, ttl, token: await this.leaseToken(lease)}
+    return {lease, ttl, token: await leaseToken(lease, features, issuer)}
   }
 
   /** A lease or borrow held by `who` from now for `seconds`, never beyond the license's expiry. */
@@ -240,15 +242,15 @@ export class SeatService {
   /** Renews a lease for another TTL. A lease that expired is gone: check out again. */
   async heartbeat(id: string): Promise<Grant> {
     const leaseId = checkId(id, 'lease id')
-    await this.signing()
+    const issuer = await this.signing()
     const now = epochSeconds(this.ctx.clock)
     // A refusal that also deletes the lease is returned from the transaction, not thrown in it:
     // throwing would roll the delete back.
-    const outcome = await this.ctx.store.write(async (tx): Promise<{lease: Lease; ttl: number} | {refusal: LicadmError}> => {
-      const row = await tx.selectFrom('leases').selectAll().where('id', '=', leaseId).executeTakeFirst()
+    const outcome = this.ctx.store.writeSync((q): {lease: Lease; ttl: number; features: number} | {refusal: LicadmError} => {
+      const row = q.get<LeaseTable>('select * from leases where id = ?', leaseId)
       if (!row || row.kind !== 'lease') throw leaseNotFound(leaseId)
       if (Number(row.expires_at) <= now) {
-        await tx.deleteFrom('leases').where('id', '=', leaseId).execute()
+        q.run('delete from leases where id = ?', leaseId)
         return {
           refusal: new LicadmError('LEASE_EXPIRED', ExitCode.expired, `lease ${leaseId} expired at ${isoSeconds(Number(row.expires_at))} without a heartbeat; its seat was reclaimed`, {
             hint: 'Check out a new seat.',
@@ -256,28 +258,29 @@ export class SeatService {
           }),
         }
       }
-      const license = await tx.selectFrom('licenses').select(['id', 'product_code', 'kind', 'quantity', 'features', 'status', 'not_before', 'expires_at']).where('id', '=', row.license_id).executeTakeFirstOrThrow()
+      const license = q.get<LicenseRow>('select id, product_code, kind, quantity, features, status, not_before, expires_at from licenses where id = ?', row.license_id)!
       const problem = licenseProblem(license, now)
       if (problem) {
-        await tx.deleteFrom('leases').where('id', '=', leaseId).execute()
+        q.run('delete from leases where id = ?', leaseId)
         return {refusal: problem}
       }
-      const policy = await this.policy(tx, row.license_id)
+      const policy = this.policy(q, row.license_id)
       const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
       const expiresAt = capExpiry(now + ttl, license)
-      await tx.updateTable('leases').set({renewed_at: now, expires_at: expiresAt}).where('id', '=', leaseId).execute()
-      return {lease: {...fromRow(row), renewedAt: now, expiresAt}, ttl}
+      q.run('update leases set renewed_at = ?, expires_at = ? where id = ?', now, expiresAt, leaseId)
+      return {lease: {...fromRow(row), renewedAt: now, expiresAt}, ttl, features: Number(license.features)}
     })
-    if ('refusal' in outcome) throw outcome.refusal
-    const {lease, ttl} = outcome
-    return {lease, ttl, token: await this.leaseToken(lease)}
+    const done = await outcome
+    if ('refusal' in done) throw done.refusal
+    const {lease, ttl, features} = done
+    return {lease, ttl, token: await leaseToken(lease, features, issuer)}
   }
 
   /** Frees a lease's seat at once. Releasing a lease that is gone already changes nothing. */
   async release(id: string): Promise<{released: boolean; leaseId: string}> {
     const leaseId = checkId(id, 'lease id')
-    const res = await sql`delete from leases where id = ${leaseId} and kind = 'lease'`.execute(this.ctx.store.db)
-    return {released: Number(res.numAffectedRows ?? 0) > 0, leaseId}
+    const released = await this.ctx.store.runSync((q) => q.run("delete from leases where id = ? and kind = 'lease'", leaseId) > 0)
+    return {released, leaseId}
   }
 
   /** Takes a seat offline for `duration` seconds, as a signed borrow file. */
@@ -285,14 +288,14 @@ export class SeatService {
     const who = checkRequester(input)
     const target = checkTarget(input)
     const duration = parseUint(input.duration, 'duration', {min: 60, max: 10 * 366 * 86_400}, {required: true})!
-    await this.signing()
+    const {vendor, signer} = await this.signing()
     const now = epochSeconds(this.ctx.clock)
-    const borrow = await this.ctx.store.write(async (tx) => {
-      const candidates = await this.candidates(tx, target, now)
+    const {borrow, features} = await this.ctx.store.write(async (tx, q) => {
+      const candidates = this.candidates(q, target, now)
       let refusal: LicadmError | undefined
       for (const license of candidates) {
-        await this.checkAccess(tx, Number(license.product_code), who)
-        const policy = await this.policy(tx, license.id)
+        this.checkAccess(q, Number(license.product_code), who)
+        const policy = this.policy(q, license.id)
         const maxSeconds = policy?.borrowMaxSeconds ?? this.settings.borrowMaxSeconds
         if (duration > maxSeconds) {
           throw new LicadmError('BORROW_TOO_LONG', ExitCode.conflict, `a seat of license ${license.id} can be borrowed for at most ${formatDuration(maxSeconds)}, not ${formatDuration(duration)}`, {
@@ -301,13 +304,7 @@ export class SeatService {
           })
         }
         const maxSeats = Math.min(policy?.borrowMaxSeats ?? this.settings.borrowMaxSeats ?? license.quantity, license.quantity)
-        const {borrowed} = await tx
-          .selectFrom('leases')
-          .select((eb) => eb.fn.countAll<number>().as('borrowed'))
-          .where('license_id', '=', license.id)
-          .where('kind', '=', 'borrow')
-          .where('expires_at', '>', now)
-          .executeTakeFirstOrThrow()
+        const {borrowed} = q.get<{borrowed: number}>("select count(*) as borrowed from leases where license_id = ? and kind = 'borrow' and expires_at > ?", license.id, now)!
         if (Number(borrowed) >= maxSeats) {
           refusal ??= new LicadmError('BORROW_LIMIT', ExitCode.conflict, `license ${license.id} has ${maxSeats} of its seats borrowed already, the most allowed`, {
             hint: 'Wait until a borrowed seat is returned or expires.',
@@ -315,20 +312,19 @@ export class SeatService {
           })
           continue
         }
-        const seats = await this.seatsNeeded(tx, license, 'checkout', who, now)
+        const seats = this.seatsNeeded(q, license, 'checkout', who, now)
         if (typeof seats !== 'number') {
           refusal ??= seats
           continue
         }
         const lease = this.newLease('borrow', license, who, 'checkout', seats, now, duration)
-        await tx.insertInto('leases').values(toRow(lease)).execute()
+        insertLease(q, lease)
         await appendAudit(tx, this.ctx, {action: 'seat.borrow', subject: `license:${license.id}`, after: {borrow: lease.id, user: who.user, host: who.host, expiresAt: lease.expiresAt}})
-        return lease
+        return {borrow: lease, features: Number(license.features)}
       }
       throw refusal!
     })
-    const {vendor, signer} = await this.signing()
-    return {borrow, file: armorBorrow(signBorrow(await this.claims(borrow, vendor), signer))}
+    return {borrow, file: armorBorrow(signBorrow(seatClaims(borrow, features, vendor), signer))}
   }
 
   /** Returns a borrowed seat early. */
@@ -420,12 +416,12 @@ export class SeatService {
       await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
       await appendAudit(tx, this.ctx, {action: 'seat.policy', subject: `license:${licenseId}`, after: row})
     })
-    this.policies.delete(licenseId)
     return policy
   }
 
   async getPolicy(license: string): Promise<SeatPolicy | null> {
-    return this.policy(this.ctx.store.db, checkId(license, 'license'))
+    const licenseId = checkId(license, 'license')
+    return this.ctx.store.runSync((q) => this.policy(q, licenseId))
   }
 
   // ---- access rules ----
@@ -490,8 +486,14 @@ export class SeatService {
   }
 
   /** Whether a requester may use a product's seats, and which rule decided. */
-  async evaluate(product: number, who: Requester, tx: Tx = this.ctx.store.db): Promise<{allowed: boolean; reason: string}> {
-    const set = await this.ruleSet(tx, product)
+  async evaluate(product: number, who: Requester): Promise<{allowed: boolean; reason: string}> {
+    return this.ctx.store.runSync((q) => this.verdict(q, product, who))
+  }
+
+  // ---- internals ----
+
+  private verdict(q: SyncSql, product: number, who: Requester): {allowed: boolean; reason: string} {
+    const set = this.ruleSet(q, product)
     const match = (rule: AccessRule): boolean => {
       if (rule.subject === 'address') return who.address !== undefined && set.blocks.get(rule.id)!.check(...addressArgs(who.address))
       return glob(rule.pattern, rule.subject === 'user' ? who.user : who.host)
@@ -506,10 +508,8 @@ export class SeatService {
     return {allowed: true, reason: 'default'}
   }
 
-  // ---- internals ----
-
-  private async checkAccess(tx: Tx, product: number, who: Requester): Promise<void> {
-    const verdict = await this.evaluate(product, who, tx)
+  private checkAccess(q: SyncSql, product: number, who: Requester): void {
+    const verdict = this.verdict(q, product, who)
     if (!verdict.allowed) {
       throw new LicadmError('ACCESS_DENIED', ExitCode.auth, `access denied: ${verdict.reason}`, {
         hint: 'Ask the license server administrator to allow you.',
@@ -518,11 +518,17 @@ export class SeatService {
     }
   }
 
-  private async ruleSet(tx: Tx, product: number) {
+  private ruleSet(q: SyncSql, product: number) {
+    // Rules changed by another process (a commit on another connection) are read again.
+    const version = q.dataVersion()
+    if (version !== this.rulesVersion) {
+      this.rules.clear()
+      this.rulesVersion = version
+    }
     let set = this.rules.get(product)
     if (!set) {
-      const rows = await tx.selectFrom('access_rules').selectAll().where('product_code', '=', product).orderBy('id').execute()
-      const def = await tx.selectFrom('access_defaults').select('action').where('product_code', '=', product).executeTakeFirst()
+      const rows = q.all<Selectable<AccessRuleTable>>('select * from access_rules where product_code = ? order by id', product)
+      const def = q.get<{action: RuleAction}>('select action from access_defaults where product_code = ?', product)
       const rules = rows.map(toRule)
       const blocks = new Map<number, BlockList>()
       for (const r of rules) if (r.subject === 'address') blocks.set(r.id, addressBlock(r.pattern))
@@ -532,23 +538,16 @@ export class SeatService {
     return set
   }
 
-  private async policy(tx: Tx, licenseId: string): Promise<SeatPolicy | null> {
-    if (this.policies.has(licenseId)) return this.policies.get(licenseId)!
-    const row = await tx.selectFrom('seat_policies').selectAll().where('license_id', '=', licenseId).executeTakeFirst()
-    const policy = row
-      ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats}
-      : null
-    if (this.policies.size > 100_000) this.policies.clear()
-    this.policies.set(licenseId, policy)
-    return policy
+  private policy(q: SyncSql, licenseId: string): SeatPolicy | null {
+    const row = q.get<SeatPolicyTable>('select * from seat_policies where license_id = ?', licenseId)
+    return row ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats} : null
   }
 
   /** The licenses a request may take a seat of, best first; refuses when none is usable at all. */
-  private async candidates(tx: Tx, target: {license?: string; product?: number; features: number}, now: number): Promise<LicenseRow[]> {
+  private candidates(q: SyncSql, target: {license?: string; product?: number; features: number}, now: number): LicenseRow[] {
     if (target.license !== undefined) {
       // One statement for the license and its seats in use (the hot path of every checkout).
-      const {rows} = await sql<LicenseRow>`${licenseWithUsed(now)} where l.id = ${target.license}`.execute(tx)
-      const row = rows[0]
+      const row = q.get<LicenseRow>(`${LICENSE_WITH_USED} where l.id = ?`, now, now, target.license)
       if (!row) throw new NotFoundError('license', target.license)
       const problem = licenseProblem(row, now)
       if (problem) throw problem
@@ -559,7 +558,7 @@ export class SeatService {
       }
       return [row]
     }
-    const {rows} = await sql<LicenseRow>`${licenseWithUsed(now)} where l.product_code = ${target.product!} and l.kind = 'concurrent' order by l.id`.execute(tx)
+    const rows = q.all<LicenseRow>(`${LICENSE_WITH_USED} where l.product_code = ? and l.kind = 'concurrent' order by l.id`, now, now, target.product!)
     const matching = rows.filter((r) => (Number(r.features) & target.features) >>> 0 === target.features)
     if (matching.length === 0) {
       throw new LicadmError('NO_LICENSE', ExitCode.notFound, `no concurrent license of product ${target.product}${target.features ? ` with features 0x${target.features.toString(16)}` : ''} is on this server`, {
@@ -572,28 +571,24 @@ export class SeatService {
   }
 
   /** Seats a new lease takes on this license (0 when the station holds one already), or why none is free. */
-  private async seatsNeeded(tx: Tx, license: LicenseRow, mode: SeatMode, who: Requester, now: number): Promise<number | LicadmError> {
+  private seatsNeeded(q: SyncSql, license: LicenseRow, mode: SeatMode, who: Requester, now: number): number | LicadmError {
     if (mode === 'station') {
-      const same = await tx
-        .selectFrom('leases')
-        .select('id')
-        .where('license_id', '=', license.id)
-        .where('kind', '=', 'lease')
-        .where('mode', '=', 'station')
-        .where('user', '=', who.user)
-        .where('host', '=', who.host)
-        .where('expires_at', '>', now)
-        .limit(1)
-        .executeTakeFirst()
+      const same = q.get(
+        `select id from leases where license_id = ? and kind = 'lease' and mode = 'station' and "user" = ? and host = ? and expires_at > ? limit 1`,
+        license.id,
+        who.user,
+        who.host,
+        now,
+      )
       if (same) return 1
     }
     // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count once per station.
-    const used = license.stations === 0 && license.plain !== undefined ? Number(license.plain) : await this.used(tx, license.id, now)
+    const used = license.stations === 0 && license.plain !== undefined ? Number(license.plain) : this.used(q, license.id, now)
     const need = mode === 'exclusive' ? license.quantity : 1
     if (used + need <= license.quantity && !(mode === 'exclusive' && used > 0)) return mode === 'exclusive' ? license.quantity : 1
     const holders = this.settings.hideHolders
       ? undefined
-      : (await tx.selectFrom('leases').selectAll().where('license_id', '=', license.id).where('expires_at', '>', now).orderBy('created_at').limit(50).execute()).map(fromRow)
+      : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at limit 50', license.id, now).map(fromRow)
     const who_ = holders?.map((h) => `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : ''}`)
     return new LicadmError(
       'NO_SEAT_FREE',
@@ -612,59 +607,31 @@ export class SeatService {
   }
 
   /** Seats in use: a station's leases count once, other leases their seats. */
-  private async used(tx: Tx, licenseId: string, now: number): Promise<number> {
-    const rows = await tx
-      .selectFrom('leases')
-      .select(['user', 'host', 'kind', 'mode', 'seats'])
-      .where('license_id', '=', licenseId)
-      .where('expires_at', '>', now)
-      .execute()
-    return seatsUsed(rows)
+  private used(q: SyncSql, licenseId: string, now: number): number {
+    return seatsUsed(q.all<LeaseTable>('select "user", host, kind, mode, seats from leases where license_id = ? and expires_at > ?', licenseId, now))
   }
+}
 
-  private async claims(lease: Lease, vendor: Vendor): Promise<SeatClaims> {
-    const license = await this.ctx.store.db.selectFrom('licenses').select('features').where('id', '=', lease.licenseId).executeTakeFirst()
-    return {
-      iss: String(vendor.code),
-      sub: lease.id,
-      jti: lease.id,
-      iat: lease.renewedAt,
-      exp: lease.expiresAt,
-      lic: lease.licenseId,
-      product: lease.productCode,
-      features: Number(license?.features ?? 0),
-      user: lease.user,
-      host: lease.host,
-      mode: lease.mode,
-    }
+/** What a lease token and a borrow file say about their seat. */
+function seatClaims(lease: Lease, features: number, vendor: Vendor): SeatClaims {
+  return {
+    iss: String(vendor.code),
+    sub: lease.id,
+    jti: lease.id,
+    iat: lease.renewedAt,
+    exp: lease.expiresAt,
+    lic: lease.licenseId,
+    product: lease.productCode,
+    features,
+    user: lease.user,
+    host: lease.host,
+    mode: lease.mode,
   }
+}
 
-  private readonly features = new Map<string, number>()
-
-  private async leaseToken(lease: Lease): Promise<string> {
-    const {vendor, signer} = await this.signing()
-    let features = this.features.get(lease.licenseId)
-    if (features === undefined) {
-      features = (await this.claims(lease, vendor)).features
-      if (this.features.size > 100_000) this.features.clear()
-      this.features.set(lease.licenseId, features)
-    }
-    const claims: SeatClaims = {
-      iss: String(vendor.code),
-      sub: lease.id,
-      jti: lease.id,
-      iat: lease.renewedAt,
-      exp: lease.expiresAt,
-      lic: lease.licenseId,
-      product: lease.productCode,
-      features,
-      user: lease.user,
-      host: lease.host,
-      mode: lease.mode,
-    }
-    // signLease's JWS, signed in the thread pool (the server signs every checkout and heartbeat).
-    return signCompactAsync(LEASE_TYP, claims, signer)
-  }
+/** signLease's JWS (formats/lease.ts), signed off the main thread: every checkout and heartbeat makes one. */
+function leaseToken(lease: Lease, features: number, {vendor, signer}: {vendor: Vendor; signer: Signer}): Promise<string> {
+  return signCompactAsync(LEASE_TYP, seatClaims(lease, features, vendor), signer)
 }
 
 /** Seats used by these (active) leases: the leases of one station count once. */
@@ -781,28 +748,9 @@ function toRule(r: {id: number; product_code: number; action: RuleAction; subjec
   return {id: Number(r.id), productCode: Number(r.product_code), action: r.action, subject: r.subject, pattern: r.pattern, createdAt: Number(r.created_at)}
 }
 
-/** The lease insert of every checkout, as one SQL template (cheaper than the query builder). */
-async function insertLease(tx: Tx, l: Lease): Promise<void> {
-  await sql`insert into leases (id, license_id, product_code, kind, mode, "user", host, process, address, seats, created_at, renewed_at, expires_at)
-    values (${l.id}, ${l.licenseId}, ${l.productCode}, ${l.kind}, ${l.mode}, ${l.user}, ${l.host}, ${l.process}, ${l.address}, ${l.seats}, ${l.createdAt}, ${l.renewedAt}, ${l.expiresAt})`.execute(tx)
-}
-
-function toRow(l: Lease): LeaseTable {
-  return {
-    id: l.id,
-    license_id: l.licenseId,
-    product_code: l.productCode,
-    kind: l.kind,
-    mode: l.mode,
-    user: l.user,
-    host: l.host,
-    process: l.process,
-    address: l.address,
-    seats: l.seats,
-    created_at: l.createdAt,
-    renewed_at: l.renewedAt,
-    expires_at: l.expiresAt,
-  }
+function insertLease(q: SyncSql, l: Lease): void {
+  const values: SqlValue[] = [l.id, l.licenseId, l.productCode, l.kind, l.mode, l.user, l.host, l.process, l.address, l.seats, l.createdAt, l.renewedAt, l.expiresAt]
+  q.run('insert into leases (id, license_id, product_code, kind, mode, "user", host, process, address, seats, created_at, renewed_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', ...values)
 }
 
 export function fromRow(r: LeaseTable): Lease {

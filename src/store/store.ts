@@ -1,7 +1,7 @@
 import {mkdirSync} from 'node:fs'
 import {dirname} from 'node:path'
 
-import {Kysely, Migrator, SqliteDialect, sql, type Insertable, type Transaction} from 'kysely'
+import {Kysely, Migrator, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Insertable, type Transaction} from 'kysely'
 
 import {LicadmError, ExitCode} from '../domain/errors.js'
 import {migrationProvider} from './migrations.js'
@@ -10,14 +10,41 @@ import type {Database} from './schema.js'
 export type Db = Kysely<Database>
 export type Tx = Transaction<Database> | Kysely<Database>
 
+/** A value SQLite binds: what the store's columns hold. */
+export type SqlValue = string | number | bigint | null
+
+/**
+ * SQL run at once on the store's connection through prepared statements (cached by their text),
+ * with no query builder and no promise per statement: the license server's seat path, where those
+ * cost more than SQLite's own work. Only valid inside `write`, `writeSync` or `runSync`, which hold
+ * the connection.
+ */
+export interface SyncSql {
+  /** The first row, or undefined. */
+  get<R>(text: string, ...params: SqlValue[]): R | undefined
+  all<R>(text: string, ...params: SqlValue[]): R[]
+  /** Runs a statement that returns no rows; the number of rows it changed. */
+  run(text: string, ...params: SqlValue[]): number
+  /**
+   * SQLite's `data_version`: it changes when another connection (another licadm process on the
+   * same store) commits, so a cache of stored rows knows it must be read again.
+   */
+  dataVersion(): number
+}
+
 export interface Store {
   readonly db: Db
   readonly path: string
   /**
    * Runs `fn` in one write transaction. SQLite takes the write lock up front (BEGIN IMMEDIATE), so
    * two processes never both read and then both write: checks and writes inside `fn` are atomic.
+   * `now` runs statements in the same transaction without the query builder.
    */
-  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T>
+  write<T>(fn: (tx: Tx, now: SyncSql) => Promise<T>): Promise<T>
+  /** `write` with a synchronous body: the transaction never waits on the event loop. */
+  writeSync<T>(fn: (now: SyncSql) => T): Promise<T>
+  /** Runs `fn` with the connection to itself and no transaction (each statement commits alone). */
+  runSync<T>(fn: (now: SyncSql) => T): Promise<T>
   /**
    * Inserts rows into one table, inside the transaction `tx` of `write`: the same as
    * `tx.insertInto(table).values(rows)`, only cheaper per row (bulk issuance inserts 10,000 licenses
@@ -51,13 +78,27 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
   native.pragma('synchronous = FULL')
   native.pragma('foreign_keys = ON')
   native.pragma('busy_timeout = 10000')
-  const db = new Kysely<Database>({dialect: new SqliteDialect({database: withStatementCache(native)})})
+  const statements = withStatementCache(native)
+  const driver = new TrackedSqliteDriver({database: statements})
+  const db = new Kysely<Database>({dialect: new (class extends SqliteDialect {
+    override createDriver() {
+      return driver
+    }
+  })({database: statements})})
   await migrate(db)
   // Kysely builds a query tree and SQLite compiles a new statement for every multi-row insert; for
   // thousands of rows that cost as much as SQLite's own work. One prepared single-row statement per
   // table and column list, run once a row, skips both. It runs on the same (only) connection as
   // Kysely, so inside `write` it is part of the open transaction.
   const inserts = new Map<string, ReturnType<typeof native.prepare>>()
+  const now = syncSql(native, statements.prepare)
+  // better-sqlite3's transaction wrapper: BEGIN IMMEDIATE, COMMIT, and ROLLBACK when fn throws.
+  const immediate = native.transaction((fn: (q: SyncSql) => unknown) => fn(now)).immediate
+  // A synchronous body never yields, so it may run at once whenever Kysely does not hold the
+  // connection (no Kysely transaction is open around it); else it waits its turn for the connection.
+  // Waiting on Kysely's lock every time cost more than the statements under load: each release
+  // wakes every waiter.
+  const whenFree = async <T>(run: () => T): Promise<T> => (driver.held ? db.connection().execute(async () => run()) : run())
 
   return {
     db,
@@ -66,7 +107,7 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
       return db.connection().execute(async (conn) => {
         await sql`begin immediate`.execute(conn)
         try {
-          const result = await fn(conn)
+          const result = await fn(conn, now)
           await sql`commit`.execute(conn)
           return result
         } catch (error) {
@@ -74,6 +115,12 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
           throw error
         }
       })
+    },
+    writeSync(fn) {
+      return whenFree(() => immediate(fn) as ReturnType<typeof fn>)
+    },
+    runSync(fn) {
+      return whenFree(() => fn(now))
     },
     async insertMany(_tx, table, rows) {
       if (rows.length === 0) return
@@ -116,6 +163,33 @@ async function migrate(db: Db): Promise<void> {
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new LicadmError('STORE_MIGRATION_FAILED', ExitCode.internal, `the store's schema could not be updated${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`, {cause: error})
+  }
+}
+
+/** Kysely's SQLite driver, telling whether a query or transaction holds the (single) connection. */
+class TrackedSqliteDriver extends SqliteDriver {
+  held = false
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const connection = await super.acquireConnection()
+    this.held = true
+    return connection
+  }
+
+  override async releaseConnection(): Promise<void> {
+    this.held = false
+    await super.releaseConnection()
+  }
+}
+
+function syncSql(native: import('better-sqlite3').Database, prepare: (text: string) => import('better-sqlite3').Statement): SyncSql {
+  // Its own statement: pluck() changes how a statement returns rows, so it is not shared via the cache.
+  const version = native.prepare('pragma data_version').pluck()
+  return {
+    get: <R>(text: string, ...params: SqlValue[]) => prepare(text).get(...params) as R | undefined,
+    all: <R>(text: string, ...params: SqlValue[]) => prepare(text).all(...params) as R[],
+    run: (text: string, ...params: SqlValue[]) => prepare(text).run(...params).changes,
+    dataVersion: () => version.get() as number,
   }
 }
 

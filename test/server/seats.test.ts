@@ -1,4 +1,7 @@
 import {createPublicKey} from 'node:crypto'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 
 import {jwtVerify, createLocalJWKSet, compactVerify} from 'jose'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -8,7 +11,12 @@ import {ServerClient} from '../../src/client/http.js'
 import {verifyBorrowFile, verifyLeaseToken, LEASE_TYP, BORROW_TYP} from '../../src/formats/lease.js'
 import {dearmor} from '../../src/crypto/armor.js'
 import {publicJwk} from '../../src/crypto/keys.js'
-import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, refusal, testServer, type TestServer} from './helpers.js'
+import {systemClock} from '../../src/domain/clock.js'
+import {KeyRing} from '../../src/services/keyring.js'
+import {SeatService} from '../../src/services/seats.js'
+import {startServer} from '../../src/server/runtime.js'
+import {openStore} from '../../src/store/store.js'
+import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, defaultSeed, refusal, testServer, type TestServer} from './helpers.js'
 
 afterAll(closeAll)
 
@@ -340,6 +348,29 @@ describe('administration', () => {
     const bad = await refusal(s.admin.addRule({product: 7, action: 'deny', subject: 'address', pattern: 'not-an-ip'}))
     expect(bad.code).toBe('INVALID_VALUE')
     await s.close()
+  })
+  it('obeys access rules and seat policies that another process wrote into the same store, without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'licadm-seats-shared-'))
+    const server = await startServer({port: 0, data: {kind: 'dir', dir}, clock: systemClock, seed: JSON.stringify(defaultSeed), tokens: [{token: CLIENT_TOKEN, role: 'client', name: 'tests'}]})
+    const other = await openStore({path: join(dir, 'licadm.db')})
+    try {
+      const client = new ServerClient({server: server.url, token: CLIENT_TOKEN, publicKeys: server.publicKeys})
+      const ten = server.licenses.find((l) => l.key === 'ten')!.id
+      // The server has read (and cached) product 7's rules: none.
+      await client.checkout({license: ten, user: 'mallory', host: 'pc1'})
+      // Another licadm process on the same store denies mallory and makes the license exclusive.
+      const elsewhere = new SeatService({store: other, keys: new KeyRing(join(dir, 'keys')), clock: systemClock, actor: 'test'})
+      await elsewhere.addRule({product: 7, action: 'deny', subject: 'user', pattern: 'mallory'})
+      expect((await refusal(client.checkout({license: ten, user: 'mallory', host: 'pc1'}))).code).toBe('ACCESS_DENIED')
+      await elsewhere.setPolicy({license: ten, mode: 'exclusive'})
+      const taken = await refusal(client.checkout({license: ten, user: 'alice', host: 'pc2'}))
+      expect(taken.code).toBe('NO_SEAT_FREE')
+      expect(taken.message).toMatch(/exclusive/)
+    } finally {
+      await other.close()
+      await server.close()
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })
 

@@ -151,6 +151,76 @@ describe('Store.write', () => {
   }, 30_000)
 })
 
+describe('Store.writeSync and runSync (the seat path)', () => {
+  it('commits a synchronous body, and rolls it back whole when it throws', async () => {
+    const store = await openStore({path: ':memory:'})
+    expect(await store.writeSync((q) => q.run('insert into products (code, name, created_at) values (?, ?, ?)', 1, 'P1', 1))).toBe(1)
+    const boom = new Error('boom')
+    await expect(
+      store.writeSync((q) => {
+        q.run('insert into products (code, name, created_at) values (?, ?, ?)', 2, 'P2', 1)
+        throw boom
+      }),
+    ).rejects.toBe(boom)
+    expect(await store.runSync((q) => q.all<{code: number}>('select code from products order by code'))).toEqual([{code: 1}])
+    // No transaction was left open: a Kysely write still works.
+    await store.write((tx) => tx.insertInto('products').values(product(3)).execute())
+    expect(await store.runSync((q) => q.get<{n: number}>('select count(*) as n from products'))).toEqual({n: 2})
+    await store.close()
+  })
+
+  it('waits for an open Kysely transaction instead of running inside it', async () => {
+    const store = await openStore({path: ':memory:'})
+    await sql`create table counter (n integer not null)`.execute(store.db)
+    await sql`insert into counter values (0)`.execute(store.db)
+    const boom = new Error('rolled back')
+    const order: string[] = []
+    // The Kysely transaction yields between its read and its write, then fails: were the
+    // synchronous write run inside it, its increment would be rolled back with it.
+    const kysely = store
+      .write(async (tx) => {
+        await sql`update counter set n = n + 100`.execute(tx)
+        await new Promise((r) => setTimeout(r, 20))
+        order.push('kysely')
+        throw boom
+      })
+      .catch((error: unknown) => error)
+    await new Promise((r) => setTimeout(r, 5))
+    const sync = store.writeSync((q) => {
+      order.push('sync')
+      return q.run('update counter set n = n + 1')
+    })
+    expect(await kysely).toBe(boom)
+    expect(await sync).toBe(1)
+    expect(order).toEqual(['kysely', 'sync'])
+    expect(await counter(store)).toBe(1)
+    await store.close()
+  })
+
+  it('sees inside a Kysely write what that write did (same connection, same transaction)', async () => {
+    const store = await openStore({path: ':memory:'})
+    const seen = await store.write(async (tx, now) => {
+      await tx.insertInto('products').values(product(9)).execute()
+      return now.get<{code: number}>('select code from products where code = ?', 9)
+    })
+    expect(seen).toEqual({code: 9})
+    await store.close()
+  })
+
+  it("changes dataVersion when another connection commits, not on the store's own commits", async () => {
+    const path = join(tmp.dir, 'version.db')
+    const a = await openStore({path})
+    const b = await openStore({path})
+    const v0 = await a.runSync((q) => q.dataVersion())
+    await a.writeSync((q) => q.run('insert into products (code, name, created_at) values (?, ?, ?)', 1, 'P1', 1))
+    expect(await a.runSync((q) => q.dataVersion())).toBe(v0)
+    await b.write((tx) => tx.insertInto('products').values(product(2)).execute())
+    expect(await a.runSync((q) => q.dataVersion())).not.toBe(v0)
+    await a.close()
+    await b.close()
+  })
+})
+
 async function readThenIncrement(tx: Parameters<Parameters<Store['write']>[0]>[0]): Promise<void> {
   const {rows} = await sql<{n: number}>`select n from counter`.execute(tx)
   // Yield to the event loop between the read and the write, as real work would.
