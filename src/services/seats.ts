@@ -140,12 +140,15 @@ interface LicenseRow {
   stations?: number
 }
 
-/** A license with the seats its unexpired leases take; the two parameters are the time now. */
+/**
+ * A license with the seats its unexpired leases take: the counters kept by triggers (migration
+ * 0006_seat_counts) less the leases past expiry not yet reclaimed. The two parameters are the time now.
+ */
 const LICENSE_WITH_USED = `select l.id, l.product_code, l.kind, l.quantity, l.features, l.status, l.not_before, l.expires_at,
-  (select coalesce(sum(case when x.kind = 'lease' and x.mode = 'station' then 0 else x.seats end), 0)
-     from leases x where x.license_id = l.id and x.expires_at > ?) as plain,
-  (select count(*) from leases y where y.license_id = l.id and y.expires_at > ? and y.kind = 'lease' and y.mode = 'station') as stations
-  from licenses l`
+  coalesce(c.plain, 0) - (select coalesce(sum(case when x.kind = 'lease' and x.mode = 'station' then 0 else x.seats end), 0)
+     from leases x where x.license_id = l.id and x.expires_at <= ?) as plain,
+  coalesce(c.stations, 0) - (select count(*) from leases y where y.license_id = l.id and y.expires_at <= ? and y.kind = 'lease' and y.mode = 'station') as stations
+  from licenses l left join seat_counts c on c.license_id = l.id`
 
 const TEXT_MAX = 200
 

@@ -3,6 +3,7 @@ import {type Kysely, type Migration, type MigrationProvider, sql} from 'kysely'
 import {offline0003} from './migrations/0003_offline.js'
 import {seatsMigration} from './migrations/0004_seats.js'
 import {tokensMigration} from './migrations/0005_tokens.js'
+import {seatCountsMigration} from './migrations/0006_seat_counts.js'
 
 /**
  * Versioned migrations, applied in name order when a store is opened. A migration is never edited
@@ -167,6 +168,7 @@ const migrations: Record<string, Migration> = {
   '0003_offline': offline0003,
   '0004_seats': seatsMigration,
   '0005_tokens': tokensMigration,
+  '0006_seat_counts': seatCountsMigration,
 }
 
 export const migrationProvider: MigrationProvider = {

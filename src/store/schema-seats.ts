@@ -4,6 +4,7 @@ import type {Generated} from 'kysely'
 declare module './schema.js' {
   interface Database {
     leases: LeaseTable
+    seat_counts: SeatCountTable
     seat_policies: SeatPolicyTable
     access_rules: AccessRuleTable
     access_defaults: AccessDefaultTable
@@ -26,6 +27,13 @@ export interface LeaseTable {
   created_at: number
   renewed_at: number
   expires_at: number
+}
+
+/** Seats taken per license (migration 0006_seat_counts), kept by triggers on leases. */
+export interface SeatCountTable {
+  license_id: string
+  plain: number
+  stations: number
 }
 
 export interface SeatPolicyTable {

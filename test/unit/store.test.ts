@@ -2,7 +2,8 @@ import {spawn} from 'node:child_process'
 import {mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 
-import {sql} from 'kysely'
+import SQLite from 'better-sqlite3'
+import {Kysely, Migrator, sql, SqliteDialect} from 'kysely'
 import ts from 'typescript'
 import {afterAll, describe, expect, it} from 'vitest'
 
@@ -63,6 +64,66 @@ describe('openStore', () => {
     }
     await expect(store.write((tx) => tx.insertInto('licenses').values(license).execute())).rejects.toThrow(/FOREIGN KEY/)
     await expect(store.write((tx) => tx.insertInto('licenses').values({...license, kind: 'floating'}).execute())).rejects.toThrow(/CHECK|FOREIGN/)
+    await store.close()
+  })
+})
+
+describe('seat counters (migration 0006_seat_counts)', () => {
+  const license = (id: string) => ({
+    id, ticket: `T-${id}`, product_code: 7, kind: 'concurrent', quantity: 100, features: 0, units: null, not_before: 0, expires_at: null,
+    status: 'available', customer: null, metadata: '{}', kid: 'k', jws: 'j', created_at: 0, revoked_at: null, request_key: null, request_seq: null,
+  })
+  const lease = (id: string, licenseId: string, extra: {kind?: 'lease' | 'borrow'; mode?: 'checkout' | 'station' | 'exclusive'; seats?: number} = {}) => ({
+    id, license_id: licenseId, product_code: 7, kind: extra.kind ?? 'lease', mode: extra.mode ?? 'checkout', user: 'u', host: 'h',
+    process: null, address: null, seats: extra.seats ?? 1, created_at: 0, renewed_at: 0, expires_at: 100,
+  })
+  /** The counters as the triggers keep them, and as summing the leases gives them. */
+  async function counts(store: Store) {
+    return store.runSync((q) => ({
+      kept: q.all('select license_id, plain, stations from seat_counts where plain != 0 or stations != 0 order by license_id'),
+      summed: q.all(`select license_id, sum(case when kind = 'lease' and mode = 'station' then 0 else seats end) as plain,
+        sum(case when kind = 'lease' and mode = 'station' then 1 else 0 end) as stations from leases group by license_id order by license_id`),
+    }))
+  }
+
+  it('counts the leases a store had before the migration', async () => {
+    const path = join(tmp.dir, 'counts-before.db')
+    const native = new SQLite(path)
+    const db = new Kysely<any>({dialect: new SqliteDialect({database: native})})
+    const {error} = await new Migrator({db, provider: migrationProvider}).migrateTo('0005_tokens')
+    expect(error).toBeUndefined()
+    await db.insertInto('products').values(product(7)).execute()
+    await db.insertInto('licenses').values([license('lic_a'), license('lic_b')]).execute()
+    await db.insertInto('leases').values([lease('l1', 'lic_a'), lease('l2', 'lic_a', {kind: 'borrow'}), lease('l3', 'lic_a', {mode: 'station'}), lease('l4', 'lic_b', {mode: 'exclusive', seats: 100})]).execute()
+    await db.destroy()
+    const store = await openStore({path})
+    const {kept, summed} = await counts(store)
+    expect(kept).toEqual([{license_id: 'lic_a', plain: 2, stations: 1}, {license_id: 'lic_b', plain: 100, stations: 0}])
+    expect(kept).toEqual(summed)
+    await store.close()
+  })
+
+  it('follows every insert, delete and change of a lease, and a rolled-back one not at all', async () => {
+    const store = await openStore({path: ':memory:'})
+    await store.write(async (tx) => {
+      await tx.insertInto('products').values(product(7)).execute()
+      await tx.insertInto('licenses').values([license('lic_a'), license('lic_b')]).execute()
+    })
+    await store.write((tx) => tx.insertInto('leases').values([lease('l1', 'lic_a'), lease('l2', 'lic_a', {mode: 'station'}), lease('l3', 'lic_b', {kind: 'borrow'})]).execute())
+    await store.write((tx) => tx.updateTable('leases').set({mode: 'station'}).where('id', '=', 'l1').execute())
+    await store.write((tx) => tx.updateTable('leases').set({license_id: 'lic_a', expires_at: 500}).where('id', '=', 'l3').execute())
+    await expect(store.writeSync((q) => {
+      q.run("insert into leases (id, license_id, product_code, kind, mode, \"user\", host, seats, created_at, renewed_at, expires_at) values ('l9', 'lic_b', 7, 'lease', 'exclusive', 'u', 'h', 100, 0, 0, 9)")
+      throw new Error('crash')
+    })).rejects.toThrow('crash')
+    let {kept, summed} = await counts(store)
+    expect(kept).toEqual([{license_id: 'lic_a', plain: 1, stations: 2}])
+    expect(kept).toEqual(summed)
+    await store.write((tx) => tx.deleteFrom('leases').where('id', 'in', ['l1', 'l3']).execute())
+    ;({kept, summed} = await counts(store))
+    expect(kept).toEqual([{license_id: 'lic_a', plain: 0, stations: 1}])
+    await store.write((tx) => tx.deleteFrom('leases').execute())
+    expect(await counts(store)).toEqual({kept: [], summed: []})
     await store.close()
   })
 })
