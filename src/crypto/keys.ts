@@ -19,6 +19,8 @@ export interface Signer {
   sign(data: Buffer): Buffer
   /** The key itself, so bulk issuance can hand it to worker threads that sign in parallel. */
   readonly privateKey?: KeyObject
+  /** Signs off the main thread, where the signer has a way of its own (see crypto/signing-thread.ts). */
+  signAsync?(data: Buffer): Promise<Buffer>
 }
 
 export function generateSigningKey(): {privateKey: KeyObject; publicKey: KeyObject} {

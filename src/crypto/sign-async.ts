@@ -7,10 +7,12 @@ import type {Signer} from './keys.js'
  * and release (the lease token and two signed responses) cost about 50 µs each, as much CPU as
  * the rest of the request. node:crypto's sign with a callback runs in libuv's thread pool, so the
  * event loop goes on parsing, routing and answering other requests meanwhile, and the signatures use
- * the machine's other cores. Same key, same bytes: Ed25519 signatures are deterministic, so the
- * result is the very signature the synchronous signer makes.
+ * the machine's other cores. A signer with a way of its own (the license server's signing thread,
+ * crypto/signing-thread.ts) signs that way. Same key, same bytes: Ed25519 signatures are
+ * deterministic, so the result is the very signature the synchronous signer makes.
  */
 export function signAsync(signer: Signer, data: Buffer): Promise<Buffer> {
+  if (signer.signAsync) return signer.signAsync(data)
   const key = signer.privateKey
   // A signer without its key (a test double, a device key held elsewhere) signs on this thread.
   if (!key) return Promise.resolve(signer.sign(data))

@@ -7,6 +7,7 @@ import {ManualClock, type Clock} from '../domain/clock.js'
 import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
 import {principalActor} from '../domain/tokens.js'
 import {publicKeyPem} from '../crypto/keys.js'
+import {SigningThread, threadedSigner} from '../crypto/signing-thread.js'
 import {servicesOver} from '../services/backend.js'
 import type {ServiceContext} from '../services/context.js'
 import {KeyRing, type PassphraseSource} from '../services/keyring.js'
@@ -92,6 +93,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     data.kind === 'memory' ? new MemoryKeyRing() : new KeyRing(data.kind === 'dir' ? join(data.dir, 'keys') : data.keyDir, data.passphrase)
   const store = await openStore({path: storePath})
   let logStream: LogStream | undefined
+  let signingThread: SigningThread | undefined
   try {
     const ctx: ServiceContext = {store, keys, clock: options.clock, actor: options.actor ?? 'server'}
     const vendorService = new VendorService(ctx)
@@ -100,7 +102,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (data.kind === 'profile') await vendorService.get() // refuses: the profile has no vendor
       await vendorService.init({code: seed?.vendor?.code ?? 1, name: seed?.vendor?.name ?? 'licadm test vendor'})
     }
-    const seats = new SeatService(ctx, {...DEFAULT_SEAT_SETTINGS, ...options.settings})
+    // Lease tokens and responses are signed on a thread of their own: the event loop goes on serving.
+    const seats = new SeatService(ctx, {...DEFAULT_SEAT_SETTINGS, ...options.settings}, (signer) => {
+      if (!signer.privateKey) return signer
+      signingThread ??= new SigningThread(signer.privateKey)
+      return threadedSigner(signer, signingThread)
+    })
     const tokens = new TokenSet()
     let licenses: SeededLicense[] = []
     if (seed) {
@@ -173,6 +180,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         closing ??= (async () => {
           await app.close()
           await sweeper.stop()
+          await signingThread?.close()
           await store.close()
           if (logStream instanceof StderrLines) logStream.close()
         })()
@@ -180,6 +188,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     }
   } catch (error) {
+    await signingThread?.close()
     await store.close().catch(() => undefined)
     if (logStream instanceof StderrLines) logStream.close()
     throw error

@@ -181,16 +181,21 @@ export class SeatService {
   private readonly rules = new Map<number, {defaultAction: RuleAction; rules: AccessRule[]; blocks: Map<number, BlockList>}>()
   private rulesVersion = -1
 
+  /**
+   * @param withSigner how the server signs with the vendor's key (the license server hands it to a
+   * signing thread); the key ring's signer as it is by default.
+   */
   constructor(
     private readonly ctx: ServiceContext,
     readonly settings: SeatSettings = DEFAULT_SEAT_SETTINGS,
+    private readonly withSigner: (signer: Signer) => Signer = (signer) => signer,
   ) {
     this.vendorService = new VendorService(ctx)
   }
 
   /** The vendor and its active key, looked up once (the server signs every response with them). */
   signing(): Promise<{vendor: Vendor; signer: Signer}> {
-    this.issuer ??= Promise.all([this.vendorService.get(), this.vendorService.signer()]).then(([vendor, signer]) => ({vendor, signer}))
+    this.issuer ??= Promise.all([this.vendorService.get(), this.vendorService.signer()]).then(([vendor, signer]) => ({vendor, signer: this.withSigner(signer)}))
     this.issuer.catch(() => (this.issuer = undefined))
     return this.issuer
   }

@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {generateSigningKey, signerFor, type Signer} from '../../src/crypto/keys.js'
 import {signCompact} from '../../src/crypto/jws.js'
 import {signAsync, signCompactAsync} from '../../src/crypto/sign-async.js'
+import {SigningThread, threadedSigner} from '../../src/crypto/signing-thread.js'
 import {signResponse, signResponseAsync, verifyResponse} from '../../src/formats/response.js'
 
 describe('signing in the thread pool', () => {
@@ -29,5 +30,38 @@ describe('signing in the thread pool', () => {
     const bare: Signer = {kid: 'k', sign: (data) => (calls.push(data), Buffer.alloc(64, 1))}
     expect(await signAsync(bare, Buffer.from('x'))).toEqual(Buffer.alloc(64, 1))
     expect(calls).toHaveLength(1)
+  })
+})
+
+describe('the signing thread', () => {
+  const {privateKey} = generateSigningKey()
+  const signer = signerFor(privateKey)
+
+  it('makes the very signatures the synchronous signer makes, many asked for at once', async () => {
+    const thread = new SigningThread(privateKey)
+    try {
+      const threaded = threadedSigner(signer, thread)
+      const inputs = Array.from({length: 200}, (_, i) => Buffer.from(`input ${i}`.repeat(i % 7)))
+      const signatures = await Promise.all(inputs.map((data) => signAsync(threaded, data)))
+      signatures.forEach((s, i) => expect(s.equals(signer.sign(inputs[i])), `input ${i}`).toBe(true))
+      // Later batches too, and through the JWS helpers.
+      const claims = {iss: '7', sub: 'lse_2', exp: 2_000_000_000}
+      expect(await signCompactAsync('licadm-lease+jwt', claims, threaded)).toBe(signCompact('licadm-lease+jwt', claims, signer))
+      expect(await signResponseAsync('{}', 201, 5, threaded)).toBe(signResponse('{}', 201, 5, signer))
+    } finally {
+      await thread.close()
+    }
+  })
+
+  it('refuses to sign once closed, with a clear error', async () => {
+    const thread = new SigningThread(privateKey)
+    const pending = thread.sign(Buffer.from('asked before close')).then(
+      () => 'signed',
+      (error: Error) => error.message,
+    )
+    await thread.close()
+    await expect(thread.sign(Buffer.from('after'))).rejects.toThrow(/signing thread was closed/)
+    // Asked before the close: refused, not left waiting.
+    expect(await pending).toMatch(/signing thread was closed/)
   })
 })
