@@ -58,6 +58,14 @@ export class SigningThread {
     this.worker.on('exit', (code) => this.fail(new Error(`the signing thread stopped (exit code ${code})`)))
   }
 
+  /**
+   * Resolves once the thread has signed a first time: the server waits for it before it reports
+   * ready, so a thread that cannot start fails the start instead of the first request.
+   */
+  async ready(): Promise<void> {
+    await this.sign(Buffer.alloc(0))
+  }
+
   /** The signature over `data`, made on the worker thread. */
   sign(data: Buffer): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure)

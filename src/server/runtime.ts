@@ -121,6 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const auth = new ServerAuth({tokens, stored: storedTokens, clock: options.clock, rateLimit: options.authRateLimit})
     const {vendor, signer} = await seats.signing()
+    await signingThread?.ready()
     const publicKeys = await vendorService.verificationKeys()
     const publicKey = publicKeys.get(signer.kid) ?? createPublicKey((await keys.publicKey(signer.kid)) as KeyObject)
     const sweeper = new Sweeper(seats, options.sweepIntervalMs ?? 1000, options.onInternalError)

@@ -129,8 +129,13 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
         stopping = true
         resolve(signal)
       }
-      process.on('SIGINT', onSignal)
-      process.on('SIGTERM', onSignal)
+      // The server owns these signals: a dependency's listener (conf's atomic writes, via when-exit)
+      // re-raises the signal to end the process, which this handler would take for a second
+      // Ctrl-C and stop at once, cutting the graceful stop short. Exit callbacks still run.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.removeAllListeners(signal)
+        process.on(signal, onSignal)
+      }
     })
     try {
       for (const note of tls?.notes ?? []) server.app.log[note.level](note.text)
