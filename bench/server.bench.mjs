@@ -82,7 +82,7 @@ function spawnServer(args) {
 /**
  * CPU seconds (user + system) a process has used so far, all its threads, from /proc (null
  * elsewhere); with `mainThread`, its main thread's alone (the event loop: the server's bottleneck,
- * since signatures are made on libuv's pool threads).
+ * since signatures are made on the server's signing thread).
  */
 function cpuSeconds(pid, mainThread = false) {
   try {

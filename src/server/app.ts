@@ -169,7 +169,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const now = options.clock.now()
     const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : payload === null || payload === undefined ? '' : null
     reply.header(TIME_HEADER, new Date(now).toISOString())
-    // Signed in the thread pool: the event loop serves other requests meanwhile.
+    // Signed off the event loop (the server's signing thread): it serves other requests meanwhile.
     if (body !== null) reply.header(SIGNATURE_HEADER, await signResponseAsync(body, reply.statusCode, now, options.signer))
     return payload
   })
