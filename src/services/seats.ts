@@ -596,7 +596,7 @@ export class SeatService {
     if (used + need <= license.quantity && !(mode === 'exclusive' && used > 0)) return mode === 'exclusive' ? license.quantity : 1
     const holders = this.settings.hideHolders
       ? undefined
-      : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at limit 50', license.id, now).map(fromRow)
+      : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at, id limit 50', license.id, now).map(fromRow)
     const who_ = holders?.map((h) => `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : ''}`)
     return new LicadmError(
       'NO_SEAT_FREE',

@@ -238,8 +238,10 @@ describe('counting modes', () => {
     const s = await testServer()
     const two = s.license('two')
     await s.client.checkout({license: two, user: 'ann', host: 'pc1'})
+    s.clock.advance(1000)
     await s.client.checkout({license: two, user: 'bob', host: 'pc2'})
     const no = await refusal(s.client.checkout({license: two, ...who(3)}))
+    // Longest-held first.
     expect(no.message).toMatch(/ann@pc1, bob@pc2/)
     expect((no.details?.holders as unknown[]).length).toBe(2)
     await s.close()

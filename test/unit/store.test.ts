@@ -100,6 +100,9 @@ describe('seat counters (migration 0006_seat_counts)', () => {
     const {kept, summed} = await counts(store)
     expect(kept).toEqual([{license_id: 'lic_a', plain: 2, stations: 1}, {license_id: 'lic_b', plain: 100, stations: 0}])
     expect(kept).toEqual(summed)
+    // The leases were kept through the rebuild, now keyed by id alone (no rowid).
+    expect(await store.runSync((q) => q.all<{id: string}>('select id from leases order by id'))).toEqual([{id: 'l1'}, {id: 'l2'}, {id: 'l3'}, {id: 'l4'}])
+    await expect(store.runSync((q) => q.get('select rowid from leases'))).rejects.toThrow(/rowid/)
     await store.close()
   })
 
