@@ -16,6 +16,8 @@ describe('signing in the thread pool', () => {
     const body = '{"ok":true,"result":{"released":true}}'
     const signature = await signResponseAsync(body, 200, 1_780_000_000_123, signer)
     expect(signature).toBe(signResponse(body, 200, 1_780_000_000_123, signer))
+    // The protected header is exactly this JSON (a stock JOSE library reads it).
+    expect(Buffer.from(signature.split('.')[0], 'base64url').toString()).toBe(JSON.stringify({alg: 'EdDSA', kid: signer.kid, typ: 'licadm-response+jws', t: 1_780_000_000_123, st: 200}))
     expect(verifyResponse(signature, body, 200, new Map([[signer.kid, publicKey]]))).toEqual({kid: signer.kid, serverTime: 1_780_000_000_123, status: 200})
   })
 
