@@ -86,11 +86,6 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
     }
   })({database: statements})})
   await migrate(db)
-  // Kysely builds a query tree and SQLite compiles a new statement for every multi-row insert; for
-  // thousands of rows that cost as much as SQLite's own work. One prepared single-row statement per
-  // table and column list, run once a row, skips both. It runs on the same (only) connection as
-  // Kysely, so inside `write` it is part of the open transaction.
-  const inserts = new Map<string, ReturnType<typeof native.prepare>>()
   const now = syncSql(native, statements.prepare)
   // better-sqlite3's transaction wrapper: BEGIN IMMEDIATE, COMMIT, and ROLLBACK when fn throws.
   const immediate = native.transaction((fn: (q: SyncSql) => unknown) => fn(now)).immediate
@@ -124,14 +119,12 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
     },
     async insertMany(_tx, table, rows) {
       if (rows.length === 0) return
+      // Kysely builds a query tree and SQLite compiles a new statement for every multi-row insert; for
+      // thousands of rows that cost as much as SQLite's own work. One prepared single-row statement
+      // per table and column list (from the statement cache), run once a row, skips both. It runs on
+      // the same (only) connection as Kysely, so inside `write` it is part of the open transaction.
       const columns = Object.keys(rows[0])
-      const id = `${table}(${columns.join(',')})`
-      let statement = inserts.get(id)
-      if (!statement) {
-        const names = columns.map((c) => quote(c)).join(', ')
-        statement = native.prepare(`insert into ${quote(table)} (${names}) values (${columns.map(() => '?').join(', ')})`)
-        inserts.set(id, statement)
-      }
+      const statement = statements.prepare(`insert into ${quote(table)} (${columns.map(quote).join(', ')}) values (${columns.map(() => '?').join(', ')})`)
       // Positional parameters bind faster than named ones (no lookup by name a value); one array
       // serves every row, as binding copies the values.
       const values: unknown[] = new Array(columns.length)
