@@ -254,7 +254,7 @@ export class SeatService {
     const now = epochSeconds(this.ctx.clock)
     // A refusal that also deletes the lease is returned from the transaction, not thrown in it:
     // throwing would roll the delete back.
-    const outcome = this.ctx.store.writeSync((q): {lease: Lease; ttl: number; features: number} | {refusal: LicadmError} => {
+    const outcome = await this.ctx.store.writeSync((q): {lease: Lease; ttl: number; features: number} | {refusal: LicadmError} => {
       const row = q.get<LeaseTable>('select * from leases where id = ?', leaseId)
       if (!row || row.kind !== 'lease') throw leaseNotFound(leaseId)
       if (Number(row.expires_at) <= now) {
@@ -278,9 +278,8 @@ export class SeatService {
       q.run('update leases set renewed_at = ?, expires_at = ? where id = ?', now, expiresAt, leaseId)
       return {lease: {...fromRow(row), renewedAt: now, expiresAt}, ttl, features: Number(license.features)}
     })
-    const done = await outcome
-    if ('refusal' in done) throw done.refusal
-    const {lease, ttl, features} = done
+    if ('refusal' in outcome) throw outcome.refusal
+    const {lease, ttl, features} = outcome
     return {lease, ttl, token: await leaseToken(lease, features, issuer)}
   }
 
@@ -493,13 +492,9 @@ export class SeatService {
     return {productCode, defaultAction}
   }
 
-  /** Whether a requester may use a product's seats, and which rule decided. */
-  async evaluate(product: number, who: Requester): Promise<{allowed: boolean; reason: string}> {
-    return this.ctx.store.runSync((q) => this.verdict(q, product, who))
-  }
-
   // ---- internals ----
 
+  /** Whether a requester may use a product's seats, and which rule decided. */
   private verdict(q: SyncSql, product: number, who: Requester): {allowed: boolean; reason: string} {
     const set = this.ruleSet(q, product)
     const match = (rule: AccessRule): boolean => {
