@@ -26,19 +26,8 @@ export async function signResponseAsync(body: string | Buffer, status: number, t
   return `${header}..${(await signAsync(signer, signingInput(header, body))).toString('base64url')}`
 }
 
-/** The start of the protected header per key id: every response of a server has the same. */
-const headerStart = new Map<string, string>()
-
 function protectedHeader(status: number, timeMs: number, kid: string): string {
-  // JSON.stringify({alg, kid, typ, t, st}), built from a cached start: the same bytes, without
-  // serialising the constant part for every response.
-  let start = headerStart.get(kid)
-  if (start === undefined) {
-    start = JSON.stringify({alg: 'EdDSA', kid, typ: RESPONSE_TYP}).slice(0, -1)
-    if (headerStart.size > 100) headerStart.clear()
-    headerStart.set(kid, start)
-  }
-  return Buffer.from(`${start},"t":${JSON.stringify(timeMs)},"st":${JSON.stringify(status)}}`).toString('base64url')
+  return Buffer.from(JSON.stringify({alg: 'EdDSA', kid, typ: RESPONSE_TYP, t: timeMs, st: status})).toString('base64url')
 }
 
 /** JWS signing input: the protected header, a dot, the base64url body (RFC 7515 §5.1). */
