@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {generateSigningKey, signerFor, type Signer} from '../../src/crypto/keys.js'
 import {signCompact} from '../../src/crypto/jws.js'
 import {signAsync, signCompactAsync} from '../../src/crypto/sign-async.js'
-import {SigningThread, threadedSigner} from '../../src/crypto/signing-thread.js'
+import {SIGNATURES_PER_ANSWER, SigningThread, threadedSigner} from '../../src/crypto/signing-thread.js'
 import {signResponse, signResponseAsync, verifyResponse} from '../../src/formats/response.js'
 
 describe('signing in the thread pool', () => {
@@ -50,6 +50,22 @@ describe('the signing thread', () => {
       const claims = {iss: '7', sub: 'lse_2', exp: 2_000_000_000}
       expect(await signCompactAsync('licadm-lease+jwt', claims, threaded)).toBe(signCompact('licadm-lease+jwt', claims, signer))
       expect(await signResponseAsync('{}', 201, 5, threaded)).toBe(signResponse('{}', 201, 5, signer))
+    } finally {
+      await thread.close()
+    }
+  })
+
+  it('answers a batch a few signatures at a time; a failure refuses the rest of its batch only', async () => {
+    const thread = new SigningThread(privateKey)
+    try {
+      // One batch (asked in one turn) of 3 answers' worth, the 11th item unsignable.
+      const inputs: unknown[] = Array.from({length: SIGNATURES_PER_ANSWER * 3}, (_, i) => Buffer.from(`item ${i}`))
+      inputs[10] = 12_345
+      const outcomes = await Promise.allSettled(inputs.map((data) => thread.sign(data as Buffer)))
+      outcomes.slice(0, 10).forEach((o, i) => expect(o.status === 'fulfilled' && o.value.equals(signer.sign(inputs[i] as Buffer)), `item ${i}`).toBe(true))
+      outcomes.slice(10).forEach((o, i) => expect(o.status === 'rejected' && String(o.reason.message), `item ${10 + i}`).toMatch(/^signing failed: /))
+      // The thread goes on signing later batches.
+      expect((await thread.sign(Buffer.from('after'))).equals(signer.sign(Buffer.from('after')))).toBe(true)
     } finally {
       await thread.close()
     }
