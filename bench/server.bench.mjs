@@ -10,6 +10,10 @@
  * costs about as much CPU per request as the bare server, wrk a fraction. The report says which
  * one ran; BENCH_GENERATOR=node or wrk chooses.
  *
+ * This machine's speed varies from minute to minute (a shared host): every configuration is measured
+ * in BENCH_ROUNDS interleaved rounds (default 3) and reported by its median run; the ratio is the
+ * median of the rounds' ratios, each from a bare run and a server run made back to back.
+ *
  * A cycle is POST /v1/leases (check out: a write transaction, a signed lease token, a signed
  * response) then DELETE /v1/leases/:id (release: a write, a signed response). Against the bare
  * server the same two requests get a constant answer.
@@ -17,21 +21,22 @@
  * Goal (issue 5): at least 5,000 cycles/s, p99 under 25 ms, cycles/s ÷ bare cycles/s at least 0.3.
  *
  *   node bench/run.mjs server            (after a build)
- *   BENCH_SECONDS=10 BENCH_CLIENTS=64 node bench/run.mjs server
+ *   BENCH_SECONDS=10 BENCH_CLIENTS=64 BENCH_ROUNDS=5 node bench/run.mjs server
  *   BENCH_GENERATOR=node node bench/run.mjs server
  */
 import {spawn, spawnSync} from 'node:child_process'
 import {Agent, request} from 'node:http'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
-import {fmtInt, fmtRatio, ROOT} from './lib.mjs'
+import {fmtInt, fmtRatio, median, ROOT} from './lib.mjs'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 1.5)
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const TOKEN = 'bench-client-token'
 const LUA = join(ROOT, 'bench', 'server-cycle.lua')
 
@@ -62,12 +67,19 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ok: tru
 process.on('SIGTERM', () => server.close(() => process.exit(0)))
 `
 
-/** Spawns a server process and resolves with its ready object (first line of stdout). */
-function spawnServer(args) {
-  const child = spawn(process.execPath, args, {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
-  // The server logs a line per request at its default level: keep only the tail, for errors.
-  let err = ''
-  child.stderr.on('data', (b) => (err = (err + b).slice(-16_384)))
+/**
+ * Spawns a server process and resolves with its ready object (first line of stdout). Its log (one
+ * JSON line per request at the default level) goes to a file, as a deployed server's would, rather
+ * than through a pipe into this process, which would spend the machine's CPU reading it.
+ */
+function spawnServer(args, logFile) {
+  const log = openSync(logFile, 'w')
+  const child = spawn(process.execPath, args, {cwd: ROOT, stdio: ['ignore', 'pipe', log], env: {...process.env, NO_COLOR: '1'}})
+  closeSync(log)
+  const tail = () => {
+    const text = readFileSync(logFile, 'utf8')
+    return text.slice(-16_384)
+  }
   return new Promise((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (b) => {
@@ -75,7 +87,7 @@ function spawnServer(args) {
       const nl = out.indexOf('\n')
       if (nl >= 0) resolve({child, ready: JSON.parse(out.slice(0, nl)).result})
     })
-    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)))
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${tail()}`)))
   })
 }
 
@@ -221,8 +233,14 @@ async function load(baseUrl, license, seconds, pid) {
   }
 }
 
-async function measure(args, label, generator) {
-  const {child, ready} = await spawnServer(args)
+/** The run of median throughput (its latencies and CPU figures come with it), and the range of all runs. */
+function medianRun(runs) {
+  const sorted = [...runs].sort((a, b) => a.cyclesPerSecond - b.cyclesPerSecond)
+  return {...sorted[(sorted.length - 1) >> 1], min: sorted[0].cyclesPerSecond, max: sorted.at(-1).cyclesPerSecond, rounds: runs.map((r) => Math.round(r.cyclesPerSecond))}
+}
+
+async function measure(args, label, generator, logFile) {
+  const {child, ready} = await spawnServer(args, logFile)
   try {
     const license = ready.licenses?.[0]?.id ?? 'lic_01bench'
     process.stderr.write(`  ${label} …\n`)
@@ -249,13 +267,26 @@ export default async function run() {
     )
     const bin = join(ROOT, 'bin', 'run.js')
     const start = [bin, 'server', 'start', '--seed', seed, '--port', '0', '--json']
-    process.stderr.write(`  load generator: ${generator}\n`)
-    const bare = await measure(['-e', BARE_SERVER], 'bare node:http', generator)
-    // The server as started by default: its default log level writes a JSON line per request.
-    const memory = await measure([...start, '--memory'], `licadm server --memory (log level ${DEFAULT_LOG_LEVEL}, the default)`, generator)
-    const quiet = await measure([...start, '--memory', '--log-level', 'silent'], 'licadm server --memory --log-level silent', generator)
-    const file = await measure([...start, '--data', join(work, 'data')], 'licadm server --data (SQLite file, synchronous FULL)', generator)
-    const ratio = memory.cyclesPerSecond / bare.cyclesPerSecond
+    process.stderr.write(`  load generator: ${generator}, ${ROUNDS} rounds\n`)
+    const configs = {
+      bare: ['-e', BARE_SERVER],
+      // The server as started by default: its default log level writes a JSON line per request.
+      memory: [...start, '--memory'],
+      quiet: [...start, '--memory', '--log-level', 'silent'],
+      file: [...start, '--data', join(work, 'data')],
+    }
+    // Interleaved rounds: each round measures every configuration once, the bare server and the
+    // license server back to back, so a slow spell of the machine falls on both.
+    const runs = {bare: [], memory: [], quiet: [], file: []}
+    const ratios = []
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [name, args] of Object.entries(configs)) {
+        runs[name].push(await measure(args, `round ${round}: ${name}`, generator, join(work, `${name}.log`)))
+      }
+      ratios.push(runs.memory.at(-1).cyclesPerSecond / runs.bare.at(-1).cyclesPerSecond)
+    }
+    const {bare, memory, quiet, file} = Object.fromEntries(Object.entries(runs).map(([name, r]) => [name, medianRun(r)]))
+    const ratio = median(ratios)
     const ms = (v) => `${v.toFixed(1)} ms`
     const us = (v) => `${(v * 1000).toFixed(0)} µs`
     const cpu = (r) =>
@@ -265,13 +296,14 @@ export default async function run() {
     const cpuRatio = memory.cpuMsPerCycle && bare.cpuMsPerCycle ? bare.cpuMsPerCycle / memory.cpuMsPerCycle : null
     const loadavg = (await import('node:os')).loadavg()[0]
     const line = (r) => `${fmtInt(r.cyclesPerSecond)} cycles/s`
-    const note = (r) => `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, ${fmtInt(r.cycles)} cycles${r.failures ? `, ${r.failures} failed` : ''}`
+    const range = (r) => (ROUNDS > 1 ? ` (rounds: ${r.rounds.map(fmtInt).join(', ')})` : '')
+    const note = (r) => `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}${r.failures ? `, ${r.failures} failed` : ''}${range(r)}`
     return {
-      title: `License server: checkout + release cycles, ${CLIENTS} concurrent clients on loopback, ${SECONDS} s, load generator ${generator}`,
+      title: `License server: checkout + release cycles, ${CLIENTS} concurrent clients on loopback, ${SECONDS} s per run, median of ${ROUNDS} interleaved rounds, load generator ${generator}`,
       rows: [
         [`licadm server --memory (log level ${DEFAULT_LOG_LEVEL})`, line(memory), note(memory)],
         ['bare node:http, constant JSON (ceiling)', line(bare), note(bare)],
-        ['ratio server / bare', fmtRatio(ratio)],
+        ['ratio server / bare', fmtRatio(ratio), ROUNDS > 1 ? `median of the rounds' ratios: ${ratios.map(fmtRatio).join(', ')}` : undefined],
         ['licadm server --memory --log-level silent', line(quiet), note(quiet)],
         ['licadm server --data (file, fsync per commit)', line(file), note(file)],
         ['server CPU per cycle (--memory)', cpu(memory)],
@@ -285,7 +317,7 @@ export default async function run() {
         {name: 'p99 < 25 ms', met: memory.p99 < 25},
         {name: 'ratio ≥ 0.3', met: ratio >= 0.3},
       ],
-      data: {generator, logLevel: DEFAULT_LOG_LEVEL, clients: CLIENTS, seconds: SECONDS, memory, quiet, bare, file, ratio, cpuRatio, loadavg},
+      data: {generator, logLevel: DEFAULT_LOG_LEVEL, clients: CLIENTS, seconds: SECONDS, rounds: ROUNDS, memory, quiet, bare, file, ratio, ratios, cpuRatio, loadavg},
     }
   } finally {
     rmSync(work, {recursive: true, force: true})
