@@ -19,6 +19,8 @@
  * server the same two requests get a constant answer.
  *
  * Goal (issue 5): at least 5,000 cycles/s, p99 under 25 ms, cycles/s ÷ bare cycles/s at least 0.3.
+ * Latencies are a whole cycle's (checkout sent to release answered), the stricter reading of the
+ * goal; a single request's are reported beside them.
  *
  *   node bench/run.mjs server            (after a build)
  *   BENCH_SECONDS=10 BENCH_CLIENTS=64 BENCH_ROUNDS=5 node bench/run.mjs server
@@ -148,6 +150,8 @@ async function loadWrk(baseUrl, license, seconds, pid) {
     cyclesPerSecond: r.cycles / r.seconds,
     p50: r.p50,
     p99: r.p99,
+    requestP50: r.requestP50,
+    requestP99: r.requestP99,
     cycles: r.cycles,
     failures: r.failures + r.socketErrors,
     cpuMsPerCycle,
@@ -182,11 +186,18 @@ function call(agent, url, method, path, body) {
   })
 }
 
+/** The p-th percentile of these values, p in 0 to 100. */
+function percentiles(values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  return (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+}
+
 /** CLIENTS loops of checkout + release for `seconds` (after a warm-up); cycle latencies in ms. */
 async function load(baseUrl, license, seconds, pid) {
   const url = new URL(baseUrl)
   const agent = new Agent({keepAlive: true, maxSockets: CLIENTS})
   const latencies = []
+  const requestLatencies = []
   let failures = 0
   let measuring = false
   let stop = false
@@ -198,10 +209,15 @@ async function load(baseUrl, license, seconds, pid) {
         failures++
         continue
       }
+      const t1 = performance.now()
       const id = JSON.parse(out.body).result.lease.id
       const back = await call(agent, url, 'DELETE', `/v1/leases/${id}`)
       if (back.status !== 200) failures++
-      if (measuring) latencies.push(performance.now() - t0)
+      const t2 = performance.now()
+      if (measuring) {
+        latencies.push(t2 - t0)
+        requestLatencies.push(t1 - t0, t2 - t1)
+      }
     }
   }
   const clients = Array.from({length: CLIENTS}, (_, c) => client(c))
@@ -217,14 +233,16 @@ async function load(baseUrl, license, seconds, pid) {
   stop = true
   await Promise.all(clients)
   agent.destroy()
-  latencies.sort((a, b) => a - b)
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN
+  const pct = percentiles(latencies)
+  const requestPct = percentiles(requestLatencies)
   // The server's own CPU time per cycle: what one free core would sustain, however busy the machine.
   const cpuMsPerCycle = perCycle(cpu0, cpu1, 'all', cycles)
   return {
     cyclesPerSecond: cycles / elapsed,
     p50: pct(50),
     p99: pct(99),
+    requestP50: requestPct(50),
+    requestP99: requestPct(99),
     cycles,
     failures,
     cpuMsPerCycle,
@@ -297,7 +315,7 @@ export default async function run() {
     const loadavg = (await import('node:os')).loadavg()[0]
     const line = (r) => `${fmtInt(r.cyclesPerSecond)} cycles/s`
     const range = (r) => (ROUNDS > 1 ? ` (rounds: ${r.rounds.map(fmtInt).join(', ')})` : '')
-    const note = (r) => `p50 ${ms(r.p50)}, p99 ${ms(r.p99)}${r.failures ? `, ${r.failures} failed` : ''}${range(r)}`
+    const note = (r) => `cycle p50 ${ms(r.p50)}, p99 ${ms(r.p99)}; request p50 ${ms(r.requestP50)}, p99 ${ms(r.requestP99)}${r.failures ? `, ${r.failures} failed` : ''}${range(r)}`
     return {
       title: `License server: checkout + release cycles, ${CLIENTS} concurrent clients on loopback, ${SECONDS} s per run, median of ${ROUNDS} interleaved rounds, load generator ${generator}`,
       rows: [
@@ -314,7 +332,7 @@ export default async function run() {
       ],
       goals: [
         {name: '≥ 5,000 cycles/s', met: memory.cyclesPerSecond >= 5000},
-        {name: 'p99 < 25 ms', met: memory.p99 < 25},
+        {name: 'p99 < 25 ms (of a whole cycle)', met: memory.p99 < 25},
         {name: 'ratio ≥ 0.3', met: ratio >= 0.3},
       ],
       data: {generator, logLevel: DEFAULT_LOG_LEVEL, clients: CLIENTS, seconds: SECONDS, rounds: ROUNDS, memory, quiet, bare, file, ratio, ratios, cpuRatio, loadavg},
