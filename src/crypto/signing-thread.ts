@@ -9,8 +9,8 @@ export const SIGNATURES_PER_ANSWER = 8
 /**
  * The worker's program (CommonJS, run with eval): signs each batch it is sent with the key it was
  * given, and answers every SIGNATURES_PER_ANSWER signatures with them packed into one buffer
- * (transferred, not copied). When one fails, it answers with the signatures made before it and
- * the failure, and leaves the rest of that batch unsigned.
+ * (transferred, not copied). When signing fails (a key that cannot sign), it answers with the
+ * reason instead and leaves the rest of that batch unsigned.
  */
 const PROGRAM = `
 const {parentPort, workerData} = require('node:worker_threads')
@@ -20,12 +20,10 @@ parentPort.on('message', ({batch, items}) => {
   for (let start = 0; start < items.length; start += PER_ANSWER) {
     const end = Math.min(items.length, start + PER_ANSWER)
     const out = new Uint8Array((end - start) * 64)
-    let i = start
     try {
-      for (; i < end; i++) out.set(sign(null, items[i], workerData.key), (i - start) * 64)
+      for (let i = start; i < end; i++) out.set(sign(null, items[i], workerData.key), (i - start) * 64)
     } catch (error) {
-      const signed = out.slice(0, (i - start) * 64)
-      parentPort.postMessage({batch, start, out: signed, failed: String(error && error.message || error)}, [signed.buffer])
+      parentPort.postMessage({batch, start, out: new Uint8Array(0), failed: String(error && error.message || error)})
       return
     }
     parentPort.postMessage({batch, start, out, failed: null}, [out.buffer])
@@ -116,7 +114,7 @@ export class SigningThread {
     if (!waiting) return
     const signed = out.length / 64
     for (let i = 0; i < signed; i++) waiting[start + i].resolve(Buffer.from(out.buffer, out.byteOffset + i * 64, 64))
-    if (failed !== null) for (let i = start + signed; i < waiting.length; i++) waiting[i].reject(new Error(`signing failed: ${failed}`))
+    if (failed !== null) for (let i = start; i < waiting.length; i++) waiting[i].reject(new Error(`signing failed: ${failed}`))
     if (failed !== null || start + signed === waiting.length) this.sent.delete(batch)
   }
 
