@@ -16,11 +16,11 @@ import type {FastifyReply, FastifyRequest, FastifyServerOptions} from 'fastify'
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
-
 /**
  * `info`: one line per answered request (method, route, status, time taken, the refusal's code),
- * plus start, stop and errors. Measured with bench/server.bench.mjs, it costs a few per cent of a
- * checkout + release cycle; `warn` keeps only problems.
+ * plus start, stop and errors. Measured with bench/server.bench.mjs, the two lines of a checkout +
+ * release cycle cost about 40 µs of the event loop's ~450 µs, 8% of the cycles per second, against
+ * `silent`; `warn` keeps only problems.
  */
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info'
 
