@@ -78,10 +78,6 @@ function spawnServer(args, logFile) {
   const log = openSync(logFile, 'w')
   const child = spawn(process.execPath, args, {cwd: ROOT, stdio: ['ignore', 'pipe', log], env: {...process.env, NO_COLOR: '1'}})
   closeSync(log)
-  const tail = () => {
-    const text = readFileSync(logFile, 'utf8')
-    return text.slice(-16_384)
-  }
   return new Promise((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (b) => {
@@ -89,7 +85,7 @@ function spawnServer(args, logFile) {
       const nl = out.indexOf('\n')
       if (nl >= 0) resolve({child, ready: JSON.parse(out.slice(0, nl)).result})
     })
-    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${tail()}`)))
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${readFileSync(logFile, 'utf8').slice(-16_384)}`)))
   })
 }
 
@@ -186,7 +182,7 @@ function call(agent, url, method, path, body) {
   })
 }
 
-/** The p-th percentile of these values, p in 0 to 100. */
+/** A function giving the p-th percentile (p from 0 to 100) of these values. */
 function percentiles(values) {
   const sorted = [...values].sort((a, b) => a - b)
   return (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
@@ -251,10 +247,10 @@ async function load(baseUrl, license, seconds, pid) {
   }
 }
 
-/** The run of median throughput (its latencies and CPU figures come with it), and the range of all runs. */
+/** The run of median throughput (its latencies and CPU figures come with it), and every round's throughput. */
 function medianRun(runs) {
   const sorted = [...runs].sort((a, b) => a.cyclesPerSecond - b.cyclesPerSecond)
-  return {...sorted[(sorted.length - 1) >> 1], min: sorted[0].cyclesPerSecond, max: sorted.at(-1).cyclesPerSecond, rounds: runs.map((r) => Math.round(r.cyclesPerSecond))}
+  return {...sorted[(sorted.length - 1) >> 1], rounds: runs.map((r) => Math.round(r.cyclesPerSecond))}
 }
 
 async function measure(args, label, generator, logFile) {
@@ -286,19 +282,20 @@ export default async function run() {
     const bin = join(ROOT, 'bin', 'run.js')
     const start = [bin, 'server', 'start', '--seed', seed, '--port', '0', '--json']
     process.stderr.write(`  load generator: ${generator}, ${ROUNDS} rounds\n`)
-    const configs = {
+    // Each round's file store starts empty, like the in-memory ones.
+    const configs = (round) => ({
       bare: ['-e', BARE_SERVER],
       // The server as started by default: its default log level writes a JSON line per request.
       memory: [...start, '--memory'],
       quiet: [...start, '--memory', '--log-level', 'silent'],
-      file: [...start, '--data', join(work, 'data')],
-    }
+      file: [...start, '--data', join(work, `data-${round}`)],
+    })
     // Interleaved rounds: each round measures every configuration once, the bare server and the
     // license server back to back, so a slow spell of the machine falls on both.
     const runs = {bare: [], memory: [], quiet: [], file: []}
     const ratios = []
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const [name, args] of Object.entries(configs)) {
+      for (const [name, args] of Object.entries(configs(round))) {
         runs[name].push(await measure(args, `round ${round}: ${name}`, generator, join(work, `${name}.log`)))
       }
       ratios.push(runs.memory.at(-1).cyclesPerSecond / runs.bare.at(-1).cyclesPerSecond)
