@@ -52,8 +52,8 @@ interface Answer {
  * worker in one message. They come back a few at a time (SIGNATURES_PER_ANSWER): under load a batch
  * holds dozens, and waiting for the whole batch left the event loop idle meanwhile, then answered
  * every client at once (measured with bench/server.bench.mjs: about 10% more cycles per second than
- * one answer per batch, and fewer than one answer per signature, whose messages cost more than they
- * saved). The key is handed to the worker once, in memory.
+ * one answer per batch; one answer per signature did no better than one per batch, its messages
+ * costing what they saved). The key is handed to the worker once, in memory.
  */
 export class SigningThread {
   private readonly worker: Worker
