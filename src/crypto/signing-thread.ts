@@ -1,27 +1,30 @@
 import type {KeyObject} from 'node:crypto'
 import {Worker} from 'node:worker_threads'
 
+import {ED25519_SIGNER_SOURCE, sodiumPath, type Ed25519Backend} from './ed25519.js'
 import type {Signer} from './keys.js'
 
 /** Signatures the worker sends back per message: see SigningThread. */
 export const SIGNATURES_PER_ANSWER = 8
 
 /**
- * The worker's program (CommonJS, run with eval): signs each batch it is sent with the key it was
- * given, and answers every SIGNATURES_PER_ANSWER signatures with them packed into one buffer
+ * The worker's program (CommonJS, run with eval): says which library signs (see crypto/ed25519.ts),
+ * then signs each batch it is sent with the key it was given, and answers every SIGNATURES_PER_ANSWER signatures with them packed into one buffer
  * (transferred, not copied). When signing fails (a key that cannot sign), it answers with the
  * reason instead and leaves the rest of that batch unsigned.
  */
 const PROGRAM = `
 const {parentPort, workerData} = require('node:worker_threads')
-const {sign} = require('node:crypto')
+${ED25519_SIGNER_SOURCE}
+const {sign, backend} = ed25519Signer(workerData.key, workerData.sodium, require)
+parentPort.postMessage({backend})
 const PER_ANSWER = ${SIGNATURES_PER_ANSWER}
 parentPort.on('message', ({batch, items}) => {
   for (let start = 0; start < items.length; start += PER_ANSWER) {
     const end = Math.min(items.length, start + PER_ANSWER)
     const out = new Uint8Array((end - start) * 64)
     try {
-      for (let i = start; i < end; i++) out.set(sign(null, items[i], workerData.key), (i - start) * 64)
+      for (let i = start; i < end; i++) out.set(sign(items[i]), (i - start) * 64)
     } catch (error) {
       parentPort.postMessage({batch, start, out: new Uint8Array(0), failed: String(error && error.message || error)})
       return
@@ -63,11 +66,18 @@ export class SigningThread {
   private scheduled = false
   private failure: Error | null = null
 
-  constructor(key: KeyObject) {
-    this.worker = new Worker(PROGRAM, {eval: true, workerData: {key}})
+  /** Which library the thread signs with: known once ready() resolved. */
+  backend: Ed25519Backend | null = null
+
+  /** `sodium`: where sodium-native is (by default where it is installed; null signs with node:crypto). */
+  constructor(key: KeyObject, {sodium = sodiumPath()}: {sodium?: string | null} = {}) {
+    this.worker = new Worker(PROGRAM, {eval: true, workerData: {key, sodium}})
     // Signing never keeps the process alive: close() ends the thread, and so does the exit.
     this.worker.unref()
-    this.worker.on('message', (answer: Answer) => this.answered(answer))
+    this.worker.on('message', (message: Answer | {backend: Ed25519Backend}) => {
+      if ('backend' in message) this.backend = message.backend
+      else this.answered(message)
+    })
     this.worker.on('error', (error) => this.fail(error))
     this.worker.on('exit', (code) => this.fail(new Error(`the signing thread stopped (exit code ${code})`)))
   }
@@ -76,8 +86,10 @@ export class SigningThread {
    * Resolves once the thread has signed a first time: the server waits for it before it reports
    * ready, so a thread that cannot start fails the start instead of the first request.
    */
-  async ready(): Promise<void> {
+  async ready(): Promise<Ed25519Backend> {
     await this.sign(Buffer.alloc(0))
+    // The worker says which library it signs with before it answers anything.
+    return this.backend as Ed25519Backend
   }
 
   /** The signature over `data`, made on the worker thread. */

@@ -1,4 +1,4 @@
-import {createHash, sign, type KeyObject} from 'node:crypto'
+import {createHash} from 'node:crypto'
 import {availableParallelism} from 'node:os'
 import {Worker} from 'node:worker_threads'
 
@@ -8,6 +8,7 @@ import {LIMITS, parseLicenseSpec, type LicenseInput} from '../domain/license.js'
 import {parseUint} from '../domain/values.js'
 import {parseCsv} from '../formats/csv.js'
 import type {ServiceContext} from './context.js'
+import {ED25519_SIGNER_SOURCE, ed25519Signer, sodiumPath, type Ed25519Sign} from '../crypto/ed25519.js'
 import type {Signer} from '../crypto/keys.js'
 import {CHUNK_SIZE, LicenseService, type IssueRequest, type Issuer, type SignedBatch} from './licenses.js'
 
@@ -368,25 +369,27 @@ function sharedJob(buffer: SharedArrayBuffer, count: number): SharedJob {
  * Claims and signs batches of `job` until none is left: how many signatures this call made, and
  * whether it finished the job's last batch. The workers run the same loop (WORKER_SOURCE).
  */
-function signClaimed(job: SharedJob, key: KeyObject): {signed: number; finished: boolean} {
+function signClaimed(job: SharedJob, signer: Ed25519Sign): {signed: number; finished: boolean} {
   const {control, ends, signatures, data, batches} = job
   let signed = 0
   let finished = false
   for (let b = Atomics.add(control, 0, 1); b < batches; b = Atomics.add(control, 0, 1)) {
     const end = Math.min(ends.length, (b + 1) * SIGN_BATCH)
-    for (let i = b * SIGN_BATCH; i < end; i++, signed++) sign(null, data.subarray(i === 0 ? 0 : ends[i - 1], ends[i]), key).copy(signatures, 64 * i)
+    for (let i = b * SIGN_BATCH; i < end; i++, signed++) signer.sign(data.subarray(i === 0 ? 0 : ends[i - 1], ends[i])).copy(signatures, 64 * i)
     finished = Atomics.add(control, 1, 1) + 1 === batches
   }
   return {signed, finished}
 }
 
 /**
- * The workers' code, CommonJS for `eval`: the loop of signClaimed over each job posted to them. The
+ * The workers' code, CommonJS for `eval`: the loop of signClaimed over each job posted to them, with
+ * the signer of crypto/ed25519.ts. The
  * worker that signs a job's last batch says so; the others move on to the next job.
  */
 const WORKER_SOURCE = `
 const {parentPort, workerData} = require('node:worker_threads')
-const {sign} = require('node:crypto')
+${ED25519_SIGNER_SOURCE}
+const {sign} = ed25519Signer(workerData.key, workerData.sodium, require)
 const BATCH = ${SIGN_BATCH}
 parentPort.on('message', ({id, buffer, count}) => {
   try {
@@ -397,7 +400,7 @@ parentPort.on('message', ({id, buffer, count}) => {
     const batches = Math.ceil(count / BATCH)
     for (let b = Atomics.add(control, 0, 1); b < batches; b = Atomics.add(control, 0, 1)) {
       const end = Math.min(count, (b + 1) * BATCH)
-      for (let i = b * BATCH; i < end; i++) sign(null, data.subarray(i === 0 ? 0 : ends[i - 1], ends[i]), workerData.key).copy(signatures, 64 * i)
+      for (let i = b * BATCH; i < end; i++) sign(data.subarray(i === 0 ? 0 : ends[i - 1], ends[i])).copy(signatures, 64 * i)
       if (Atomics.add(control, 1, 1) + 1 === batches) parentPort.postMessage({id})
     }
   } catch (error) {
@@ -438,17 +441,17 @@ export class SigningPool {
     if (!key || threads < 1) return undefined
     const workers: Worker[] = []
     try {
-      for (let i = 0; i < threads; i++) workers.push(new Worker(WORKER_SOURCE, {eval: true, workerData: {key}}))
+      for (let i = 0; i < threads; i++) workers.push(new Worker(WORKER_SOURCE, {eval: true, workerData: {key, sodium: sodiumPath()}}))
     } catch {
       for (const worker of workers) void worker.terminate()
       return undefined
     }
-    return new SigningPool(workers, key)
+    return new SigningPool(workers, ed25519Signer(key))
   }
 
   private constructor(
     private readonly workers: Worker[],
-    private readonly key: KeyObject,
+    private readonly signer: Ed25519Sign,
   ) {
     for (const worker of workers) {
       worker.on('message', ({id, error}: {id: number; error?: string}) => {
@@ -487,7 +490,7 @@ export class SigningPool {
       help: () => {
         const call = this.pending.get(id)
         if (!call) return 0
-        const {signed, finished} = signClaimed(job, this.key)
+        const {signed, finished} = signClaimed(job, this.signer)
         if (finished) {
           this.pending.delete(id)
           call.resolve()
