@@ -7,6 +7,7 @@ import {ManualClock, type Clock} from '../domain/clock.js'
 import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
 import {principalActor} from '../domain/tokens.js'
 import {publicKeyPem} from '../crypto/keys.js'
+import type {Ed25519Backend} from '../crypto/ed25519.js'
 import {SigningThread, threadedSigner} from '../crypto/signing-thread.js'
 import {servicesOver} from '../services/backend.js'
 import type {ServiceContext} from '../services/context.js'
@@ -72,6 +73,8 @@ export interface RunningServer {
   clock: Clock
   vendor: {code: number; name: string}
   kid: string
+  /** The library the signing thread signs with (node:crypto when there is no thread). */
+  signingLibrary: Ed25519Backend
   publicKeyPem: string
   /** The vendor's verification keys (pinned key map for clients and tests). */
   publicKeys: Map<string, KeyObject>
@@ -121,7 +124,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const auth = new ServerAuth({tokens, stored: storedTokens, clock: options.clock, rateLimit: options.authRateLimit})
     const {vendor, signer} = await seats.signing()
-    await signingThread?.ready()
+    const signingLibrary = await signingThread?.ready()
     const publicKeys = await vendorService.verificationKeys()
     const publicKey = publicKeys.get(signer.kid) ?? createPublicKey((await keys.publicKey(signer.kid)) as KeyObject)
     const sweeper = new Sweeper(seats, options.sweepIntervalMs ?? 1000, options.onInternalError)
@@ -172,6 +175,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clock: options.clock,
       vendor,
       kid: signer.kid,
+      signingLibrary: signingLibrary ?? 'node:crypto',
       publicKeyPem: publicKeyPem(publicKey),
       publicKeys,
       licenses,

@@ -162,11 +162,13 @@ describe('licadm server start (built CLI)', () => {
       const entries = err.trim().split('\n').map((l) => JSON.parse(l))
       expect(entries.map((e) => e.msg)).toEqual([
         expect.stringMatching(/^licadm server listening on http:\/\/127\.0\.0\.1:\d+$/),
-        expect.stringMatching(/^vendor 4242 \(Seat Test Vendor\), signing key \S+; stop with Ctrl-C$/),
+        expect.stringMatching(/^vendor 4242 \(Seat Test Vendor\), signing key \S+ \(libsodium\); stop with Ctrl-C$/),
         'request completed',
         'stopping: finishing in-flight requests',
         'licadm server stopped',
       ])
+      // This install has the optional sodium-native: the signing thread signs with libsodium.
+      expect(entries[1]).toMatchObject({signingLibrary: 'libsodium'})
       expect(entries[2]).toMatchObject({route: '/v1/leases', res: {statusCode: 201}})
       expect(err).not.toContain(CLIENT_TOKEN)
     } finally {

@@ -162,7 +162,10 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
       // prints no second envelope at exit.
       if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ok: true, result: ready})}\n`)
       else process.stdout.write(`licadm server listening on ${server.url}\n`)
-      server.app.log.info({vendor: server.vendor, kid: server.kid, testMode: Boolean(f['test-mode'])}, `vendor ${server.vendor.code} (${server.vendor.name}), signing key ${server.kid}${f['test-mode'] ? ', test mode' : ''}; stop with Ctrl-C`)
+      server.app.log.info(
+        {vendor: server.vendor, kid: server.kid, signingLibrary: server.signingLibrary, testMode: Boolean(f['test-mode'])},
+        `vendor ${server.vendor.code} (${server.vendor.name}), signing key ${server.kid} (${server.signingLibrary})${f['test-mode'] ? ', test mode' : ''}; stop with Ctrl-C`,
+      )
       const signal = await stopped
       server.app.log.info({signal}, 'stopping: finishing in-flight requests')
     } finally {
