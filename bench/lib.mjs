@@ -32,3 +32,23 @@ export function timeSpawn(cmd, args, options = {}) {
   }
   return {ms, stdout: res.stdout, stderr: res.stderr}
 }
+
+/**
+ * Raw signatures per second by `sign` over `data` on this thread, signing for about `seconds`; also
+ * the CPU time a signature took (µs).
+ */
+export function rawSignRate(data, sign, seconds) {
+  for (let i = 0; i < 200; i++) sign(data)
+  let n = 0
+  const cpu = process.cpuUsage()
+  const start = process.hrtime.bigint()
+  const limit = BigInt(Math.round(seconds * 1e9))
+  let elapsed = 0n
+  while (elapsed < limit) {
+    for (let i = 0; i < 200; i++) sign(data)
+    n += 200
+    elapsed = process.hrtime.bigint() - start
+  }
+  const used = process.cpuUsage(cpu)
+  return {perSecond: n / (Number(elapsed) / 1e9), cpuMicros: (used.user + used.system) / n}
+}

@@ -16,7 +16,9 @@
  *
  * A cycle is POST /v1/leases (check out: a write transaction, a signed lease token, a signed
  * response) then DELETE /v1/leases/:id (release: a write, a signed response). Against the bare
- * server the same two requests get a constant answer.
+ * server the same two requests get a constant answer. The three Ed25519 signatures of a cycle are
+ * its largest single cost: the raw signing rate, measured in this process with the server's library,
+ * says how many cycles per second signing alone allows on one core.
  *
  * Goal (issue 5): at least 5,000 cycles/s, p99 under 25 ms, cycles/s ÷ bare cycles/s at least 0.3.
  * Latencies are a whole cycle's (checkout sent to release answered), the stricter reading of the
@@ -33,7 +35,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
-import {fmtInt, fmtRatio, median, ROOT} from './lib.mjs'
+import {fmtInt, fmtRatio, median, rawSignRate, ROOT} from './lib.mjs'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 1.5)
@@ -247,6 +249,28 @@ async function load(baseUrl, license, seconds, pid) {
   }
 }
 
+/** Signatures the server makes per cycle: the lease token and both responses. */
+const SIGNATURES_PER_CYCLE = 3
+
+/**
+ * Raw Ed25519 signatures per second on one thread, with the library the server's signing thread
+ * uses and with node:crypto, over a response's signing input (a protected header and a ~300-byte
+ * body): the cycles per second that signing alone allows on one core.
+ */
+async function signingRates() {
+  const {generateKeyPairSync} = await import('node:crypto')
+  const {ed25519Signer} = await import(pathToFileURL(join(ROOT, 'dist', 'crypto', 'ed25519.js')).href)
+  const {privateKey} = generateKeyPairSync('ed25519')
+  const data = Buffer.from(`${'h'.repeat(140)}.${'b'.repeat(400)}`)
+  const server = ed25519Signer(privateKey)
+  const node = ed25519Signer(privateKey, null)
+  return {
+    library: server.backend,
+    server: rawSignRate(data, server.sign, 1),
+    node: server.backend === 'node:crypto' ? null : rawSignRate(data, node.sign, 1),
+  }
+}
+
 /** The run of median throughput (its latencies and CPU figures come with it), and every round's throughput. */
 function medianRun(runs) {
   const sorted = [...runs].sort((a, b) => a.cyclesPerSecond - b.cyclesPerSecond)
@@ -282,6 +306,7 @@ export default async function run() {
     const bin = join(ROOT, 'bin', 'run.js')
     const start = [bin, 'server', 'start', '--seed', seed, '--port', '0', '--json']
     process.stderr.write(`  load generator: ${generator}, ${ROUNDS} rounds\n`)
+    const signing = await signingRates()
     // Each round's file store starts empty, like the in-memory ones.
     const configs = (round) => ({
       bare: ['-e', BARE_SERVER],
@@ -325,6 +350,18 @@ export default async function run() {
         ['server CPU per cycle (--memory, silent)', cpu(quiet)],
         ['bare server CPU per cycle', cpu(bare)],
         ['ratio by CPU per cycle (bare / server)', cpuRatio === null ? 'n/a' : fmtRatio(cpuRatio)],
+        [
+          `raw Ed25519 sign, one thread (${signing.library}, as the server)`,
+          `${fmtInt(signing.server.perSecond)} signs/s`,
+          `${signing.server.cpuMicros.toFixed(0)} µs each${signing.node ? `; node:crypto ${fmtInt(signing.node.perSecond)} signs/s, ${signing.node.cpuMicros.toFixed(0)} µs each` : ''}`,
+        ],
+        [
+          `  signing alone allows (${SIGNATURES_PER_CYCLE} signatures per cycle, one core)`,
+          `${fmtInt(signing.server.perSecond / SIGNATURES_PER_CYCLE)} cycles/s`,
+          memory.cpuMsPerCycle === null || memory.mainCpuMsPerCycle === null
+            ? undefined
+            : `the server's other threads (signing) used ${us(memory.cpuMsPerCycle - memory.mainCpuMsPerCycle)} CPU per cycle`,
+        ],
         ['machine load average (1 min) at the end', loadavg.toFixed(2), 'other work on these cores slows every figure above'],
       ],
       goals: [
@@ -332,7 +369,7 @@ export default async function run() {
         {name: 'p99 < 25 ms (of a whole cycle)', met: memory.p99 < 25},
         {name: 'ratio ≥ 0.3', met: ratio >= 0.3},
       ],
-      data: {generator, logLevel: DEFAULT_LOG_LEVEL, clients: CLIENTS, seconds: SECONDS, rounds: ROUNDS, memory, quiet, bare, file, ratio, ratios, cpuRatio, loadavg},
+      data: {generator, logLevel: DEFAULT_LOG_LEVEL, clients: CLIENTS, seconds: SECONDS, rounds: ROUNDS, memory, quiet, bare, file, ratio, ratios, cpuRatio, signing, loadavg},
     }
   } finally {
     rmSync(work, {recursive: true, force: true})
