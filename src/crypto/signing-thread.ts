@@ -9,9 +9,10 @@ export const SIGNATURES_PER_ANSWER = 8
 
 /**
  * The worker's program (CommonJS, run with eval): says which library signs (see crypto/ed25519.ts),
- * then signs each batch it is sent with the key it was given, and answers every SIGNATURES_PER_ANSWER signatures with them packed into one buffer
- * (transferred, not copied). When signing fails (a key that cannot sign), it answers with the
- * reason instead and leaves the rest of that batch unsigned.
+ * then signs each batch it is sent with the key it was given, and answers every
+ * SIGNATURES_PER_ANSWER signatures with them packed into one buffer (transferred, not copied). When
+ * signing fails (a key that cannot sign), it answers with the reason instead and leaves the rest of
+ * that batch unsigned.
  */
 const PROGRAM = `
 const {parentPort, workerData} = require('node:worker_threads')
@@ -66,8 +67,8 @@ export class SigningThread {
   private scheduled = false
   private failure: Error | null = null
 
-  /** Which library the thread signs with: known once ready() resolved. */
-  backend: Ed25519Backend | null = null
+  /** Which library the thread signs with: the worker's first message; ready() returns it. */
+  private backend: Ed25519Backend | null = null
 
   /** `sodium`: where sodium-native is (by default where it is installed; null signs with node:crypto). */
   constructor(key: KeyObject, {sodium = sodiumPath()}: {sodium?: string | null} = {}) {

@@ -383,8 +383,8 @@ function signClaimed(job: SharedJob, signer: Ed25519Sign): {signed: number; fini
 
 /**
  * The workers' code, CommonJS for `eval`: the loop of signClaimed over each job posted to them, with
- * the signer of crypto/ed25519.ts. The
- * worker that signs a job's last batch says so; the others move on to the next job.
+ * the signer of crypto/ed25519.ts. The worker that signs a job's last batch says so; the others move
+ * on to the next job.
  */
 const WORKER_SOURCE = `
 const {parentPort, workerData} = require('node:worker_threads')
