@@ -25,17 +25,18 @@ interface Entry extends TokenGrant {
 export class TokenSet {
   private readonly entries: Entry[] = []
 
-  add(token: string, grant: TokenGrant): void {
-    if (token.length < 8) throw new LicadmError('TOKEN_TOO_SHORT', ExitCode.usage, `token "${grant.name}" is too short: give at least 8 characters`)
+  /** `where` names the token in refusals as its giver knows it (a flag, a seed entry). */
+  add(token: string, grant: TokenGrant, where = `token "${grant.name}"`): void {
+    if (token.length < 8) throw new LicadmError('TOKEN_TOO_SHORT', ExitCode.usage, `${where} is too short: give at least 8 characters`)
     if (!wellFormedToken(token) || storedTokenId(token) !== null) {
-      throw new LicadmError('TOKEN_INVALID', ExitCode.usage, `token "${grant.name}": use 8 to 512 visible ASCII characters (no spaces), not starting with lat_`)
+      throw new LicadmError('TOKEN_INVALID', ExitCode.usage, `${where}: use 8 to 512 visible ASCII characters (no spaces), not starting with lat_`)
     }
-    this.addHash(tokenHash(token).toString('hex'), grant)
+    this.addHash(tokenHash(token).toString('hex'), grant, where)
   }
 
   /** A token known only by its SHA-256 (hex), as a seed file may give it. */
-  addHash(sha256Hex: string, grant: TokenGrant): void {
-    if (!/^[0-9a-f]{64}$/i.test(sha256Hex)) throw new LicadmError('TOKEN_HASH_INVALID', ExitCode.usage, `token "${grant.name}": sha256 must be 64 hex digits`)
+  addHash(sha256Hex: string, grant: TokenGrant, where = `token "${grant.name}"`): void {
+    if (!/^[0-9a-f]{64}$/i.test(sha256Hex)) throw new LicadmError('TOKEN_HASH_INVALID', ExitCode.usage, `${where}: sha256 must be 64 hex digits`)
     this.entries.push({hash: Buffer.from(sha256Hex, 'hex'), ...grant})
   }
 

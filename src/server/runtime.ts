@@ -44,8 +44,8 @@ export interface ServerOptions {
   /** Seed file text (JSON or NDJSON). */
   seed?: string
   seedSource?: string
-  /** Tokens given by flag (kept in memory only); a group-admin token names its group. */
-  tokens?: Array<{token: string; role: TokenRole; name: string; group?: string}>
+  /** Tokens given by flag (kept in memory only); a group-admin token names its group; `where` names its flag in refusals. */
+  tokens?: Array<{token: string; role: TokenRole; name: string; group?: string; where?: string}>
   /** Failed authentications allowed per client address (default 10 per 60 s). */
   authRateLimit?: Partial<RateLimitOptions>
   settings?: Partial<SeatSettings>
@@ -117,7 +117,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       licenses = await applySeed(ctx, seats, seed, options.seed!)
       await seedTokens(ctx, seed, tokens)
     }
-    for (const t of options.tokens ?? []) tokens.add(t.token, await tokenGrant(ctx, t, `token "${t.name}"`))
+    for (const t of options.tokens ?? []) {
+      const where = t.where ?? `token "${t.name}"`
+      tokens.add(t.token, await tokenGrant(ctx, t, where), where)
+    }
     const storedTokens = new TokenService(ctx)
     if (tokens.size === 0 && !(await storedTokens.anyActive())) {
       throw new UsageError('the seat API needs a client token: give --client-token (or LICADM_CLIENT_TOKEN), tokens in the --seed file, or create one with "licadm token create"', {details: {flag: '--client-token'}})

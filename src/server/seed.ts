@@ -116,9 +116,10 @@ export async function tokenGrant(ctx: ServiceContext, t: {name: string; role?: s
 /** Puts the server's tokens from the seed into `tokens` (after applySeed: a group-admin token's group must exist). */
 export async function seedTokens(ctx: ServiceContext, seed: Seed, tokens: TokenSet): Promise<void> {
   for (const [i, t] of seed.tokens.entries()) {
-    const grant = await tokenGrant(ctx, {...t, name: t.name ?? `seed-${i + 1}`}, `--seed: token ${i + 1}`)
-    if (typeof t.token === 'string') tokens.add(t.token, grant)
-    else if (typeof t.sha256 === 'string') tokens.addHash(t.sha256, grant)
+    const where = `--seed: token ${i + 1}`
+    const grant = await tokenGrant(ctx, {...t, name: t.name ?? `seed-${i + 1}`}, where)
+    if (typeof t.token === 'string') tokens.add(t.token, grant, where)
+    else if (typeof t.sha256 === 'string') tokens.addHash(t.sha256, grant, where)
     else throw new UsageError(`--seed: token ${i + 1} has neither "token" nor "sha256"`)
   }
 }

@@ -161,6 +161,10 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     boxes.push(sb)
     const noToken = await sb.run(['server', 'start', '--memory', '--port', '0', '--json'])
     expect(fails(noToken, 2).message).toMatch(/client token/)
+    // A refused token is named as its giver set it: here the environment variable.
+    const short = fails(await sb.run(['server', 'start', '--memory', '--port', '0', '--json'], {env: {LICADM_CLIENT_TOKEN: 'tok123'}}), 2)
+    expect(short.code).toBe('TOKEN_TOO_SHORT')
+    expect(short.message).toMatch(/LICADM_CLIENT_TOKEN.*at least 8 characters/)
     const s = await startServer(sb, ['--memory'], {LICADM_CLIENT_TOKEN: CLIENT})
     const busy = await sb.run(['server', 'start', '--memory', '--port', String(s.ready.port), '--json'], {env: {LICADM_CLIENT_TOKEN: CLIENT}})
     expect(fails(busy, 4).code).toBe('PORT_IN_USE')

@@ -76,6 +76,19 @@ describe('seed files', () => {
   it('a server without any token refuses to start', async () => {
     await expect(startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0)})).rejects.toThrow(/needs a client token/)
   })
+
+  it('refuses a bad token, naming its seed entry or flag', async () => {
+    const start = (tokens: unknown[], flagTokens: Array<{token: string; role: 'client'; name: string; where?: string}> = []) =>
+      startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: JSON.stringify({tokens}), tokens: flagTokens})
+    const good = {name: 'ci', role: 'client', token: 'long-enough-token'}
+    await expect(start([good, {name: 'tiny', token: 'short'}])).rejects.toMatchObject({code: 'TOKEN_TOO_SHORT', message: expect.stringMatching(/^--seed: token 2 is too short/)})
+    await expect(start([good, {name: 'spaced', token: 'has a space in it'}])).rejects.toMatchObject({code: 'TOKEN_INVALID', message: expect.stringMatching(/^--seed: token 2: use 8 to 512/)})
+    await expect(start([{name: 'hex', sha256: 'abc'}])).rejects.toMatchObject({code: 'TOKEN_HASH_INVALID', message: expect.stringMatching(/^--seed: token 1: sha256 must be 64 hex digits/)})
+    await expect(start([], [{token: 'short', role: 'client', name: 'client-token', where: 'the client token (--client-token)'}])).rejects.toMatchObject({
+      code: 'TOKEN_TOO_SHORT',
+      message: expect.stringMatching(/^the client token \(--client-token\) is too short/),
+    })
+  })
 })
 
 describe('the seat client (from the built library) releases its seats when the process is told to stop', () => {

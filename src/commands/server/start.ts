@@ -95,9 +95,9 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
       const {readInput} = await import('../../cli/files.js')
       seed = readInput(f.seed, '--seed')
     }
-    const tokens: Array<{token: string; role: 'client' | 'vendor'; name: string}> = []
-    if (f['client-token']) tokens.push({token: f['client-token'], role: 'client', name: 'client-token'})
-    if (f['admin-token']) tokens.push({token: f['admin-token'], role: 'vendor', name: 'admin-token'})
+    const tokens: Array<{token: string; role: 'client' | 'vendor'; name: string; where: string}> = []
+    if (f['client-token']) tokens.push({token: f['client-token'], role: 'client', name: 'client-token', where: 'the client token (--client-token or LICADM_CLIENT_TOKEN)'})
+    if (f['admin-token']) tokens.push({token: f['admin-token'], role: 'vendor', name: 'admin-token', where: 'the admin token (--admin-token or LICADM_ADMIN_TOKEN)'})
 
     const tls = f.tls || f.cert ? await this.tlsMaterial(dataDir) : undefined
 
