@@ -28,7 +28,7 @@ export interface AppOptions {
   sweeper: Sweeper
   signer: Signer
   version: string
-  /** Epoch ms when the server started (for uptime). */
+  /** Epoch ms (wall clock, not `clock`) when the server started: its uptime. */
   startedAt: number
   /** Set in --test-mode: POST /v1/test/clock/advance moves it. */
   testClock?: ManualClock

@@ -132,7 +132,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const publicKey = publicKeys.get(signer.kid) ?? createPublicKey((await keys.publicKey(signer.kid)) as KeyObject)
     const sweeper = new Sweeper(seats, options.sweepIntervalMs ?? 1000, options.onInternalError)
     await sweeper.run() // leases that expired while the server was down are reclaimed first
-    const startedAt = options.clock.now()
+    // Wall-clock time (the uptime and the metrics' start time), not the server clock's.
+    const startedAt = Date.now()
     // silent: no logger at all (Fastify then makes no per-request child logger).
     logStream = options.logLevel === undefined || options.logLevel === 'silent' ? undefined : (options.logStream ?? new StderrLines())
     const app = await buildApp({

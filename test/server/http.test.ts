@@ -2,7 +2,9 @@ import {request} from 'node:http'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {CLIENT_TOKEN, closeAll, testServer, type TestServer} from './helpers.js'
+import {ManualClock} from '../../src/domain/clock.js'
+import {startServer} from '../../src/server/runtime.js'
+import {CLIENT_TOKEN, closeAll, T0, testServer, type TestServer} from './helpers.js'
 
 let s: TestServer
 beforeAll(async () => {
@@ -103,9 +105,13 @@ describe('bad input gets a clear 4xx, never a 5xx', () => {
     expect(bad.status).toBe(401)
   })
 
-  it('the test clock moves only in test mode', async () => {
-    const a = await call('POST', '/v1/test/clock/advance', {body: JSON.stringify({seconds: 0})})
+  it('the test clock moves only in test mode; the uptime is real time, whatever the server clock says', async () => {
+    const before = (await call('GET', '/healthz', {token: null})).json.result
+    const a = await call('POST', '/v1/test/clock/advance', {body: JSON.stringify({seconds: 86_400})})
     expect(a.status).toBe(200)
+    const after = (await call('GET', '/healthz', {token: null})).json.result
+    expect(Date.parse(after.serverTime) - Date.parse(before.serverTime)).toBeGreaterThanOrEqual(86_400_000)
+    expect(after.uptime).toBeLessThan(3600)
   })
 
   it('after all of that the server still serves, and a flood of garbage leaves it up', async () => {
@@ -117,6 +123,26 @@ describe('bad input gets a clear 4xx, never a 5xx', () => {
     const ok = await call('POST', '/v1/leases', {body: JSON.stringify({license: s.license('ten'), user: 'u', host: 'h'})})
     expect(ok.status).toBe(201)
     expect(ok.json.ok).toBe(true)
+  })
+})
+
+describe('a server not in test mode', () => {
+  it('refuses to move its clock, and its time goes on', async () => {
+    const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), tokens: [{token: CLIENT_TOKEN, role: 'client', name: 'tests'}]})
+    try {
+      const res = await fetch(`${server.url}/v1/test/clock/advance`, {
+        method: 'POST',
+        headers: {authorization: `Bearer ${CLIENT_TOKEN}`, 'content-type': 'application/json'},
+        body: JSON.stringify({seconds: 3600}),
+      })
+      expect(res.status).toBe(404)
+      const body = (await res.json()) as {error: unknown}
+      expect(body.error).toMatchObject({code: 'TEST_MODE_OFF', message: expect.stringMatching(/--test-mode/)})
+      const health = (await (await fetch(`${server.url}/healthz`)).json()) as {result: {serverTime: string}}
+      expect(health.result.serverTime).toBe(new Date(T0).toISOString())
+    } finally {
+      await server.close()
+    }
   })
 })
 
