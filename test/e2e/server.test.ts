@@ -124,6 +124,9 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(refused.code).toBe('ACCESS_DENIED')
     // The token never appears in any output.
     expect(text.stdout + text.stderr).not.toContain(CLIENT)
+    // Not in test mode: its clock does not move.
+    const fixed = fails(await sb.run(['server', 'clock', '--advance', '1h', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}), 3)
+    expect(fixed).toMatchObject({code: 'TEST_MODE_OFF', hint: expect.stringMatching(/--test-mode/)})
 
     s.child.kill('SIGTERM')
     const {code} = await s.exited
@@ -133,6 +136,32 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(s.stderr()).toMatch(/stopped/)
     const down = fails(await sb.run(['server', 'status', '--json'], {env}), 8)
     expect(down.code).toBe('SERVER_UNREACHABLE')
+  })
+
+  it('--test-mode --clock: "server clock" shows the time; --advance (admin) moves it and the expired seats are reclaimed', async () => {
+    const sb = sandbox('licadm-e2e-server-')
+    boxes.push(sb)
+    const seed = sb.path('seed.json')
+    writeFileSync(seed, JSON.stringify(SEED))
+    const s = await startServer(sb, ['--memory', '--seed', seed, '--test-mode', '--clock', '2027-01-01T00:00:00Z'])
+    const env = {LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
+    ok(await sb.run(['seat', 'checkout', '--product', '7', '--user', 'ann', '--host', 'pc1', '--json'], {env}))
+
+    const shown = ok(await sb.run(['server', 'clock', '--json'], {env: {LICADM_SERVER: s.ready.url}}))
+    expect(shown).toMatchObject({server: s.ready.url, serverTime: '2027-01-01T00:00:00.000Z'})
+    // The server's clock stands at 2027 while this machine's runs now: the skew says by how much.
+    expect(shown.skewMs).toBeGreaterThan(Date.parse('2027-01-01T00:00:00Z') - Date.now() - 60_000)
+    expect((await sb.run(['server', 'clock'], {env})).stdout).toMatch(/Server time 2027-01-01T00:00:00.000Z \(\d+\.\d s from this machine's clock\)/)
+
+    expect(fails(await sb.run(['server', 'clock', '--advance', '301s', '--json'], {env}), 7).code).toBe('FORBIDDEN')
+    expect(fails(await sb.run(['server', 'clock', '--advance', 'soon', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}), 2).message).toMatch(/--advance.*not a duration/)
+    const moved = ok(await sb.run(['server', 'clock', '--advance', '301s', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}))
+    expect(moved).toEqual({server: s.ready.url, serverTime: '2027-01-01T00:05:01.000Z', advancedBy: 301, reclaimed: 1})
+    expect(ok(await sb.run(['seat', 'list', '--json'], {env})).licenses[0]).toMatchObject({used: 0})
+    const text = await sb.run(['server', 'clock', '--advance', '1d'], {env: {...env, LICADM_TOKEN: ADMIN}})
+    expect(text.stdout).toMatch(/^Server time now 2027-01-02T00:05:01.000Z; reclaimed 0 expired/)
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
   })
 
   it("serves the profile's own store and key by default", async () => {

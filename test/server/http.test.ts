@@ -4,7 +4,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ManualClock} from '../../src/domain/clock.js'
 import {startServer} from '../../src/server/runtime.js'
-import {CLIENT_TOKEN, closeAll, T0, testServer, type TestServer} from './helpers.js'
+import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, T0, testServer, type TestServer} from './helpers.js'
 
 let s: TestServer
 beforeAll(async () => {
@@ -66,7 +66,7 @@ describe('bad input gets a clear 4xx, never a 5xx', () => {
     expectRefusal(await call('POST', '/v1/borrows', {body: JSON.stringify({license, user: 'u', host: 'h', duration: '3d'})}), 400, 'INVALID_REQUEST', /duration/)
     expectRefusal(await call('POST', '/v1/borrows', {body: JSON.stringify({license, user: 'u', host: 'h', duration: 1e12})}), 400, 'INVALID_REQUEST')
     expectRefusal(await call('GET', '/v1/leases?product=abc'), 400, 'INVALID_REQUEST')
-    expectRefusal(await call('POST', '/v1/test/clock/advance', {body: JSON.stringify({seconds: -5})}), 400, 'INVALID_REQUEST')
+    expectRefusal(await call('POST', '/v1/test/clock/advance', {body: JSON.stringify({seconds: -5}), token: ADMIN_TOKEN}), 400, 'INVALID_REQUEST')
   })
 
   it('huge bodies are refused with 413', async () => {
@@ -107,7 +107,8 @@ describe('bad input gets a clear 4xx, never a 5xx', () => {
 
   it('the test clock moves only in test mode; the uptime is real time, whatever the server clock says', async () => {
     const before = (await call('GET', '/healthz', {token: null})).json.result
-    const a = await call('POST', '/v1/test/clock/advance', {body: JSON.stringify({seconds: 86_400})})
+    expectRefusal(await call('POST', '/v1/test/clock/advance', {body: JSON.stringify({seconds: 86_400})}), 403, 'FORBIDDEN', /vendor \(admin\) token/)
+    const a = await call('POST', '/v1/test/clock/advance', {body: JSON.stringify({seconds: 86_400}), token: ADMIN_TOKEN})
     expect(a.status).toBe(200)
     const after = (await call('GET', '/healthz', {token: null})).json.result
     expect(Date.parse(after.serverTime) - Date.parse(before.serverTime)).toBeGreaterThanOrEqual(86_400_000)
@@ -128,11 +129,11 @@ describe('bad input gets a clear 4xx, never a 5xx', () => {
 
 describe('a server not in test mode', () => {
   it('refuses to move its clock, and its time goes on', async () => {
-    const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), tokens: [{token: CLIENT_TOKEN, role: 'client', name: 'tests'}]})
+    const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), tokens: [{token: ADMIN_TOKEN, role: 'vendor', name: 'admin'}]})
     try {
       const res = await fetch(`${server.url}/v1/test/clock/advance`, {
         method: 'POST',
-        headers: {authorization: `Bearer ${CLIENT_TOKEN}`, 'content-type': 'application/json'},
+        headers: {authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json'},
         body: JSON.stringify({seconds: 3600}),
       })
       expect(res.status).toBe(404)

@@ -92,7 +92,7 @@ describe('GET /metrics', () => {
     expect(samples.get('licadm_seats_free{license="' + two + '",product="8"}')).toBe(0)
     expect(samples.get('licadm_lease_expiries_total')).toBe(0)
 
-    expect((await s.client.advanceClock(301)).reclaimed).toBe(4)
+    expect((await s.admin.advanceClock(301)).reclaimed).toBe(4)
     const after = await scrape(s)
     ;({samples} = parse(after.text))
     expect(samples.get('licadm_lease_expiries_total')).toBe(4)

@@ -78,7 +78,7 @@ describe('seat allocation under concurrency', () => {
 
     // Round 4: everything expires; the sweeper reclaims; the next burst takes all 10 again.
     s.clock.advance(400_000)
-    const {reclaimed} = await s.client.advanceClock(0)
+    const {reclaimed} = await s.admin.advanceClock(0)
     expect(reclaimed).toBe(10)
     expect(await used(s, ten)).toBe(0)
     round = await burst(s, ten, 1000)
@@ -109,7 +109,7 @@ describe('leases', () => {
     expect(['LEASE_EXPIRED', 'LEASE_NOT_FOUND']).toContain(late.code)
     expect(await s.client.heartbeat(a.lease.id)).toBeTruthy()
 
-    const {reclaimed} = await s.client.advanceClock(301)
+    const {reclaimed} = await s.admin.advanceClock(301)
     expect(reclaimed).toBe(2)
     const gone = await refusal(s.client.heartbeat(c.lease.id))
     expect(gone.code).toBe('LEASE_NOT_FOUND')
@@ -290,7 +290,7 @@ describe('borrowing', () => {
     const b2 = await s2.client.borrow({license: s2.license('two'), ...who(1), duration: 86_400})
     s2.clock.advance(86_400_000)
     expect(b2).toBeTruthy()
-    expect((await s2.client.advanceClock(1)).reclaimed).toBe(1)
+    expect((await s2.admin.advanceClock(1)).reclaimed).toBe(1)
     expect(await used(s2, s2.license('two'))).toBe(0)
     await s.close()
     await s2.close()

@@ -23,7 +23,7 @@ Logs: JSON lines (pino) on standard error. At --log-level info (the default) one
 
 GET /metrics (with a vendor token) serves Prometheus metrics: requests by route and status, latency, seats in use and free per license, lease expiries, refusals and auth failures by reason.
 
---test-mode starts a manual clock (at --clock, or now) that only POST /v1/test/clock/advance moves, so lease expiry can be tested without waiting.
+--test-mode starts a manual clock (at --clock, or now) that only "licadm server clock --advance" (POST /v1/test/clock/advance, with a vendor token) moves, so lease expiry and borrows running out can be tested without waiting.
 
 HTTPS: --tls serves https with a self-signed certificate made at first start and kept in the data directory (DATA/tls/server.key, 0600, and server.crt; in memory only with --memory). It names localhost, 127.0.0.1 and ::1, and every --tls-san host name or address; a kept self-signed certificate is remade with the same key when a --tls-san is new or it has expired (its fingerprint then changes). "licadm server cert" shows it, makes a CSR for a company CA and installs the signed certificate, which later starts use as it is. --cert FILE --key FILE serve given PEM material instead (implies --tls). The ready line then shows an https URL, and the --json ready object a "tls" object with the certificate's SHA-256 fingerprint, subject, SANs, expiry and PEM (for clients' --ca). Clients trust a self-signed server with --ca FILE or a pinned fingerprint ("licadm profile set server-fingerprint").`
 
@@ -51,7 +51,7 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
     'hide-holders': Flags.boolean({summary: 'Do not name who holds the seats in a "no seat free" refusal.'}),
     'body-limit': Flags.integer({summary: 'Largest request body, in bytes.', default: 65_536, min: 1024, max: 16 * 1024 * 1024}),
     clock: Flags.string({summary: 'Start the server clock at this ISO time (for tests).'}),
-    'test-mode': Flags.boolean({summary: 'Manual clock, moved only by POST /v1/test/clock/advance.'}),
+    'test-mode': Flags.boolean({summary: 'Manual clock, moved only by "licadm server clock --advance".'}),
     tls: Flags.boolean({summary: 'Serve HTTPS with a self-signed certificate made at first start and kept in the data directory.', helpGroup: 'TLS'}),
     'tls-san': Flags.string({
       summary: 'Another host name or IP address for the certificate (repeatable; localhost, 127.0.0.1 and ::1 are always in).',

@@ -24,7 +24,7 @@ export const ENDPOINTS = [
   'PUT /v1/admin/policies/:id',
   'POST /v1/ops/:operation (administration: one route per service operation)',
   'GET /metrics',
-  'POST /v1/test/clock/advance (--test-mode only)',
+  'POST /v1/test/clock/advance (--test-mode only; admin)',
 ]
 
 /** Health, readiness, status, and the test clock. */
@@ -54,10 +54,12 @@ export async function systemRoutes(app: FastifyInstance): Promise<void> {
   })
 
   app.post<{Body: {seconds: number}}>('/v1/test/clock/advance', {schema: {body: advanceBody}}, async (request) => {
+    await licadm.authorize(request, 'vendor')
     if (!licadm.testClock) {
-      throw new LicadmError('TEST_MODE_OFF', ExitCode.notFound, 'the test clock can be moved only on a server started with --test-mode')
+      throw new LicadmError('TEST_MODE_OFF', ExitCode.notFound, 'the test clock can be moved only on a server started with --test-mode', {
+        hint: 'Start the server with --test-mode (and --clock to choose its start time).',
+      })
     }
-    await licadm.authorize(request, 'client')
     licadm.testClock.advance(request.body.seconds * 1000)
     const reclaimed = await licadm.sweeper.run()
     return ok({serverTime: new Date(licadm.clock.now()).toISOString(), reclaimed})
