@@ -31,6 +31,31 @@ export interface ServerStatus {
   licenses: Array<Omit<SeatUsage, 'holders'>>
 }
 
+export interface CheckoutWaitOptions {
+  /** Milliseconds to go on asking while no seat is free (default 0: one request). */
+  waitMs?: number
+  /** Called before each wait with the refusal and the milliseconds until the next try. */
+  onWait?: (refusal: LicadmError, retryInMs: number) => void
+  /** Stops the waiting: the last refusal is thrown. */
+  signal?: AbortSignal
+}
+
+const FIRST_WAIT_MS = 250
+const LONGEST_WAIT_MS = 5000
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, {once: true})
+  })
+}
+
 /** What the last response said about time: the server's clock and this machine's offset from it. */
 export interface ServerTime {
   serverTime: number
@@ -98,8 +123,26 @@ export class ServerClient {
     return this.request('GET', '/v1/status')
   }
 
-  checkout(input: CheckoutInput): Promise<Grant> {
-    return this.request('POST', '/v1/leases', input)
+  /**
+   * Checks out a seat. With `waitMs`, a refusal for want of a free seat (NO_SEAT_FREE) is retried
+   * until a seat is granted or the time is up (the last refusal is thrown then); every other refusal
+   * at once. Retries come after 0.25 s, doubling to at most 5 s, each ±20% so that waiting clients
+   * spread out. It is polling, not a queue: the first to ask after a release gets the seat.
+   */
+  async checkout(input: CheckoutInput, options: CheckoutWaitOptions = {}): Promise<Grant> {
+    const deadline = Date.now() + Math.max(0, options.waitMs ?? 0)
+    for (let delay = FIRST_WAIT_MS; ; delay = Math.min(delay * 2, LONGEST_WAIT_MS)) {
+      try {
+        return await this.request<Grant>('POST', '/v1/leases', input)
+      } catch (error) {
+        const left = deadline - Date.now()
+        if (!(error instanceof LicadmError && error.code === 'NO_SEAT_FREE') || left <= 0 || options.signal?.aborted) throw error
+        const wait = Math.min(left, Math.round(delay * (0.8 + 0.4 * Math.random())))
+        options.onWait?.(error, wait)
+        await abortableSleep(wait, options.signal)
+        if (options.signal?.aborted) throw error
+      }
+    }
   }
 
   heartbeat(leaseId: string): Promise<Grant> {

@@ -5,7 +5,7 @@ import {ExitCode, LicadmError, NotFoundError, UsageError, VerificationError} fro
 import {isoSeconds} from '../domain/values.js'
 import {verifyLeaseToken} from '../formats/lease.js'
 import type {Grant, Lease} from '../services/seats.js'
-import {ServerClient} from './http.js'
+import {ServerClient, type CheckoutWaitOptions} from './http.js'
 import type {TrustOptions} from './transport.js'
 
 export interface SeatClientOptions {
@@ -274,6 +274,8 @@ export class SeatClient {
   private readonly releases = new Set<Promise<unknown>>()
   private exitHooks?: {signal?: (s: NodeJS.Signals) => void; beforeExit: () => void}
   private closed = false
+  /** Checkouts waiting for a free seat: close() stops them. */
+  private readonly waiting = new Set<AbortController>()
 
   constructor(private readonly options: SeatClientOptions) {
     const max = options.maxSkewMs
@@ -305,18 +307,38 @@ export class SeatClient {
   /**
    * Checks out a seat by license id or product code (and feature bits); refusals throw LicadmError.
    * With publicKeys, the lease token is verified before the seat is handed over (a seat whose token
-   * does not verify is released at once).
+   * does not verify is released at once). `waitMs` waits that long for a seat while none is free
+   * (see ServerClient.checkout); `close()` meanwhile ends the wait.
    */
-  async checkout(target: CheckoutTarget, options: {autoHeartbeat?: boolean} = {}): Promise<SeatLease> {
+  async checkout(target: CheckoutTarget, options: {autoHeartbeat?: boolean} & CheckoutWaitOptions = {}): Promise<SeatLease> {
     this.refuseIfClosed()
     // Measure the clock before a seat is taken, so a skewed machine never holds one.
     if (this.options.maxSkewMs !== undefined && this.skewMs === undefined) await this.checkClock()
-    const grant = await this.client.checkout({
-      ...target,
-      user: this.options.user ?? safeUser(),
-      host: this.options.host ?? hostname(),
-      process: target.process ?? `pid:${process.pid}`,
-    })
+    const {autoHeartbeat, signal, ...wait} = options
+    // close() ends a wait for a free seat, as does the caller's signal.
+    const stop = new AbortController()
+    const abort = () => stop.abort()
+    if (signal?.aborted) abort()
+    signal?.addEventListener('abort', abort, {once: true})
+    this.waiting.add(stop)
+    let grant: Grant
+    try {
+      grant = await this.client.checkout(
+        {
+          ...target,
+          user: this.options.user ?? safeUser(),
+          host: this.options.host ?? hostname(),
+          process: target.process ?? `pid:${process.pid}`,
+        },
+        {...wait, signal: stop.signal},
+      )
+    } catch (error) {
+      this.refuseIfClosed()
+      throw error
+    } finally {
+      this.waiting.delete(stop)
+      signal?.removeEventListener('abort', abort)
+    }
     let serverTime: number | undefined
     try {
       serverTime = this.accept(grant)
@@ -325,7 +347,7 @@ export class SeatClient {
       await this.client.release(grant.lease.id).catch(() => {})
       throw error
     }
-    const seat = new SeatLease(this, grant, serverTime, options.autoHeartbeat ?? true)
+    const seat = new SeatLease(this, grant, serverTime, autoHeartbeat ?? true)
     this.held.add(seat)
     this.installExitHooks()
     return seat
@@ -348,6 +370,7 @@ export class SeatClient {
   /** releaseAll, then no more checkouts, and the exit hooks are removed. For an app's own shutdown. */
   async close(): Promise<void> {
     this.closed = true
+    for (const stop of this.waiting) stop.abort()
     this.removeExitHooks()
     await this.releaseAll()
   }

@@ -164,6 +164,40 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect((await s.exited).code).toBe(0)
   })
 
+  it('seat checkout --wait: waits while the license is full, takes the seat once it is released; gives up with exit 4', async () => {
+    const sb = sandbox('licadm-e2e-server-')
+    boxes.push(sb)
+    const seed = sb.path('seed.json')
+    writeFileSync(seed, JSON.stringify({...SEED, licenses: [{key: 'one', product: 7, quantity: 1}]}))
+    const s = await startServer(sb, ['--memory', '--seed', seed])
+    const license = s.ready.licenses[0].id
+    const env = {...sb.env, LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
+    const first = ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--json'], {env}))
+
+    const gaveUp = await sb.run(['seat', 'checkout', '--license', license, '--user', 'bob', '--wait', '1s', '--json'], {env})
+    expect(fails(gaveUp, 4)).toMatchObject({code: 'NO_SEAT_FREE', message: expect.stringMatching(/in use by ann@/)})
+    expect(gaveUp.stderr).toBe('')
+    expect(fails(await sb.run(['seat', 'checkout', '--license', license, '--wait', 'a while', '--json'], {env}), 2).message).toMatch(/--wait.*not a duration/)
+
+    const waiter = spawnLicadm(['seat', 'checkout', '--license', license, '--user', 'bob', '--wait', '2m'], {env})
+    children.add(waiter)
+    let out = ''
+    let err = ''
+    waiter.stdout!.on('data', (b: Buffer) => (out += b.toString()))
+    waiter.stderr!.on('data', (b: Buffer) => (err += b.toString()))
+    const exited = new Promise<number | null>((resolve) => waiter.on('exit', (code) => resolve(code)))
+    const deadline = Date.now() + 30_000
+    while (!/waiting up to 2m for a free seat/.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(err).toMatch(/^no seat of license .* is free: 1 of 1 in use by ann@.*; waiting up to 2m for a free seat/)
+    ok(await sb.run(['seat', 'release', first.lease.id, '--json'], {env}))
+    expect(await exited).toBe(0)
+    expect(out).toMatch(/Holder\s+bob@/)
+    const list = ok(await sb.run(['seat', 'list', '--json'], {env}))
+    expect(list.licenses[0].holders.map((h: {user: string}) => h.user)).toEqual(['bob'])
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
+  })
+
   it("serves the profile's own store and key by default", async () => {
     const sb = sandbox('licadm-e2e-server-')
     boxes.push(sb)

@@ -368,6 +368,69 @@ describe('lease tokens are verified on heartbeats as on checkouts', () => {
   })
 })
 
+describe('waiting for a free seat (waitMs)', () => {
+  it('a checkout waits while the license is full and gets the seat once one is released', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const {seats} = client(s)
+    const held = [await seats.checkout({license: two}), await seats.checkout({license: two})]
+    const waits: Array<{code: string; retryInMs: number}> = []
+    const waiting = seats.checkout({license: two}, {waitMs: 60_000, onWait: (refusal, retryInMs) => waits.push({code: refusal.code, retryInMs})})
+    await until('the checkout waits', () => waits.length >= 2)
+    expect(await used(s, two)).toBe(2)
+    await held[0].release()
+    const seat = await waiting
+    expect(seat.state).toBe('active')
+    expect(await used(s, two)).toBe(2)
+    expect(waits.every((w) => w.code === 'NO_SEAT_FREE')).toBe(true)
+    // Spread out (±20%) and growing: the second wait is longer than the first could be.
+    expect(waits[0].retryInMs).toBeGreaterThanOrEqual(200)
+    expect(waits[0].retryInMs).toBeLessThanOrEqual(300)
+    expect(waits[1].retryInMs).toBeGreaterThan(300)
+    await seats.close()
+    await s.close()
+  })
+
+  it('when the time is up, the last NO_SEAT_FREE is thrown; other refusals are not waited on', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const {seats} = client(s)
+    await seats.checkout({license: two})
+    await seats.checkout({license: two})
+    let waits = 0
+    const full = await refusal(seats.checkout({license: two}, {waitMs: 600, onWait: () => waits++}))
+    expect(full.code).toBe('NO_SEAT_FREE')
+    expect(waits).toBeGreaterThanOrEqual(1)
+    await s.store.db.updateTable('licenses').set({status: 'revoked'}).where('id', '=', s.license('ten')).execute()
+    waits = 0
+    expect((await refusal(seats.checkout({license: s.license('ten')}, {waitMs: 60_000, onWait: () => waits++}))).code).toBe('LICENSE_REVOKED')
+    expect(waits).toBe(0)
+    await seats.close()
+    await s.close()
+  })
+
+  it('an abort signal or close() ends the wait at once', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const {seats: holder} = client(s)
+    await holder.checkout({license: two})
+    await holder.checkout({license: two})
+    const {seats} = client(s, {user: 'waiter'})
+    const stop = new AbortController()
+    let waits = 0
+    const aborted = seats.checkout({license: two}, {waitMs: 600_000, signal: stop.signal, onWait: () => waits++})
+    await until('it waits', () => waits >= 1)
+    stop.abort()
+    expect((await refusal(aborted)).code).toBe('NO_SEAT_FREE')
+    waits = 0
+    const closed = seats.checkout({license: two}, {waitMs: 600_000, onWait: () => waits++})
+    await until('it waits', () => waits >= 1)
+    await seats.close()
+    expect(await refusal(closed)).toMatchObject({code: 'USAGE', message: expect.stringMatching(/closed/)})
+    // Nothing was taken by the waiter.
+    expect((await s.client.list({license: two}))[0].holders.map((h) => h.user)).toEqual(['app', 'app'])
+    await holder.close()
+    await s.close()
+  })
+})
+
 describe('shutdown: close(), releaseAll() and signal handlers', () => {
   it('close() releases every seat and waits for it; later checkouts are refused', async () => {
     const {s, two} = await serverWithTtl(60)

@@ -8,17 +8,21 @@ export default class SeatCheckout extends BaseCommand<typeof SeatCheckout> {
 
   static override description = `Prints the lease id, its expiry and the signed lease token. The lease lives for its TTL (5 minutes by default): renew it with "seat heartbeat" and free it with "seat release", or it is reclaimed.
 
-A refusal says why: no seat free (and who holds them), license expired or revoked, access denied by the server's rules (exit 4, 6, 17, 7).`
+A refusal says why: no seat free (and who holds them), license expired or revoked, access denied by the server's rules (exit 4, 6, 17, 7).
+
+--wait keeps asking while no seat is free (after 0.25 s, then twice as long each time up to 5 s) until one is granted or the time is up (exit 4 then); every other refusal ends it at once. It is polling, not a queue: whoever asks first after a release gets the seat.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350 --license lic_01jx…',
     'LICADM_SERVER=http://licenses.lan:22350 LICADM_TOKEN=… <%= config.bin %> <%= command.id %> --product 7 --features 0x3 --json',
+    '<%= config.bin %> <%= command.id %> --product 7 --wait 10m --json',
   ]
 
   static override flags = {
     ...serverFlags,
     ...seatTargetFlags,
     process: Flags.string({summary: 'What holds the seat on the host (default: this process id).'}),
+    wait: Flags.string({summary: 'While no seat is free, keep asking for this long (e.g. 30s, 10m).'}),
   }
 
   async run() {
@@ -26,12 +30,28 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
     const target = parseTarget(this.flags)
     const client = await serverClient(this.flags, {profiles: () => this.profiles()})
     const holder = await defaultHolder()
-    const grant = await client.checkout({
-      ...target,
-      user: this.flags.user ?? holder.user,
-      host: this.flags.host ?? holder.host,
-      process: this.flags.process ?? `licadm:${process.pid}`,
-    })
+    let waitMs = 0
+    if (this.flags.wait !== undefined) {
+      const {parseDurationFlag} = await import('../../domain/values.js')
+      waitMs = parseDurationFlag(this.flags.wait, '--wait', {min: 1, max: 7 * 86_400}) * 1000
+    }
+    let told = false
+    const grant = await client.checkout(
+      {
+        ...target,
+        user: this.flags.user ?? holder.user,
+        host: this.flags.host ?? holder.host,
+        process: this.flags.process ?? `licadm:${process.pid}`,
+      },
+      {
+        waitMs,
+        onWait: (refusal) => {
+          if (told || this.jsonEnabled()) return
+          told = true
+          this.logToStderr(`${refusal.message}; waiting up to ${this.flags.wait} for a free seat…`)
+        },
+      },
+    )
     if (!this.jsonEnabled()) {
       const {details, date} = await import('../../cli/render.js')
       this.log(details([
