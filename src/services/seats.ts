@@ -598,7 +598,7 @@ export class SeatService {
       ExitCode.conflict,
       `no seat of license ${license.id} is free: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${[...new Set(who_)].slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}`,
       {
-        hint: 'Try again when a seat is released, or ask an administrator to force-release a stuck one.',
+        hint: 'Try again when a seat is released ("licadm seat checkout --wait 10m" or the seat client\'s waitMs keep asking), or ask an administrator to force-release a stuck one.',
         details: {
           licenseId: license.id,
           quantity: license.quantity,

@@ -175,7 +175,7 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     const first = ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--json'], {env}))
 
     const gaveUp = await sb.run(['seat', 'checkout', '--license', license, '--user', 'bob', '--wait', '1s', '--json'], {env})
-    expect(fails(gaveUp, 4)).toMatchObject({code: 'NO_SEAT_FREE', message: expect.stringMatching(/in use by ann@/)})
+    expect(fails(gaveUp, 4)).toMatchObject({code: 'NO_SEAT_FREE', message: expect.stringMatching(/in use by ann@/), hint: expect.stringMatching(/--wait/)})
     expect(gaveUp.stderr).toBe('')
     expect(fails(await sb.run(['seat', 'checkout', '--license', license, '--wait', 'a while', '--json'], {env}), 2).message).toMatch(/--wait.*not a duration/)
 
