@@ -19,6 +19,7 @@ export {SeatClient, SeatLease, ClockSkewError, type SeatClientOptions, type Seat
 export type {Grant, Lease} from './services/seats.js'
 export {ServerClient, type ServerClientOptions, type CheckoutWaitOptions} from './client/http.js'
 export type {TrustOptions} from './client/transport.js'
+export {containerToken} from './domain/tokens.js'
 export {LEASE_TYP, BORROW_TYP, verifyLeaseToken, verifyBorrowFile, type SeatClaims} from './formats/lease.js'
 export {verifyResponse, SIGNATURE_HEADER, TIME_HEADER} from './formats/response.js'
 

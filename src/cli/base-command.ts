@@ -103,19 +103,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    */
   protected async containerSecret(serial: string, file?: string): Promise<string> {
     if (file !== undefined) {
-      const {readInput} = await import('./files.js')
-      let parsed: {container?: string; secret?: string}
-      try {
-        parsed = JSON.parse(readInput(file, '--credentials'))
-      } catch (error) {
-        if (error instanceof LicadmError) throw error
-        throw new UsageError(`--credentials: ${file} is not a licadm credentials file (JSON)`)
-      }
-      if (typeof parsed.secret !== 'string') throw new UsageError(`--credentials: ${file} holds no secret`)
-      if (parsed.container && parsed.container !== serial.trim().toUpperCase()) {
-        throw new UsageError(`--credentials: ${file} is for container ${parsed.container}, not ${serial}`)
-      }
-      return parsed.secret
+      const {readCredentialsFile} = await import('./credentials.js')
+      return readCredentialsFile(file, serial).secret
     }
     const fromEnv = process.env.LICADM_CONTAINER_SECRET
     if (fromEnv !== undefined && fromEnv !== '') return fromEnv

@@ -3,10 +3,30 @@ import {dirname, resolve} from 'node:path'
 
 import type {Command} from '@oclif/core'
 
-import {ConflictError, InvalidValueError} from '../domain/errors.js'
+import {ConflictError, InvalidValueError, LicadmError, UsageError} from '../domain/errors.js'
 
 import type {Credentials} from '../services/containers.js'
-import {writeOutput} from './files.js'
+import {readInput, writeOutput} from './files.js'
+
+/**
+ * A container's credentials file (as "container create --out" and "reset-credentials --out" write
+ * it): its serial and secret. With `serial`, the file must be that container's.
+ */
+export function readCredentialsFile(file: string, serial?: string): {container: string; secret: string} {
+  let parsed: {container?: unknown; secret?: unknown}
+  try {
+    parsed = JSON.parse(readInput(file, '--credentials'))
+  } catch (error) {
+    if (error instanceof LicadmError) throw error
+    throw new UsageError(`--credentials: ${file} is not a licadm credentials file (JSON)`, {details: {flag: '--credentials'}})
+  }
+  if (typeof parsed.secret !== 'string') throw new UsageError(`--credentials: ${file} holds no secret`, {details: {flag: '--credentials'}})
+  if (typeof parsed.container !== 'string') throw new UsageError(`--credentials: ${file} names no container`, {details: {flag: '--credentials'}})
+  if (serial !== undefined && parsed.container !== serial.trim().toUpperCase()) {
+    throw new UsageError(`--credentials: ${file} is for container ${parsed.container}, not ${serial}`, {details: {flag: '--credentials'}})
+  }
+  return {container: parsed.container, secret: parsed.secret}
+}
 
 /**
  * Hands out a container's credentials once: to a 0600 file with --out, else on the terminal (and in

@@ -30,12 +30,23 @@ export const serverFlags = {
   }),
 }
 
+/** The server flags of the seat commands: a client token, or an enterprise container's credentials. */
+export const seatServerFlags = {
+  ...serverFlags,
+  credentials: Flags.string({
+    summary: "An enterprise container's credentials file: use the seat API with it instead of a token.",
+    description:
+      'The file that "licadm container create --out" or "reset-credentials --out" wrote. The server then lets this command reach the licenses that container holds, and nothing else; after a credential reset only the new file works.',
+    helpGroup: 'SERVER',
+  }),
+}
+
 /**
  * A client of the server named by --server / LICADM_SERVER, else by the profile's "server" (when
  * `profiles` is given), with the certificate trust of trustFrom().
  */
 export async function serverClient(
-  flags: {server?: string; token?: string; 'public-key'?: string; ca?: string; profile?: string},
+  flags: {server?: string; token?: string; credentials?: string; 'public-key'?: string; ca?: string; profile?: string},
   options: {needsToken?: boolean; profiles?: () => Promise<Profiles>; timeoutMs?: number} = {},
 ): Promise<ServerClient> {
   let remote: ProfileRemote = {}
@@ -58,8 +69,13 @@ export async function serverClient(
       details: {flag: '--server'},
     })
   }
-  if (options.needsToken !== false && !flags.token) {
-    throw new UsageError('missing the server token', {hint: 'Set LICADM_TOKEN (or pass --token).', details: {flag: '--token'}})
+  let token = flags.token
+  if (flags.credentials) {
+    const [{readCredentialsFile}, {containerToken}] = await Promise.all([import('./credentials.js'), import('../domain/tokens.js')])
+    token = containerToken(readCredentialsFile(flags.credentials))
+  }
+  if (options.needsToken !== false && !token) {
+    throw new UsageError('missing the server token', {hint: 'Set LICADM_TOKEN (or pass --token), or give an enterprise container\'s --credentials FILE.', details: {flag: '--token'}})
   }
   let publicKeys
   if (flags['public-key']) {
@@ -68,7 +84,7 @@ export async function serverClient(
     publicKeys = new Map(parsePublicKeys(readInput(flags['public-key'], '--public-key'), '--public-key').map((k) => [k.kid, k.key]))
   }
   const {ServerClient} = await import('../client/http.js')
-  return new ServerClient({server, token: flags.token, publicKeys, trust, timeoutMs: options.timeoutMs})
+  return new ServerClient({server, token, publicKeys, trust, timeoutMs: options.timeoutMs})
 }
 
 /**

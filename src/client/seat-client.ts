@@ -11,7 +11,7 @@ import type {TrustOptions} from './transport.js'
 export interface SeatClientOptions {
   /** The license server's URL. */
   server: string
-  /** A client token of the server. */
+  /** A client token of the server, or an enterprise container's credential (`containerToken(credentials)`). */
   token: string
   /**
    * The vendor's public keys (recommended): every response's signature and every lease token are

@@ -16,6 +16,11 @@ export interface Principal {
   role: TokenRole
   groupId: string | null
   groupName: string | null
+  /**
+   * Set when a container credential authenticated the request (role client): the serial of the
+   * enterprise container, whose licenses are then the only ones it reaches on the seat API.
+   */
+  container?: string
 }
 
 /** Why a presented token was refused (`details.reason` of the AuthError). */
@@ -28,6 +33,23 @@ export const TOKEN_PREFIX = 'lat_'
  * the one row to compare with, so checking a token costs one lookup whatever the number of tokens.
  */
 const STORED_TOKEN = /^lat_(tok_[0-9a-z]{22})_([A-Za-z0-9_-]{43})$/
+
+/**
+ * A container credential as the seat API takes it: `<serial>:<secret>`, the container's serial and
+ * its current secret (as "container create" and "reset-credentials" hand them out).
+ */
+const CONTAINER_CREDENTIAL = /^([LPE]-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}):(lcs_[A-Za-z0-9_-]{43})$/
+
+/** The bearer token of a container credential. */
+export function containerToken(credentials: {container: string; secret: string}): string {
+  return `${credentials.container.trim().toUpperCase()}:${credentials.secret}`
+}
+
+/** The serial and secret inside a container credential token, or null when the string is not one. */
+export function containerCredential(token: string): {serial: string; secret: string} | null {
+  const m = CONTAINER_CREDENTIAL.exec(token)
+  return m ? {serial: m[1], secret: m[2]} : null
+}
 
 /** What a token given by flag or seed may look like: 8 to 512 visible ASCII characters. */
 const ANY_TOKEN = /^[\x21-\x7e]{8,512}$/
@@ -55,7 +77,8 @@ export function tokenHash(token: string): Buffer {
   return oneShot ? oneShot('sha256', token, 'buffer') : crypto.createHash('sha256').update(token, 'utf8').digest()
 }
 
-/** How audit events name the token that acted: "token:ci-deploy (tok_…)", or by name alone for flag tokens. */
+/** How audit events name who acted: "token:ci-deploy (tok_…)", by name alone for flag tokens, "container:E-…" for a container credential. */
 export function principalActor(p: Principal): string {
+  if (p.container) return `container:${p.container}`
   return p.id ? `token:${p.name} (${p.id})` : `token:${p.name}`
 }

@@ -2,7 +2,7 @@ import {timingSafeEqual} from 'node:crypto'
 
 import type {Clock} from '../domain/clock.js'
 import {AuthError, ExitCode, LicadmError} from '../domain/errors.js'
-import {storedTokenId, tokenHash, wellFormedToken, type AuthFailure, type Principal, type TokenRole} from '../domain/tokens.js'
+import {containerCredential, storedTokenId, tokenHash, wellFormedToken, type AuthFailure, type Principal, type TokenRole} from '../domain/tokens.js'
 
 export {TOKEN_ROLES, principalActor} from '../domain/tokens.js'
 export type {AuthFailure, Principal, TokenRole} from '../domain/tokens.js'
@@ -28,8 +28,8 @@ export class TokenSet {
   /** `where` names the token in refusals as its giver knows it (a flag, a seed entry). */
   add(token: string, grant: TokenGrant, where = `token "${grant.name}"`): void {
     if (token.length < 8) throw new LicadmError('TOKEN_TOO_SHORT', ExitCode.usage, `${where} is too short: give at least 8 characters`)
-    if (!wellFormedToken(token) || storedTokenId(token) !== null) {
-      throw new LicadmError('TOKEN_INVALID', ExitCode.usage, `${where}: use 8 to 512 visible ASCII characters (no spaces), not starting with lat_`)
+    if (!wellFormedToken(token) || storedTokenId(token) !== null || containerCredential(token) !== null) {
+      throw new LicadmError('TOKEN_INVALID', ExitCode.usage, `${where}: use 8 to 512 visible ASCII characters (no spaces), not starting with lat_ nor shaped like a container credential (SERIAL:lcs_…)`)
     }
     this.addHash(tokenHash(token).toString('hex'), grant, where)
   }
@@ -53,6 +53,11 @@ export class TokenSet {
     }
     return found && {id: null, name: found.name, role: found.role, groupId: found.group?.id ?? null, groupName: found.group?.name ?? null}
   }
+}
+
+/** The store's containers (ContainerService): who a container credential is, or an AuthError saying why not. */
+export interface ContainerCredentials {
+  seatPrincipal(serial: string, secret: string): Promise<Principal>
 }
 
 /** The store's tokens (TokenService): who a `lat_…` token is, or an AuthError saying why not. */
@@ -134,6 +139,8 @@ export interface ServerAuthOptions {
   tokens: TokenSet
   /** Tokens in the store (`licadm token create`). */
   stored?: StoredTokens
+  /** Container credentials (`<serial>:<secret>` of an enterprise container) for the seat API. */
+  containers?: ContainerCredentials
   clock: Clock
   rateLimit?: Partial<RateLimitOptions>
 }
@@ -142,6 +149,7 @@ export interface ServerAuthOptions {
 export class ServerAuth {
   readonly tokens: TokenSet
   readonly stored?: StoredTokens
+  readonly containers?: ContainerCredentials
   readonly limiter: FailureLimiter
   /** Refused authentications by reason, since the start (for metrics). */
   readonly refusals: Record<AuthFailure | 'rate-limited', number> = {
@@ -156,6 +164,7 @@ export class ServerAuth {
   constructor(options: ServerAuthOptions) {
     this.tokens = options.tokens
     this.stored = options.stored
+    this.containers = options.containers
     this.limiter = new FailureLimiter(options.clock, {...DEFAULT_RATE_LIMIT, ...options.rateLimit})
   }
 
@@ -192,6 +201,8 @@ export class ServerAuth {
       const flagged = this.tokens.match(token)
       if (flagged) return flagged
       if (this.stored && storedTokenId(token) !== null) return await this.stored.authenticate(token)
+      const credential = this.containers ? containerCredential(token) : null
+      if (credential) return await this.containers!.seatPrincipal(credential.serial, credential.secret)
       throw new AuthError('the token is not valid on this server', {hint: 'Check --token / LICADM_TOKEN.', details: {reason: 'invalid-token'}})
     } catch (error) {
       if (error instanceof AuthError) {
@@ -211,7 +222,8 @@ export class ServerAuth {
     if (principal.role === 'vendor' || roles.includes(principal.role)) return principal
     const others = roles.filter((r) => r !== 'vendor')
     const needed = others.length === 0 ? 'a vendor (admin) token' : `a ${others.join(', ')} or vendor token`
-    throw new LicadmError('FORBIDDEN', ExitCode.auth, `token "${principal.name}" has role ${principal.role}; this needs ${needed}`, {
+    const who = principal.container ? `the credential of container ${principal.container} reaches the seat API only` : `token "${principal.name}" has role ${principal.role}`
+    throw new LicadmError('FORBIDDEN', ExitCode.auth, `${who}; this needs ${needed}`, {
       details: {reason: 'role', role: principal.role, allowed: [...new Set<TokenRole>(['vendor', ...roles])]},
     })
   }

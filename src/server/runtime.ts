@@ -10,6 +10,7 @@ import {publicKeyPem} from '../crypto/keys.js'
 import type {Ed25519Backend} from '../crypto/ed25519.js'
 import {SigningThread, threadedSigner} from '../crypto/signing-thread.js'
 import {servicesOver} from '../services/backend.js'
+import {ContainerService} from '../services/containers.js'
 import type {ServiceContext} from '../services/context.js'
 import {KeyRing, type PassphraseSource} from '../services/keyring.js'
 import {DEFAULT_SEAT_SETTINGS, SeatService, type SeatSettings} from '../services/seats.js'
@@ -122,10 +123,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       tokens.add(t.token, await tokenGrant(ctx, t, where), where)
     }
     const storedTokens = new TokenService(ctx)
-    if (tokens.size === 0 && !(await storedTokens.anyActive())) {
-      throw new UsageError('the seat API needs a client token: give --client-token (or LICADM_CLIENT_TOKEN), tokens in the --seed file, or create one with "licadm token create"', {details: {flag: '--client-token'}})
+    const containers = new ContainerService(ctx)
+    if (tokens.size === 0 && !(await storedTokens.anyActive()) && !(await containers.anyEnterprise())) {
+      throw new UsageError(
+        'the seat API needs a client token or a container credential: give --client-token (or LICADM_CLIENT_TOKEN), tokens in the --seed file, create one with "licadm token create", or an enterprise container ("licadm container create --kind enterprise")',
+        {details: {flag: '--client-token'}},
+      )
     }
-    const auth = new ServerAuth({tokens, stored: storedTokens, clock: options.clock, rateLimit: options.authRateLimit})
+    const auth = new ServerAuth({tokens, stored: storedTokens, containers, clock: options.clock, rateLimit: options.authRateLimit})
     const {vendor, signer} = await seats.signing()
     const signingLibrary = await signingThread?.ready()
     const publicKeys = await vendorService.verificationKeys()

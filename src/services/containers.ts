@@ -10,10 +10,11 @@ import {
   type ActivationState,
   type ContainerKind,
 } from '../domain/container.js'
-import {ConflictError, InvalidValueError, NotFoundError, UsageError} from '../domain/errors.js'
+import {AuthError, ConflictError, InvalidValueError, NotFoundError, UsageError} from '../domain/errors.js'
 import {validityAt} from '../domain/license.js'
 import {parseUint} from '../domain/values.js'
-import {hashSecret, newSecret} from '../crypto/secrets.js'
+import {hashSecret, newSecret, secretMatches} from '../crypto/secrets.js'
+import type {Principal} from '../domain/tokens.js'
 import type {ContainerTable, LicenseTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit} from './audit.js'
@@ -61,6 +62,9 @@ export interface ResetResult {
   leftOut: Array<{fingerprint: string; name: string; user: string | null; reason: string}>
   staled: number
 }
+
+/** Compared with when a credential names no container (a hash that no secret has). */
+const DUMMY_SECRET_HASH = '0'.repeat(64)
 
 export class ContainerService {
   private readonly directory: DirectoryService
@@ -135,6 +139,42 @@ export class ContainerService {
     const row = await tx.selectFrom('containers').selectAll().where('serial', '=', serial).executeTakeFirst()
     if (!row) throw new NotFoundError('container', serial, {hint: 'Run "licadm container list" to see the containers.'})
     return row
+  }
+
+  /**
+   * Who presents a container credential (`<serial>:<secret>`) on the license server's seat API: an
+   * enterprise container, with its current secret. The secret's hash is compared with the stored one
+   * in constant time; after a credential reset only the new secret works, so a departed user's
+   * device loses its seats with its link. Refusals are AuthErrors (401, `details.reason`).
+   */
+  async seatPrincipal(serialInput: string, secret: string): Promise<Principal> {
+    const serial = normalizeSerial(serialInput)
+    const row = await this.ctx.store.db
+      .selectFrom('containers')
+      .leftJoin('groups', 'groups.id', 'containers.owner_group_id')
+      .select(['containers.kind', 'containers.secret_hash', 'containers.generation', 'containers.owner_group_id', 'groups.name as group_name'])
+      .where('containers.serial', '=', serial)
+      .executeTakeFirst()
+    // An unknown container is compared with a dummy hash: it takes as long as a wrong secret.
+    const matches = secretMatches(secret, row?.secret_hash ?? DUMMY_SECRET_HASH) && row !== undefined
+    if (!row || !matches) {
+      throw new AuthError(row ? `the credential for container ${serial} is not its current one (generation ${row.generation})` : `the credential names container ${serial}, which is not on this server`, {
+        hint: row ? 'Its credentials were reset: use the new ones ("licadm container reset-credentials" hands them out).' : 'Check the credentials file, and that this is the right license server.',
+        details: {reason: 'invalid-token', container: serial},
+      })
+    }
+    if (row.kind !== 'enterprise') {
+      throw new AuthError(`container ${serial} is ${row.kind}: only an enterprise container's credential reaches the seat API (its concurrent licenses)`, {
+        hint: 'Use a client token, or the credentials of the enterprise container that holds the license.',
+        details: {reason: 'invalid-token', container: serial},
+      })
+    }
+    return {id: null, name: `container ${serial}`, role: 'client', groupId: row.owner_group_id, groupName: row.group_name, container: serial}
+  }
+
+  /** Whether any enterprise container exists (whose credential could reach the seat API). */
+  async anyEnterprise(): Promise<boolean> {
+    return (await this.ctx.store.db.selectFrom('containers').select('serial').where('kind', '=', 'enterprise').executeTakeFirst()) !== undefined
   }
 
   async get(serial: string): Promise<Container> {

@@ -90,6 +90,14 @@ export interface BorrowGrant {
   file: string
 }
 
+/**
+ * What a request may reach: every license (a token), or only the licenses of one enterprise
+ * container (its credential; see ContainerService.seatPrincipal).
+ */
+export interface SeatScope {
+  container?: string
+}
+
 export interface SeatUsage {
   licenseId: string
   productCode: number
@@ -201,13 +209,13 @@ export class SeatService {
   }
 
   /** Checks out a seat, or refuses saying why (no seat free, expired, revoked, access denied). */
-  async checkout(input: CheckoutInput): Promise<Grant> {
+  async checkout(input: CheckoutInput, scope: SeatScope = {}): Promise<Grant> {
     const who = checkRequester(input)
     const target = checkTarget(input)
     const issuer = await this.signing()
     const now = epochSeconds(this.ctx.clock)
     const {lease, ttl, features} = await this.ctx.store.writeSync((q) => {
-      const candidates = this.candidates(q, target, now)
+      const candidates = this.candidates(q, target, now, scope)
       let refusal: LicadmError | undefined
       for (const license of candidates) {
         this.checkAccess(q, Number(license.product_code), who)
@@ -248,7 +256,7 @@ export class SeatService {
   }
 
   /** Renews a lease for another TTL. A lease that expired is gone: check out again. */
-  async heartbeat(id: string): Promise<Grant> {
+  async heartbeat(id: string, scope: SeatScope = {}): Promise<Grant> {
     const leaseId = checkId(id, 'lease id')
     const issuer = await this.signing()
     const now = epochSeconds(this.ctx.clock)
@@ -256,7 +264,7 @@ export class SeatService {
     // throwing would roll the delete back.
     const outcome = await this.ctx.store.writeSync((q): {lease: Lease; ttl: number; features: number} | {refusal: LicadmError} => {
       const row = q.get<LeaseTable>('select * from leases where id = ?', leaseId)
-      if (!row || row.kind !== 'lease') throw leaseNotFound(leaseId)
+      if (!row || row.kind !== 'lease' || !inScope(q, row.license_id, scope)) throw leaseNotFound(leaseId)
       if (Number(row.expires_at) <= now) {
         q.run('delete from leases where id = ?', leaseId)
         return {
@@ -284,21 +292,26 @@ export class SeatService {
   }
 
   /** Frees a lease's seat at once. Releasing a lease that is gone already changes nothing. */
-  async release(id: string): Promise<{released: boolean; leaseId: string}> {
+  async release(id: string, scope: SeatScope = {}): Promise<{released: boolean; leaseId: string}> {
     const leaseId = checkId(id, 'lease id')
-    const released = await this.ctx.store.runSync((q) => q.run("delete from leases where id = ? and kind = 'lease'", leaseId) > 0)
+    const released = await this.ctx.store.runSync(
+      (q) =>
+        (scope.container === undefined
+          ? q.run("delete from leases where id = ? and kind = 'lease'", leaseId)
+          : q.run("delete from leases where id = ? and kind = 'lease' and license_id in (select license_id from container_licenses where serial = ?)", leaseId, scope.container)) > 0,
+    )
     return {released, leaseId}
   }
 
   /** Takes a seat offline for `duration` seconds, as a signed borrow file. */
-  async borrow(input: BorrowInput): Promise<BorrowGrant> {
+  async borrow(input: BorrowInput, scope: SeatScope = {}): Promise<BorrowGrant> {
     const who = checkRequester(input)
     const target = checkTarget(input)
     const duration = parseUint(input.duration, 'duration', {min: 60, max: 10 * 366 * 86_400}, {required: true})!
     const {vendor, signer} = await this.signing()
     const now = epochSeconds(this.ctx.clock)
     const {borrow, features} = await this.ctx.store.write(async (tx, q) => {
-      const candidates = this.candidates(q, target, now)
+      const candidates = this.candidates(q, target, now, scope)
       let refusal: LicadmError | undefined
       for (const license of candidates) {
         this.checkAccess(q, Number(license.product_code), who)
@@ -335,11 +348,11 @@ export class SeatService {
   }
 
   /** Returns a borrowed seat early. */
-  async returnBorrow(id: string): Promise<{returned: boolean; borrowId: string}> {
+  async returnBorrow(id: string, scope: SeatScope = {}): Promise<{returned: boolean; borrowId: string}> {
     const borrowId = checkId(id, 'borrow id')
-    return this.ctx.store.write(async (tx) => {
+    return this.ctx.store.write(async (tx, q) => {
       const row = await tx.selectFrom('leases').select(['license_id', 'expires_at']).where('id', '=', borrowId).where('kind', '=', 'borrow').executeTakeFirst()
-      if (!row) return {returned: false, borrowId}
+      if (!row || !inScope(q, row.license_id, scope)) return {returned: false, borrowId}
       await tx.deleteFrom('leases').where('id', '=', borrowId).execute()
       await appendAudit(tx, this.ctx, {action: 'seat.return', subject: `license:${row.license_id}`, before: {borrow: borrowId}})
       return {returned: true, borrowId}
@@ -367,7 +380,7 @@ export class SeatService {
   }
 
   /** Who has what: each concurrent license with its seats used and its holders. */
-  async list(filter: {license?: string; product?: unknown; holders?: boolean} = {}): Promise<SeatUsage[]> {
+  async list(filter: {license?: string; product?: unknown; holders?: boolean} = {}, scope: SeatScope = {}): Promise<SeatUsage[]> {
     const now = epochSeconds(this.ctx.clock)
     let q = this.ctx.store.db
       .selectFrom('licenses')
@@ -378,6 +391,7 @@ export class SeatService {
       .limit(10_000)
     if (filter.license !== undefined) q = q.where('id', '=', checkId(filter.license, 'license'))
     if (filter.product !== undefined) q = q.where('product_code', '=', parseUint(filter.product, 'product', LIMITS.code)!)
+    if (scope.container !== undefined) q = q.where('id', 'in', this.ctx.store.db.selectFrom('container_licenses').select('license_id').where('serial', '=', scope.container))
     const licenses = await q.execute()
     if (filter.license !== undefined && licenses.length === 0) throw new NotFoundError('license', filter.license)
     const leases = await this.ctx.store.db.selectFrom('leases').selectAll().where('expires_at', '>', now).orderBy('created_at').orderBy('id').execute()
@@ -547,8 +561,10 @@ export class SeatService {
   }
 
   /** The licenses a request may take a seat of, best first; refuses when none is usable at all. */
-  private candidates(q: SyncSql, target: {license?: string; product?: number; features: number}, now: number): LicenseRow[] {
+  private candidates(q: SyncSql, target: {license?: string; product?: number; features: number}, now: number, scope: SeatScope): LicenseRow[] {
     if (target.license !== undefined) {
+      // Before anything about the license is said: a container's credential learns only of its own.
+      if (!inScope(q, target.license, scope)) throw notInContainer(target.license, scope.container!)
       // One statement for the license and its seats in use (the hot path of every checkout).
       const row = q.get<LicenseRow>(`${LICENSE_WITH_USED} where l.id = ?`, now, now, target.license)
       if (!row) throw new NotFoundError('license', target.license)
@@ -562,10 +578,11 @@ export class SeatService {
       return [row]
     }
     const rows = q.all<LicenseRow>(`${LICENSE_WITH_USED} where l.product_code = ? and l.kind = 'concurrent' order by l.id`, now, now, target.product!)
-    const matching = rows.filter((r) => (Number(r.features) & target.features) >>> 0 === target.features)
+    const matching = rows.filter((r) => (Number(r.features) & target.features) >>> 0 === target.features && inScope(q, r.id, scope))
     if (matching.length === 0) {
-      throw new LicadmError('NO_LICENSE', ExitCode.notFound, `no concurrent license of product ${target.product}${target.features ? ` with features 0x${target.features.toString(16)}` : ''} is on this server`, {
-        details: {product: target.product, features: target.features},
+      const where = scope.container === undefined ? 'on this server' : `in container ${scope.container}`
+      throw new LicadmError('NO_LICENSE', ExitCode.notFound, `no concurrent license of product ${target.product}${target.features ? ` with features 0x${target.features.toString(16)}` : ''} is ${where}`, {
+        details: {product: target.product, features: target.features, ...(scope.container === undefined ? {} : {container: scope.container})},
       })
     }
     const usable = matching.filter((r) => licenseProblem(r, now) === null)
@@ -666,6 +683,18 @@ function licenseProblem(license: LicenseRow, now: number): LicadmError | null {
 /** A lease never outlives its license. */
 function capExpiry(at: number, license: LicenseRow): number {
   return license.expires_at === null ? at : Math.min(at, Number(license.expires_at))
+}
+
+/** Whether a license is within reach of the request: always for a token, else when the container holds it. */
+function inScope(q: SyncSql, licenseId: string, scope: SeatScope): boolean {
+  return scope.container === undefined || q.get('select 1 as held from container_licenses where license_id = ? and serial = ?', licenseId, scope.container) !== undefined
+}
+
+function notInContainer(licenseId: string, serial: string): LicadmError {
+  return new LicadmError('NOT_IN_CONTAINER', ExitCode.auth, `license ${licenseId} is not in container ${serial}: its credential reaches that container's licenses only`, {
+    hint: `Check out a license that container holds ("licadm container show ${serial}" lists them), or use a client token.`,
+    details: {licenseId, container: serial},
+  })
 }
 
 function leaseNotFound(id: string): LicadmError {

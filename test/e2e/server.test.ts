@@ -219,6 +219,37 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect((await s.exited).code).toBe(0)
   })
 
+  it("an enterprise container's --credentials reach its licenses only; after a reset only the new file works", async () => {
+    const sb = sandbox('licadm-e2e-server-')
+    boxes.push(sb)
+    await initVendor(sb, {vendorCode: 5151, products: [7]})
+    const create = async () => ok(await sb.run(['license', 'create', '--product', '7', '--kind', 'concurrent', '--quantity', '2', '--json'])).licenses[0].id as string
+    const [inside, outside] = [await create(), await create()]
+    ok(await sb.run(['group', 'create', '--name', 'eng', '--json']))
+    const serial = ok(await sb.run(['container', 'create', '--kind', 'enterprise', '--group', 'eng', '--out', sb.path('eng.json'), '--json'])).container.serial
+    ok(await sb.run(['container', 'add-license', serial, inside, '--json']))
+    // No token at all: the enterprise container's credential is the way in.
+    const s = await startServer(sb, [])
+    const env = {LICADM_SERVER: s.ready.url}
+    const creds = ['--credentials', sb.path('eng.json')]
+
+    const seat = ok(await sb.run(['seat', 'checkout', ...creds, '--product', '7', '--user', 'ann', '--json'], {env}))
+    expect(seat.lease.licenseId).toBe(inside)
+    const refused = fails(await sb.run(['seat', 'checkout', ...creds, '--license', outside, '--json'], {env}), 7)
+    expect(refused).toMatchObject({code: 'NOT_IN_CONTAINER', message: expect.stringContaining(`not in container ${serial}`)})
+    expect(ok(await sb.run(['seat', 'list', ...creds, '--json'], {env})).licenses.map((l: {licenseId: string}) => l.licenseId)).toEqual([inside])
+    expect(ok(await sb.run(['server', 'status', ...creds, '--json'], {env})).licenses.map((l: {licenseId: string}) => l.licenseId)).toEqual([inside])
+    expect(fails(await sb.run(['seat', 'list', '--json'], {env}), 2)).toMatchObject({message: 'missing the server token', hint: expect.stringMatching(/--credentials/)})
+
+    // The departure: the credentials are reset on the store the server runs on.
+    ok(await sb.run(['container', 'reset-credentials', serial, '--out', sb.path('eng2.json'), '--yes', '--json']))
+    const stale = fails(await sb.run(['seat', 'heartbeat', seat.lease.id, ...creds, '--json'], {env}), 7)
+    expect(stale).toMatchObject({code: 'AUTH', message: expect.stringMatching(/not its current one \(generation 2\)/)})
+    ok(await sb.run(['seat', 'heartbeat', seat.lease.id, '--credentials', sb.path('eng2.json'), '--json'], {env}))
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
+  })
+
   it('refuses to start without a client token, and on a port in use', async () => {
     const sb = sandbox('licadm-e2e-server-')
     boxes.push(sb)

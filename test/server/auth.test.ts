@@ -1,7 +1,7 @@
 /**
  * The server's authentication and authorization: tokens given by flag, seed file and the store;
  * every seat and admin route refuses a missing, malformed, unknown, revoked or expired token (401)
- * and a token of the wrong role (403) with a clear body, and changes nothing; failed authentication
+ * and a token of the wrong role (403; a container credential is a client) with a clear body, and changes nothing; failed authentication
  * is rate-limited per client address (429 with Retry-After).
  */
 import {createHash} from 'node:crypto'
@@ -12,8 +12,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ManualClock} from '../../src/domain/clock.js'
 import {ExitCode} from '../../src/domain/errors.js'
+import {containerToken} from '../../src/domain/tokens.js'
 import {FailureLimiter} from '../../src/server/auth.js'
 import {startServer} from '../../src/server/runtime.js'
+import {ContainerService} from '../../src/services/containers.js'
 import {TokenService} from '../../src/services/tokens.js'
 import {openStore} from '../../src/store/store.js'
 import {tempDir} from '../unit/helpers.js'
@@ -85,6 +87,8 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
     t.vendor = (await tokens.create({role: 'vendor', name: 'release'})).token
     t.groupAdmin = (await tokens.create({role: 'group-admin', group: 'eng', name: 'eng-admins'})).token
     t.otherGroupAdmin = (await tokens.create({role: 'group-admin', group: 'ops', name: 'ops-admins'})).token
+    const {credentials} = await new ContainerService({store: s.store, clock: s.clock, keys: undefined as never, actor: 'test'}).create({kind: 'enterprise', group: 'eng'})
+    t.container = containerToken(credentials!)
 
     const ten = s.license('ten')
     // Stored tokens work: a client token checks out and borrows, a vendor token administers.
@@ -173,6 +177,10 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
     }
     for (const [method, url, body] of adminRoutes()) {
       for (const auth of groupAdmins) check(await call(s, method, url, {auth, body}), `${method} ${url}`, 'group-admin')
+      // An enterprise container's credential is a client of its own container's seats only.
+      const container = await call(s, method, url, {auth: bearer(t.container), body})
+      expect(container.status, `${method} ${url}`).toBe(403)
+      expect(container.json.error, `${method} ${url}`).toMatchObject({code: 'FORBIDDEN', details: {reason: 'role', role: 'client'}, message: expect.stringMatching(/credential of container E-.* reaches the seat API only; this needs a vendor/)})
       for (const auth of [bearer(t.client), bearer(CLIENT_TOKEN)]) {
         const a = await call(s, method, url, {auth, body})
         check(a, `${method} ${url}`, 'client')
@@ -304,7 +312,12 @@ describe('tokens from the seed file and the store at start', () => {
     const dir = join(tmp.dir, 'stored-only')
     const first = await startServer({...base, data: {kind: 'dir', dir}, seed: JSON.stringify(defaultSeed), tokens: [{token: 'bootstrap-token', role: 'vendor', name: 'bootstrap'}]})
     await first.close()
-    await expect(startServer({...base, data: {kind: 'dir', dir}})).rejects.toThrow(/or create one with "licadm token create"/)
+    await expect(startServer({...base, data: {kind: 'dir', dir}})).rejects.toThrow(/create one with "licadm token create", or an enterprise container/)
+    // An enterprise container's credential is a way in too: a server with one starts without tokens.
+    const withContainer = join(tmp.dir, 'container-only')
+    const seeded = await startServer({...base, data: {kind: 'dir', dir: withContainer}, seed: JSON.stringify({...defaultSeed, groups: [{name: 'eng'}], containers: [{kind: 'enterprise', group: 'eng'}]}), tokens: [{token: 'bootstrap-token', role: 'vendor', name: 'bootstrap'}]})
+    await seeded.close()
+    await (await startServer({...base, data: {kind: 'dir', dir: withContainer}})).close()
     const store = await openStore({path: join(dir, 'licadm.db')})
     const {token} = await new TokenService({store, clock: base.clock, keys: undefined as never, actor: 'test'}).create({role: 'client', name: 'ci'})
     await store.close()

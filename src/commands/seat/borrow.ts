@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {forceFlag, outFlag} from '../../cli/flags.js'
-import {seatTargetFlags, serverFlags} from '../../cli/server-flags.js'
+import {seatTargetFlags, seatServerFlags} from '../../cli/server-flags.js'
 
 export default class SeatBorrow extends BaseCommand<typeof SeatBorrow> {
   static override summary = 'Borrow a seat for offline use, as a signed borrow file.'
@@ -15,7 +15,7 @@ export default class SeatBorrow extends BaseCommand<typeof SeatBorrow> {
   ]
 
   static override flags = {
-    ...serverFlags,
+    ...seatServerFlags,
     ...seatTargetFlags,
     duration: Flags.string({char: 'd', summary: 'How long (e.g. 3d, 12h).', required: true}),
     out: outFlag,

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {seatTargetFlags, serverFlags} from '../../cli/server-flags.js'
+import {seatTargetFlags, seatServerFlags} from '../../cli/server-flags.js'
 
 export default class SeatCheckout extends BaseCommand<typeof SeatCheckout> {
   static override summary = 'Check out a floating seat of a concurrent license from a license server.'
@@ -19,7 +19,7 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
   ]
 
   static override flags = {
-    ...serverFlags,
+    ...seatServerFlags,
     ...seatTargetFlags,
     process: Flags.string({summary: 'What holds the seat on the host (default: this process id).'}),
     wait: Flags.string({summary: 'While no seat is free, keep asking for this long (e.g. 30s, 10m).'}),

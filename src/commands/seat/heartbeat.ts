@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {serverFlags} from '../../cli/server-flags.js'
+import {seatServerFlags} from '../../cli/server-flags.js'
 
 export default class SeatHeartbeat extends BaseCommand<typeof SeatHeartbeat> {
   static override summary = 'Renew a seat lease for another TTL.'
@@ -12,7 +12,7 @@ export default class SeatHeartbeat extends BaseCommand<typeof SeatHeartbeat> {
 
   static override args = {lease: Args.string({description: 'Lease id (from "seat checkout").', required: true})}
 
-  static override flags = {...serverFlags}
+  static override flags = {...seatServerFlags}
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')

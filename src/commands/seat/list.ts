@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {serverFlags} from '../../cli/server-flags.js'
+import {seatServerFlags} from '../../cli/server-flags.js'
 
 export default class SeatList extends BaseCommand<typeof SeatList> {
   static override summary = 'Who has what: each concurrent license with its seats used and their holders.'
@@ -11,7 +11,7 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
   static override examples = ['<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350', '<%= config.bin %> <%= command.id %> --product 7 --json']
 
   static override flags = {
-    ...serverFlags,
+    ...seatServerFlags,
     license: Flags.string({char: 'l', summary: 'Only this license.'}),
     product: Flags.string({char: 'p', summary: 'Only licenses of this product.'}),
   }

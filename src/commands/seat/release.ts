@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {serverFlags} from '../../cli/server-flags.js'
+import {seatServerFlags} from '../../cli/server-flags.js'
 
 export default class SeatRelease extends BaseCommand<typeof SeatRelease> {
   static override summary = 'Release a seat lease: the seat is free at once.'
@@ -12,7 +12,7 @@ export default class SeatRelease extends BaseCommand<typeof SeatRelease> {
 
   static override args = {lease: Args.string({description: 'Lease id.', required: true})}
 
-  static override flags = {...serverFlags}
+  static override flags = {...seatServerFlags}
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')

@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {serverFlags} from '../../cli/server-flags.js'
+import {seatServerFlags} from '../../cli/server-flags.js'
 
 export default class SeatReturn extends BaseCommand<typeof SeatReturn> {
   static override summary = 'Return a borrowed seat early.'
@@ -14,7 +14,7 @@ export default class SeatReturn extends BaseCommand<typeof SeatReturn> {
 
   static override args = {borrow: Args.string({description: 'Borrow file, or borrow id.', required: true})}
 
-  static override flags = {...serverFlags}
+  static override flags = {...seatServerFlags}
 
   async run() {
     let id = this.args.borrow

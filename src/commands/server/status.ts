@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../cli/base-command.js'
-import {serverFlags} from '../../cli/server-flags.js'
+import {seatServerFlags} from '../../cli/server-flags.js'
 
 export default class ServerStatus extends BaseCommand<typeof ServerStatus> {
   static override summary = 'Show whether a license server is reachable, its version and uptime, and the seats in use per license.'
@@ -11,13 +11,13 @@ export default class ServerStatus extends BaseCommand<typeof ServerStatus> {
     'LICADM_TOKEN=… <%= config.bin %> <%= command.id %> --server http://licenses.lan:22350 --json',
   ]
 
-  static override flags = {...serverFlags}
+  static override flags = {...seatServerFlags}
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')
     const client = await serverClient(this.flags, {needsToken: false, profiles: () => this.profiles()})
     const health = await client.health()
-    const status = this.flags.token ? await client.status() : undefined
+    const status = this.flags.token || this.flags.credentials ? await client.status() : undefined
     const result = {
       server: client.base,
       reachable: true,

@@ -3,6 +3,7 @@ import type {FastifyInstance} from 'fastify'
 import {LicadmError, ExitCode} from '../../domain/errors.js'
 import {ok} from '../app.js'
 import {advanceBody} from './schemas.js'
+import {seatScope} from './seats.js'
 
 export const ENDPOINTS = [
   'GET /healthz',
@@ -41,7 +42,7 @@ export async function systemRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/v1/status', async (request) => {
     await licadm.authorize(request, 'client')
-    const licenses = await licadm.seats.list({holders: false})
+    const licenses = await licadm.seats.list({holders: false}, seatScope(request))
     return ok({
       version: licadm.version,
       uptime: uptime(),
