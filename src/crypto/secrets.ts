@@ -8,6 +8,11 @@ export function newSecret(prefix: 'lcs' | 'ldc' | 'lat'): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`
 }
 
+/** Whether `v` has the shape newSecret(prefix) gives (for a secret chosen by a seed file's fixture). */
+export function isSecret(prefix: 'lcs' | 'ldc' | 'lat', v: unknown): v is string {
+  return typeof v === 'string' && new RegExp(`^${prefix}_[A-Za-z0-9_-]{43}$`).test(v)
+}
+
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex')
 }

@@ -29,6 +29,16 @@ export function normalizeSerial(input: string): string {
   return input.trim().toUpperCase()
 }
 
+const SERIAL = new RegExp(`^[LPE]-[${ALPHABET}]{4}-[${ALPHABET}]{4}-[${ALPHABET}]{4}$`)
+
+/** A serial chosen by the caller (a seed file's fixture): the format newSerial makes, with its kind's letter. */
+export function parseSerial(input: string, kind: ContainerKind, flag = 'serial'): string {
+  const serial = normalizeSerial(input)
+  if (!SERIAL.test(serial)) throw new InvalidValueError(flag, `"${input}" is not a container serial (like ${PREFIX[kind]}-7KQ2-M9XZ-4TBD: 4-character groups of ${ALPHABET})`)
+  if (serial[0] !== PREFIX[kind]) throw new InvalidValueError(flag, `serial ${serial} does not start with ${PREFIX[kind]}-, the letter of a ${kind} container`)
+  return serial
+}
+
 export function parseContainerKind(v: string, flag = '--kind'): ContainerKind {
   if (!(CONTAINER_KINDS as readonly string[]).includes(v)) {
     throw new InvalidValueError(flag, `unknown container kind "${v}": expected one of ${CONTAINER_KINDS.join(', ')}`)

@@ -22,7 +22,8 @@ export interface Seed {
   users: Array<{email: string; name?: string}>
   /** Groups (for enterprise containers and group-admin tokens), with members given by email or id. */
   groups: Array<{name: string; members?: Array<{user: string; role?: string}>}>
-  containers: Array<{kind: string; user?: string; group?: string; device?: string; maxDevices?: number; licenses?: string[]}>
+  /** `serial` and `secret` may be fixed, so that a test knows the container's credential in advance. */
+  containers: Array<{kind: string; user?: string; group?: string; device?: string; maxDevices?: number; licenses?: string[]; serial?: string; secret?: string}>
   /** Tokens of the server (kept in memory, never in the store); a group-admin token names its group. */
   tokens: Array<{name?: string; role?: string; group?: string; token?: string; sha256?: string}>
   rules: Array<{product: number; action: string; subject: string; pattern: string}>
@@ -161,11 +162,11 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
     }
     const containers = new ContainerService(ctx)
     for (const c of seed.containers) {
-      const {container} = await containers.create(c)
-      for (const ref of c.licenses ?? []) await containers.addLicense(container.serial, byKey.get(ref) ?? ref)
+      const {container} = await containers.create(c).catch(seedRefusal)
+      for (const ref of c.licenses ?? []) await containers.addLicense(container.serial, byKey.get(ref) ?? ref).catch(seedRefusal)
     }
-    for (const r of seed.rules) await seats.addRule(r)
-    for (const d of seed.defaults) await seats.setDefaultAction(d.product, d.action)
+    for (const r of seed.rules) await seats.addRule(r).catch(seedRefusal)
+    for (const d of seed.defaults) await seats.setDefaultAction(d.product, d.action).catch(seedRefusal)
     await ctx.store.write(async (tx) => {
       await tx.insertInto('requests').values({key: marker, fingerprint, count: 0, created_at: epochSeconds(ctx.clock)}).onConflict((oc) => oc.doNothing()).execute()
     })
@@ -173,10 +174,15 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
   return seeded
 }
 
+/** A refusal while seeding is the seed file's fault (exit 2, named as the file's), unless the store failed. */
+function seedRefusal(error: unknown): never {
+  if (error instanceof LicadmError) throw new LicadmError(error.code, error.exit === ExitCode.internal ? ExitCode.internal : ExitCode.usage, `--seed: ${error.message}`, {hint: error.hint, details: error.details})
+  throw error
+}
+
 function ignore(code: string) {
   return (error: unknown) => {
     if (error instanceof LicadmError && error.code === code) return undefined
-    if (error instanceof LicadmError) throw new LicadmError(error.code, error.exit === ExitCode.internal ? ExitCode.internal : ExitCode.usage, `--seed: ${error.message}`, {hint: error.hint, details: error.details})
-    throw error
+    seedRefusal(error)
   }
 }

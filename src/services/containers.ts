@@ -7,13 +7,14 @@ import {
   newSerial,
   normalizeSerial,
   parseContainerKind,
+  parseSerial,
   type ActivationState,
   type ContainerKind,
 } from '../domain/container.js'
 import {AuthError, ConflictError, InvalidValueError, NotFoundError, UsageError} from '../domain/errors.js'
 import {validityAt} from '../domain/license.js'
 import {parseUint} from '../domain/values.js'
-import {hashSecret, newSecret, secretMatches} from '../crypto/secrets.js'
+import {hashSecret, isSecret, newSecret, secretMatches} from '../crypto/secrets.js'
 import type {Principal} from '../domain/tokens.js'
 import type {ContainerTable, LicenseTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
@@ -75,7 +76,11 @@ export class ContainerService {
     this.saws = new SawService(ctx)
   }
 
-  async create(input: {kind: string; user?: string; group?: string; device?: string; maxDevices?: unknown}): Promise<{container: Container; credentials: Credentials | null}> {
+  /**
+   * Creates a container; a cloud container gets its credentials. `serial` and `secret` are chosen by
+   * the caller only for fixtures (a seed file), so that a test knows the credential in advance.
+   */
+  async create(input: {kind: string; user?: string; group?: string; device?: string; maxDevices?: unknown; serial?: string; secret?: string}): Promise<{container: Container; credentials: Credentials | null}> {
     const kind = parseContainerKind(input.kind)
     if (kind !== 'personal' && input.maxDevices !== undefined) throw new InvalidValueError('--max-devices', 'applies to personal containers only')
     if (kind !== 'personal' && input.user !== undefined) throw new InvalidValueError('--user', `a ${kind} container is not owned by a user${kind === 'enterprise' ? ': use --group' : ': use --device'}`)
@@ -83,9 +88,14 @@ export class ContainerService {
     if (kind !== 'local' && input.device !== undefined) throw new InvalidValueError('--device', 'only a local container is bound to a device fingerprint')
     if (kind === 'local' && input.device === undefined) throw new UsageError('a local container is bound to one device: give --device FINGERPRINT', {details: {flag: '--device'}})
     const maxDevices = kind === 'personal' ? parseUint(input.maxDevices ?? DEFAULT_MAX_DEVICES, '--max-devices', MAX_DEVICES_RANGE)! : null
-    const secret = isCloud(kind) ? newSecret('lcs') : null
-    const serial = newSerial(kind)
+    if (input.secret !== undefined && !isCloud(kind)) throw new InvalidValueError('secret', 'a local container has no credentials')
+    if (input.secret !== undefined && !isSecret('lcs', input.secret)) throw new InvalidValueError('secret', 'a container secret is lcs_ and 43 base64url characters (32 random bytes)')
+    const secret = isCloud(kind) ? (input.secret ?? newSecret('lcs')) : null
+    const serial = input.serial === undefined ? newSerial(kind) : parseSerial(input.serial, kind)
     await this.ctx.store.write(async (tx) => {
+      if (input.serial !== undefined && (await tx.selectFrom('containers').select('serial').where('serial', '=', serial).executeTakeFirst())) {
+        throw new ConflictError('CONTAINER_EXISTS', `container ${serial} exists already`, {details: {serial}})
+      }
       const user = input.user === undefined ? null : await this.directory.user(input.user, tx)
       const group = input.group === undefined ? null : await this.directory.group(input.group, tx)
       await this.insert(tx, {serial, kind, user, group, device: input.device?.trim() ?? null, maxDevices, secretHash: secret === null ? null : hashSecret(secret)})

@@ -123,6 +123,8 @@ describe('refused container credentials', () => {
     expect(await refusal(as(containerToken({container: eng.container, secret: `lcs_${'B'.repeat(43)}`})).list())).toMatchObject({code: 'AUTH', message: expect.stringMatching(/not its current one/)})
     // The same strings given as server tokens are refused at start: they would be read as credentials.
     expect(() => new TokenSet().add(unknown, {name: 'odd', role: 'client'})).toThrow(/shaped like a container credential/)
+    // A fixed serial (fixtures) never takes over an existing container.
+    expect(await refusal(containers.create({kind: 'enterprise', group: 'eng', serial: eng.container}))).toMatchObject({code: 'CONTAINER_EXISTS'})
     // Tokens still work beside credentials.
     expect((await as(CLIENT_TOKEN).list()).length).toBeGreaterThan(1)
   })

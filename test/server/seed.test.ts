@@ -1,14 +1,16 @@
 import {createHash} from 'node:crypto'
 import {spawn} from 'node:child_process'
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {ManualClock} from '../../src/domain/clock.js'
 import {ServerClient} from '../../src/client/http.js'
+import {containerToken} from '../../src/domain/tokens.js'
 import {parseSeed} from '../../src/server/seed.js'
 import {startServer} from '../../src/server/runtime.js'
+import {ROOT} from '../helpers/cli.js'
 import {tempDir} from '../unit/helpers.js'
 import {closeAll, refusal, T0, testServer} from './helpers.js'
 
@@ -71,6 +73,46 @@ describe('seed files', () => {
     expect(() => parseSeed('{"products": [], "gadgets": []}')).toThrow(/unknown section "gadgets"/)
     expect(() => parseSeed('{"type":"product","code":1,"name":"a"}\n{"type":"gizmo"}')).toThrow(/line 2 .*type "gizmo"/)
     expect(() => parseSeed('{"type":"product"\n')).toThrow(/line 1 .*not JSON/)
+  })
+
+  it('a container with a fixed serial and secret: its credential is known in advance, and is the only way in needed', async () => {
+    const secret = `lcs_${'s'.repeat(43)}`
+    const seed = {
+      products: [{code: 7, name: 'Seven'}],
+      licenses: [{key: 'eng', product: 7, quantity: 3}],
+      groups: [{name: 'eng'}],
+      containers: [{kind: 'enterprise', group: 'eng', serial: 'e-7kq2-m9xz-4tbd', secret, licenses: ['eng']}],
+    }
+    const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: JSON.stringify(seed)})
+    try {
+      const client = new ServerClient({server: server.url, token: containerToken({container: 'E-7KQ2-M9XZ-4TBD', secret}), publicKeys: server.publicKeys})
+      const grant = await client.checkout({product: 7, user: 'ann', host: 'pc'})
+      expect(grant.lease.licenseId).toBe(server.licenses[0].id)
+    } finally {
+      await server.close()
+    }
+    const start = (container: object) => startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: JSON.stringify({...seed, containers: [container]})})
+    await expect(start({kind: 'enterprise', group: 'eng', secret: 'lcs_short'})).rejects.toThrow(/^--seed: .*secret.*lcs_ and 43 base64url characters/)
+    await expect(start({kind: 'enterprise', group: 'eng', serial: 'P-7KQ2-M9XZ-4TBD', secret})).rejects.toThrow(/does not start with E-/)
+    await expect(start({kind: 'enterprise', group: 'eng', serial: 'E-7KQ2-M9XZ-4TBU', secret})).rejects.toThrow(/not a container serial/)
+    await expect(start({kind: 'local', device: 'a'.repeat(43), secret})).rejects.toThrow(/local container has no credentials/)
+  })
+
+  it("the README's seed example starts a server, and its container credential checks out a seat", async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const example = /### Seed files[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)![1]
+    const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: example})
+    try {
+      const line = example.split('\n').find((l) => l.includes('"container"'))!
+      const {serial, secret} = JSON.parse(line) as {serial: string; secret: string}
+      const client = new ServerClient({server: server.url, token: containerToken({container: serial, secret}), publicKeys: server.publicKeys})
+      expect((await client.checkout({product: 7, user: 'ann', host: 'pc'})).lease.mode).toBe('station')
+      // The rule and the token are in force too.
+      expect((await refusal(client.checkout({product: 7, user: 'ann', host: 'kiosk-3'}))).code).toBe('ACCESS_DENIED')
+      expect((await new ServerClient({server: server.url, token: 'ci-client-token'}).list()).length).toBe(1)
+    } finally {
+      await server.close()
+    }
   })
 
   it('a server without any token refuses to start', async () => {

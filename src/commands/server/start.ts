@@ -13,11 +13,11 @@ Prints one ready line with the URL once it accepts connections (with --json: one
 
 Data: the profile's store and vendor key by default; --data DIR for a store and key of the server's own (DIR/licadm.db, DIR/keys; a key is made on first start); --memory for a throwaway run with an ephemeral vendor key that lives in memory only (no profile needed: write its public key with --public-key-out to verify responses and lease tokens).
 
-The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), or "tokens" in the --seed file. --admin-token (or LICADM_ADMIN_TOKEN) allows force-release, access rules and seat policies.
+The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), "tokens" in the --seed file, or a stored token; or an enterprise container's credential, which reaches that container's licenses only (a server whose store has an enterprise container starts without any token). --admin-token (or LICADM_ADMIN_TOKEN) allows force-release, access rules and seat policies.
 
 Remote administration: tokens made with "licadm token create" (roles vendor, group-admin with its --group, client) are read from the store on every request, so a new or revoked token counts at once without a restart. With a vendor token, every administration command works against this server (--server URL --token, or LICADM_SERVER and LICADM_TOKEN) with the same output and exit codes as locally; a group-admin token manages only its group's members and enterprise containers. Failed authentications are limited per client address (10 a minute, then 429).
 
---seed FILE loads products, licenses (with their seat policy), users, containers, tokens and access rules from a JSON object or NDJSON lines with a "type"; re-seeding the same store is harmless.
+--seed FILE loads products, licenses (with their seat policy), users, groups, containers (a fixed serial and secret for fixtures), tokens and access rules from a JSON object or NDJSON lines with a "type" (the README's "Seed files" lists every field); re-seeding the same store is harmless.
 
 Logs: JSON lines (pino) on standard error. At --log-level info (the default) one line per answered request (method, URL, route, status, time taken, the refusal's code) and the server's start, stop and errors; warn or error keep only problems, debug adds a line per incoming request, silent writes none. Tokens, headers, secrets and request bodies are never logged.
 
