@@ -43,11 +43,13 @@ export const seatServerFlags = {
 
 /**
  * A client of the server named by --server / LICADM_SERVER, else by the profile's "server" (when
- * `profiles` is given), with the certificate trust of trustFrom().
+ * `profiles` is given), with the certificate trust of trustFrom(). `credentials` (the seat
+ * commands' --credentials: other commands' flag of that name is the secret they hand to a device)
+ * is a container credentials file whose credential replaces the token.
  */
 export async function serverClient(
-  flags: {server?: string; token?: string; credentials?: string; 'public-key'?: string; ca?: string; profile?: string},
-  options: {needsToken?: boolean; profiles?: () => Promise<Profiles>; timeoutMs?: number} = {},
+  flags: {server?: string; token?: string; 'public-key'?: string; ca?: string; profile?: string},
+  options: {needsToken?: boolean; profiles?: () => Promise<Profiles>; timeoutMs?: number; credentials?: string} = {},
 ): Promise<ServerClient> {
   let remote: ProfileRemote = {}
   if (options.profiles) {
@@ -70,9 +72,9 @@ export async function serverClient(
     })
   }
   let token = flags.token
-  if (flags.credentials) {
+  if (options.credentials) {
     const [{readCredentialsFile}, {containerToken}] = await Promise.all([import('./credentials.js'), import('../domain/tokens.js')])
-    token = containerToken(readCredentialsFile(flags.credentials))
+    token = containerToken(readCredentialsFile(options.credentials))
   }
   if (options.needsToken !== false && !token) {
     throw new UsageError('missing the server token', {hint: 'Set LICADM_TOKEN (or pass --token), or give an enterprise container\'s --credentials FILE.', details: {flag: '--token'}})

@@ -27,7 +27,7 @@ export default class SeatBorrow extends BaseCommand<typeof SeatBorrow> {
     const {parseDurationFlag} = await import('../../domain/values.js')
     const target = parseTarget(this.flags)
     const duration = parseDurationFlag(this.flags.duration, '--duration', {min: 60, max: 10 * 366 * 86_400})
-    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
+    const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const holder = await defaultHolder()
     const grant = await client.borrow({...target, duration, user: this.flags.user ?? holder.user, host: this.flags.host ?? holder.host})
     const {date} = await import('../../cli/render.js')

@@ -28,7 +28,7 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
   async run() {
     const {serverClient, defaultHolder, parseTarget} = await import('../../cli/server-flags.js')
     const target = parseTarget(this.flags)
-    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
+    const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const holder = await defaultHolder()
     let waitMs = 0
     if (this.flags.wait !== undefined) {

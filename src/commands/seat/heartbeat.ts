@@ -16,7 +16,7 @@ export default class SeatHeartbeat extends BaseCommand<typeof SeatHeartbeat> {
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')
-    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
+    const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const grant = await client.heartbeat(this.args.lease)
     const {date} = await import('../../cli/render.js')
     this.log(`Renewed lease ${grant.lease.id} until ${date(grant.lease.expiresAt)}`)

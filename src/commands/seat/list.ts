@@ -18,7 +18,7 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')
-    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
+    const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const licenses = await client.list({license: this.flags.license, product: this.flags.product})
     if (!this.jsonEnabled()) {
       const {table, date} = await import('../../cli/render.js')

@@ -16,7 +16,7 @@ export default class SeatRelease extends BaseCommand<typeof SeatRelease> {
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')
-    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
+    const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const result = await client.release(this.args.lease)
     this.log(result.released ? `Released lease ${result.leaseId}` : `Lease ${result.leaseId} was not held (released, expired or removed already); nothing changed`)
     return result

@@ -26,7 +26,7 @@ export default class SeatReturn extends BaseCommand<typeof SeatReturn> {
       id = String(payload.sub)
     }
     const {serverClient} = await import('../../cli/server-flags.js')
-    const client = await serverClient(this.flags, {profiles: () => this.profiles()})
+    const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const result = await client.returnBorrow(id)
     this.log(result.returned ? `Returned borrowed seat ${result.borrowId}` : `Borrow ${result.borrowId} was not held (returned or expired already); nothing changed`)
     return result

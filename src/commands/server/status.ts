@@ -15,7 +15,7 @@ export default class ServerStatus extends BaseCommand<typeof ServerStatus> {
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')
-    const client = await serverClient(this.flags, {needsToken: false, profiles: () => this.profiles()})
+    const client = await serverClient(this.flags, {needsToken: false, credentials: this.flags.credentials, profiles: () => this.profiles()})
     const health = await client.health()
     const status = this.flags.token || this.flags.credentials ? await client.status() : undefined
     const result = {
