@@ -128,11 +128,18 @@ export const serverDataFlags = {
 /** Where the server keeps tls/: --data DIR, else the profile's data directory (the profile must exist). */
 export async function serverDataDir(data: string | undefined, profiles: () => Promise<Profiles>, profile?: string): Promise<string> {
   if (data) return data
+  const {dirname} = await import('node:path')
+  return dirname(await storeFile(undefined, profiles, profile))
+}
+
+/** The store file: DIR/licadm.db of a server's --data DIR, else the profile's store (the profile must exist). */
+export async function storeFile(data: string | undefined, profiles: () => Promise<Profiles>, profile?: string): Promise<string> {
+  const {join} = await import('node:path')
+  if (data) return join(data, 'licadm.db')
   const p = await profiles()
   const name = p.resolve(profile)
   p.require(name)
-  const {dirname} = await import('node:path')
-  return dirname(p.paths(name).storePath)
+  return p.paths(name).storePath
 }
 
 /** Who holds a seat by default: the OS user and the host name. */

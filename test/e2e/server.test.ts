@@ -4,7 +4,8 @@
  * Needs the build (dist/).
  */
 import type {ChildProcess} from 'node:child_process'
-import {writeFileSync} from 'node:fs'
+import {copyFileSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
@@ -248,6 +249,57 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     ok(await sb.run(['seat', 'heartbeat', seat.lease.id, '--credentials', sb.path('eng2.json'), '--json'], {env}))
     s.child.kill('SIGTERM')
     expect((await s.exited).code).toBe(0)
+  })
+
+  it('store backup while the server serves: a checked 0600 copy; damaged and foreign files refused; restored in place, the server serves it', async () => {
+    const sb = sandbox('licadm-e2e-server-')
+    boxes.push(sb)
+    const seed = sb.path('seed.json')
+    writeFileSync(seed, JSON.stringify(SEED))
+    const data = sb.path('srv')
+    const s = await startServer(sb, ['--data', data, '--seed', seed])
+    const url = s.ready.url
+    const license = s.ready.licenses[0].id
+    const held = await api(url, 'POST', '/v1/leases', {license, user: 'ann', host: 'pc1'})
+    expect(held.status).toBe(201)
+    // Checkouts and releases go on while the backup is made.
+    let stop = false
+    let cycles = 0
+    const load = (async () => {
+      while (!stop) {
+        const c = await api(url, 'POST', '/v1/leases', {license, user: 'load', host: 'h'})
+        if (c.status === 201) await api(url, 'DELETE', `/v1/leases/${c.json.result.lease.id}`)
+        cycles++
+      }
+    })()
+    while (cycles < 5) await new Promise((r) => setTimeout(r, 20))
+    const backup = ok(await sb.run(['store', 'backup', sb.path('b.db'), '--data', data, '--json']))
+    stop = true
+    await load
+    expect(backup).toMatchObject({source: join(data, 'licadm.db'), file: sb.path('b.db'), integrity: ['ok'], foreignKeyProblems: 0, rows: {licenses: 1}})
+    expect(statSync(sb.path('b.db')).mode & 0o777).toBe(0o600)
+    expect(ok(await sb.run(['store', 'check', sb.path('b.db'), '--json'])).rows).toEqual(backup.rows)
+    expect((await sb.run(['store', 'check', '--data', data])).stdout).toMatch(/^OK: .*licadm\.db, \d+ kB, integrity ok; 1 licenses/)
+
+    expect(fails(await sb.run(['store', 'backup', sb.path('b.db'), '--data', data, '--json']), 4).code).toBe('FILE_EXISTS')
+    writeFileSync(sb.path('notes.txt'), 'not a database at all, just some text that is long enough to have a header')
+    expect(fails(await sb.run(['store', 'check', sb.path('notes.txt'), '--json']), 10).code).toBe('STORE_UNREADABLE')
+    expect(fails(await sb.run(['store', 'check', sb.path('missing.db'), '--json']), 3).code).toBe('STORE_NOT_FOUND')
+    const damaged = readFileSync(sb.path('b.db'))
+    damaged.fill(0xff, 4096 * 3, 4096 * 5)
+    writeFileSync(sb.path('damaged.db'), damaged)
+    expect(fails(await sb.run(['store', 'check', sb.path('damaged.db'), '--json']), 10)).toMatchObject({code: 'STORE_DAMAGED', hint: expect.stringMatching(/backup/)})
+
+    // Restore: stop the server, put the backup in place of the store, start again: ann's seat is there.
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
+    for (const stale of ['licadm.db-wal', 'licadm.db-shm']) rmSync(join(data, stale), {force: true})
+    copyFileSync(sb.path('b.db'), join(data, 'licadm.db'))
+    const again = await startServer(sb, ['--data', data], {LICADM_CLIENT_TOKEN: CLIENT})
+    const list = await api(again.ready.url, 'GET', `/v1/leases?license=${license}`)
+    expect(list.json.result.licenses[0].holders.map((h: {id: string}) => h.id)).toContain(held.json.result.lease.id)
+    again.child.kill('SIGTERM')
+    expect((await again.exited).code).toBe(0)
   })
 
   it('refuses to start without a client token, and on a port in use', async () => {
