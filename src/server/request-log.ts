@@ -1,5 +1,7 @@
 import {LogController, type FastifyReply, type FastifyRequest} from 'fastify'
 
+import {principalActor} from '../domain/tokens.js'
+
 /** The code of the refusal each request was answered with, for its log line. */
 const refusals = new WeakMap<FastifyRequest, string>()
 
@@ -10,7 +12,8 @@ export function noteRefusal(request: FastifyRequest, code: string): void {
 
 /**
  * Fastify's request log lines, one per answered request instead of two: at `info`, "request
- * completed" with method, URL, route pattern, status, time taken (ms) and the refusal's code; at
+ * completed" with method, URL, route pattern, status, time taken (ms), who asked (`by`: the token's
+ * name or the container, never the secret) and the refusal's code; at
  * `error` for a 5xx. The incoming line is written at `debug` only. The serializers of
  * logging.ts decide what of the request and reply is written (never headers or bodies).
  */
@@ -30,6 +33,7 @@ export class RequestLog extends LogController {
       res: reply,
       route: request.routeOptions.url ?? null,
       responseTime: Math.round(reply.elapsedTime * 1000) / 1000,
+      ...(request.principal ? {by: principalActor(request.principal)} : {}),
       ...(code === undefined ? {} : {code}),
       ...(error ? {err: error} : {}),
     }

@@ -61,7 +61,7 @@ function parseLines(lines: string[]): Array<Record<string, any>> {
 }
 
 describe('request logs', () => {
-  it('info: one JSON line per request with method, URL, route, status, time and refusal code; no token or secret', async () => {
+  it('info: one JSON line per request with method, URL, route, status, time, who asked and refusal code; no token or secret', async () => {
     const {s, lines} = await logged('info')
     const license = (s.licenses.find((l) => l.key === 'ten') ?? s.licenses[0]).id
     await traffic(s, license)
@@ -72,13 +72,13 @@ describe('request logs', () => {
       expect(typeof e.msg).toBe('string')
     }
     const requests = entries.filter((e) => e.msg === 'request completed')
-    expect(requests.map((e) => [e.req.method, e.route, e.res.statusCode, e.code ?? null])).toEqual([
-      ['POST', '/v1/leases', 201, null],
-      ['POST', '/v1/leases', 400, 'INVALID_REQUEST'],
-      ['GET', '/v1/leases', 401, 'AUTH'],
-      ['GET', '/v1/leases', 400, 'INVALID_REQUEST'],
-      ['GET', '/metrics', 200, null],
-      ['GET', null, 404, 'ROUTE_NOT_FOUND'],
+    expect(requests.map((e) => [e.req.method, e.route, e.res.statusCode, e.code ?? null, e.by ?? null])).toEqual([
+      ['POST', '/v1/leases', 201, null, 'token:tests'],
+      ['POST', '/v1/leases', 400, 'INVALID_REQUEST', 'token:tests'],
+      ['GET', '/v1/leases', 401, 'AUTH', null],
+      ['GET', '/v1/leases', 400, 'INVALID_REQUEST', 'token:tests'],
+      ['GET', '/metrics', 200, null, 'token:admin'],
+      ['GET', null, 404, 'ROUTE_NOT_FOUND', null],
     ])
     for (const e of requests) {
       expect(e.level).toBe(30)

@@ -19,7 +19,7 @@ Remote administration: tokens made with "licadm token create" (roles vendor, gro
 
 --seed FILE loads products, licenses (with their seat policy), users, groups, containers (a fixed serial and secret for fixtures), tokens and access rules from a JSON object or NDJSON lines with a "type" (the README's "Seed files" lists every field); re-seeding the same store is harmless.
 
-Logs: JSON lines (pino) on standard error. At --log-level info (the default) one line per answered request (method, URL, route, status, time taken, the refusal's code) and the server's start, stop and errors; warn or error keep only problems, debug adds a line per incoming request, silent writes none. Tokens, headers, secrets and request bodies are never logged.
+Logs: JSON lines (pino) on standard error. At --log-level info (the default) one line per answered request (method, URL, route, status, time taken, who asked: the token's name or the container, the refusal's code) and the server's start, stop and errors; warn or error keep only problems, debug adds a line per incoming request, silent writes none. Tokens, headers, secrets and request bodies are never logged.
 
 GET /metrics (with a vendor token) serves Prometheus metrics: requests by route and status, latency, seats in use and free per license, lease expiries, refusals and auth failures by reason.
 
