@@ -87,6 +87,12 @@ describe('demo', () => {
       expect(steps.some((s: string) => s.startsWith('init'))).toBe(true)
       expect(steps.some((s: string) => s.includes('verify'))).toBe(true)
       expect(JSON.stringify(result)).not.toContain('(bug)')
+      // The floating seats on the embedded server: two granted, the third refused naming them, one released and taken.
+      const byTitle = (start: string) => result.steps.find((s: any) => (s.step as string).startsWith(start))
+      expect(byTitle('server start').result.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(byTitle('seat checkout: ann and bob').result.leases).toHaveLength(2)
+      expect(byTitle('seat checkout: carol is refused').result.refusal).toMatch(/^NO_SEAT_FREE: .* 2 of 2 in use by ann@ws1, bob@ws2 \(exit 4\)$/)
+      expect(byTitle('seat release').result).toMatchObject({released: true, lease: expect.stringMatching(/^lse_/)})
       const profiles = ok(await other.run(['profile', 'list', '--json'])).profiles
       expect(profiles.map((p: any) => p.name)).toEqual(['default'])
     } finally {
