@@ -42,6 +42,26 @@ interface Started {
   exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
 }
 
+/** A sandbox for one test, removed after the file's tests. */
+function box(): Sandbox {
+  const sb = sandbox('licadm-e2e-server-')
+  boxes.push(sb)
+  return sb
+}
+
+/** Writes a seed file into the sandbox (SEED by default) and returns its path. */
+function seedFile(sb: Sandbox, seed: object = SEED): string {
+  const path = sb.path('seed.json')
+  writeFileSync(path, JSON.stringify(seed))
+  return path
+}
+
+/** Stops a started server with SIGTERM and expects a clean exit. */
+async function stopServer(s: Started): Promise<void> {
+  s.child.kill('SIGTERM')
+  expect((await s.exited).code).toBe(0)
+}
+
 /** Spawns `licadm server start …` and resolves with its ready object once it prints it. */
 function startServer(sb: Sandbox, args: string[], env: Record<string, string> = {}): Promise<Started> {
   const child = spawnLicadm(['server', 'start', '--port', '0', '--json', ...args], {env: {...sb.env, ...env}})
@@ -82,10 +102,8 @@ async function api(url: string, method: string, path: string, body?: unknown): P
 
 describe('licadm server start (spawned)', {timeout: 240_000}, () => {
   it('runs without a profile on --memory --seed, prints one ready object, serves the seat commands, stops on SIGTERM', async () => {
-    const sb = sandbox('licadm-e2e-server-')
-    boxes.push(sb)
-    const seed = sb.path('seed.json')
-    writeFileSync(seed, JSON.stringify(SEED))
+    const sb = box()
+    const seed = seedFile(sb)
     const s = await startServer(sb, ['--memory', '--seed', seed, '--public-key-out', sb.path('vendor.pem')])
     expect(s.ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(s.ready.vendor).toEqual({code: 9090, name: 'E2E Seats'})
@@ -129,9 +147,7 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     const fixed = fails(await sb.run(['server', 'clock', '--advance', '1h', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}), 3)
     expect(fixed).toMatchObject({code: 'TEST_MODE_OFF', hint: expect.stringMatching(/--test-mode/)})
 
-    s.child.kill('SIGTERM')
-    const {code} = await s.exited
-    expect(code).toBe(0)
+    await stopServer(s)
     // Exactly one JSON object on stdout: the ready object, no second envelope at exit.
     expect(s.stdout().trim().split('\n')).toHaveLength(1)
     expect(s.stderr()).toMatch(/stopped/)
@@ -140,10 +156,8 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
   })
 
   it('--test-mode --clock: "server clock" shows the time; --advance (admin) moves it and the expired seats are reclaimed', async () => {
-    const sb = sandbox('licadm-e2e-server-')
-    boxes.push(sb)
-    const seed = sb.path('seed.json')
-    writeFileSync(seed, JSON.stringify(SEED))
+    const sb = box()
+    const seed = seedFile(sb)
     const s = await startServer(sb, ['--memory', '--seed', seed, '--test-mode', '--clock', '2027-01-01T00:00:00Z'])
     const env = {LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
     ok(await sb.run(['seat', 'checkout', '--product', '7', '--user', 'ann', '--host', 'pc1', '--json'], {env}))
@@ -161,15 +175,12 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(ok(await sb.run(['seat', 'list', '--json'], {env})).licenses[0]).toMatchObject({used: 0})
     const text = await sb.run(['server', 'clock', '--advance', '1d'], {env: {...env, LICADM_TOKEN: ADMIN}})
     expect(text.stdout).toMatch(/^Server time now 2027-01-02T00:05:01.000Z; reclaimed 0 expired/)
-    s.child.kill('SIGTERM')
-    expect((await s.exited).code).toBe(0)
+    await stopServer(s)
   })
 
   it('seat checkout --wait: waits while the license is full, takes the seat once it is released; gives up with exit 4', async () => {
-    const sb = sandbox('licadm-e2e-server-')
-    boxes.push(sb)
-    const seed = sb.path('seed.json')
-    writeFileSync(seed, JSON.stringify({...SEED, licenses: [{key: 'one', product: 7, quantity: 1}]}))
+    const sb = box()
+    const seed = seedFile(sb, {...SEED, licenses: [{key: 'one', product: 7, quantity: 1}]})
     const s = await startServer(sb, ['--memory', '--seed', seed])
     const license = s.ready.licenses[0].id
     const env = {...sb.env, LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
@@ -195,13 +206,11 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(out).toMatch(/Holder\s+bob@/)
     const list = ok(await sb.run(['seat', 'list', '--json'], {env}))
     expect(list.licenses[0].holders.map((h: {user: string}) => h.user)).toEqual(['bob'])
-    s.child.kill('SIGTERM')
-    expect((await s.exited).code).toBe(0)
+    await stopServer(s)
   })
 
   it("serves the profile's own store and key by default", async () => {
-    const sb = sandbox('licadm-e2e-server-')
-    boxes.push(sb)
+    const sb = box()
     await initVendor(sb, {vendorCode: 5150, products: [7]})
     const created = ok(await sb.run(['license', 'create', '--product', '7', '--kind', 'concurrent', '--quantity', '2', '--json']))
     const license = created.licenses[0].id
@@ -216,13 +225,11 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     const full = fails(await sb.run(['seat', 'checkout', '--product', '7', '--user', 'c', '--json'], {env}), 4)
     expect(full.code).toBe('NO_SEAT_FREE')
     expect(full.message).toMatch(/2 of 2 in use/)
-    s.child.kill('SIGTERM')
-    expect((await s.exited).code).toBe(0)
+    await stopServer(s)
   })
 
   it("an enterprise container's --credentials reach its licenses only; after a reset only the new file works", async () => {
-    const sb = sandbox('licadm-e2e-server-')
-    boxes.push(sb)
+    const sb = box()
     await initVendor(sb, {vendorCode: 5151, products: [7]})
     const create = async () => ok(await sb.run(['license', 'create', '--product', '7', '--kind', 'concurrent', '--quantity', '2', '--json'])).licenses[0].id as string
     const [inside, outside] = [await create(), await create()]
@@ -247,15 +254,12 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     const stale = fails(await sb.run(['seat', 'heartbeat', seat.lease.id, ...creds, '--json'], {env}), 7)
     expect(stale).toMatchObject({code: 'AUTH', message: expect.stringMatching(/not its current one \(generation 2\)/)})
     ok(await sb.run(['seat', 'heartbeat', seat.lease.id, '--credentials', sb.path('eng2.json'), '--json'], {env}))
-    s.child.kill('SIGTERM')
-    expect((await s.exited).code).toBe(0)
+    await stopServer(s)
   })
 
   it('store backup while the server serves: a checked 0600 copy; damaged and foreign files refused; restored in place, the server serves it', async () => {
-    const sb = sandbox('licadm-e2e-server-')
-    boxes.push(sb)
-    const seed = sb.path('seed.json')
-    writeFileSync(seed, JSON.stringify(SEED))
+    const sb = box()
+    const seed = seedFile(sb)
     const data = sb.path('srv')
     const s = await startServer(sb, ['--data', data, '--seed', seed])
     const url = s.ready.url
@@ -291,20 +295,17 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(fails(await sb.run(['store', 'check', sb.path('damaged.db'), '--json']), 10)).toMatchObject({code: 'STORE_DAMAGED', hint: expect.stringMatching(/backup/)})
 
     // Restore: stop the server, put the backup in place of the store, start again: ann's seat is there.
-    s.child.kill('SIGTERM')
-    expect((await s.exited).code).toBe(0)
+    await stopServer(s)
     for (const stale of ['licadm.db-wal', 'licadm.db-shm']) rmSync(join(data, stale), {force: true})
     copyFileSync(sb.path('b.db'), join(data, 'licadm.db'))
     const again = await startServer(sb, ['--data', data], {LICADM_CLIENT_TOKEN: CLIENT})
     const list = await api(again.ready.url, 'GET', `/v1/leases?license=${license}`)
     expect(list.json.result.licenses[0].holders.map((h: {id: string}) => h.id)).toContain(held.json.result.lease.id)
-    again.child.kill('SIGTERM')
-    expect((await again.exited).code).toBe(0)
+    await stopServer(again)
   })
 
   it('refuses to start without a client token, and on a port in use', async () => {
-    const sb = sandbox('licadm-e2e-server-')
-    boxes.push(sb)
+    const sb = box()
     const noToken = await sb.run(['server', 'start', '--memory', '--port', '0', '--json'])
     expect(fails(noToken, 2).message).toMatch(/client token/)
     // A refused token is named as its giver set it: here the environment variable.
@@ -319,10 +320,8 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
   })
 
   it('kill -9 under load, restart on the same --data: the store is intact, no seat counted twice, expired leases reclaimed', async () => {
-    const sb = sandbox('licadm-e2e-server-')
-    boxes.push(sb)
-    const seed = sb.path('seed.json')
-    writeFileSync(seed, JSON.stringify(SEED))
+    const sb = box()
+    const seed = seedFile(sb)
     const data = sb.path('server-data')
     const first = await startServer(sb, ['--data', data, '--seed', seed, '--test-mode', '--clock', '2027-01-01T00:00:00Z'])
     const license = first.ready.licenses[0].id
@@ -385,8 +384,7 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     const burst = await Promise.all(Array.from({length: 300}, (_, i) => api(second.ready.url, 'POST', '/v1/leases', {license, user: `x${i}`, host: 'h'})))
     expect(burst.filter((r) => r.status === 201)).toHaveLength(10)
     expect(burst.every((r) => r.status === 201 || r.json.error.code === 'NO_SEAT_FREE')).toBe(true)
-    second.child.kill('SIGTERM')
-    expect((await second.exited).code).toBe(0)
+    await stopServer(second)
     const after = await openStoreReadOnly(`${data}/licadm.db`)
     try {
       expect(after.pragma('integrity_check', {simple: true})).toBe('ok')
