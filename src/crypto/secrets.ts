@@ -8,9 +8,14 @@ export function newSecret(prefix: 'lcs' | 'ldc' | 'lat'): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`
 }
 
+/** The shape newSecret(prefix) gives, as a regular-expression source (for patterns that contain one). */
+export function secretPattern(prefix: 'lcs' | 'ldc' | 'lat'): string {
+  return `${prefix}_[A-Za-z0-9_-]{43}`
+}
+
 /** Whether `v` has the shape newSecret(prefix) gives (for a secret chosen by a seed file's fixture). */
 export function isSecret(prefix: 'lcs' | 'ldc' | 'lat', v: unknown): v is string {
-  return typeof v === 'string' && new RegExp(`^${prefix}_[A-Za-z0-9_-]{43}$`).test(v)
+  return typeof v === 'string' && new RegExp(`^${secretPattern(prefix)}$`).test(v)
 }
 
 export function hashSecret(secret: string): string {

@@ -29,7 +29,9 @@ export function normalizeSerial(input: string): string {
   return input.trim().toUpperCase()
 }
 
-const SERIAL = new RegExp(`^[LPE]-[${ALPHABET}]{4}-[${ALPHABET}]{4}-[${ALPHABET}]{4}$`)
+/** The shape newSerial gives, as a regular-expression source (for patterns that contain one). */
+export const SERIAL_PATTERN = `[LPE]-[${ALPHABET}]{4}-[${ALPHABET}]{4}-[${ALPHABET}]{4}`
+const SERIAL = new RegExp(`^${SERIAL_PATTERN}$`)
 
 /** A serial chosen by the caller (a seed file's fixture): the format newSerial makes, with its kind's letter. */
 export function parseSerial(input: string, kind: ContainerKind, flag = 'serial'): string {

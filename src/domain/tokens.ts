@@ -4,6 +4,9 @@
  */
 import * as crypto from 'node:crypto'
 
+import {secretPattern} from '../crypto/secrets.js'
+import {SERIAL_PATTERN} from './container.js'
+
 /** `vendor` may do everything; `group-admin` only its group's containers and members; `client` only the seat API. */
 export type TokenRole = 'vendor' | 'group-admin' | 'client'
 export const TOKEN_ROLES: readonly TokenRole[] = ['vendor', 'group-admin', 'client']
@@ -38,7 +41,7 @@ const STORED_TOKEN = /^lat_(tok_[0-9a-z]{22})_([A-Za-z0-9_-]{43})$/
  * A container credential as the seat API takes it: `<serial>:<secret>`, the container's serial and
  * its current secret (as "container create" and "reset-credentials" hand them out).
  */
-const CONTAINER_CREDENTIAL = /^([LPE]-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}):(lcs_[A-Za-z0-9_-]{43})$/
+const CONTAINER_CREDENTIAL = new RegExp(`^(${SERIAL_PATTERN}):(${secretPattern('lcs')})$`)
 
 /** The bearer token of a container credential. */
 export function containerToken(credentials: {container: string; secret: string}): string {
