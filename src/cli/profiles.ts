@@ -2,6 +2,7 @@ import {existsSync, renameSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {LicadmError, ExitCode, InvalidValueError, NotFoundError} from '../domain/errors.js'
+import {keyDirIn, storeFileIn} from '../store/layout.js'
 
 /** What the config file records about a profile; keys and the store live in files of their own. */
 export interface ProfileInfo {
@@ -73,8 +74,8 @@ export class Profiles {
     checkProfileName(name)
     return {
       name,
-      keyDir: join(this.configDir, 'profiles', name, 'keys'),
-      storePath: join(this.dataDir, 'profiles', name, 'licadm.db'),
+      keyDir: keyDirIn(join(this.configDir, 'profiles', name)),
+      storePath: storeFileIn(join(this.dataDir, 'profiles', name)),
     }
   }
 

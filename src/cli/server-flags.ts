@@ -134,8 +134,8 @@ export async function serverDataDir(data: string | undefined, profiles: () => Pr
 
 /** The store file: DIR/licadm.db of a server's --data DIR, else the profile's store (the profile must exist). */
 export async function storeFile(data: string | undefined, profiles: () => Promise<Profiles>, profile?: string): Promise<string> {
-  const {join} = await import('node:path')
-  if (data) return join(data, 'licadm.db')
+  const {storeFileIn} = await import('../store/layout.js')
+  if (data) return storeFileIn(data)
   const p = await profiles()
   const name = p.resolve(profile)
   p.require(name)

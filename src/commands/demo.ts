@@ -33,7 +33,9 @@ export default class Demo extends BaseCommand<typeof Demo> {
       this.log(`${c.green('✓')} ${title}`)
       for (const line of lines) this.log(`    ${line}`)
     }
-    const backend = await localBackend({keyDir: join(dir, 'keys'), storePath: join(dir, 'licadm.db')}, clock, async () => undefined)
+    const {keyDirIn, storeFileIn} = await import('../store/layout.js')
+    // The layout of a server's --data directory, so the license server below can run on it.
+    const backend = await localBackend({keyDir: keyDirIn(dir), storePath: storeFileIn(dir)}, clock, async () => undefined)
     try {
       const vendor = await backend.vendor.init({code: 1001, name: 'Demo Vendor'})
       step('init: vendor 1001 "Demo Vendor" with an Ed25519 signing key', {vendorCode: vendor.code, kid: vendor.kid}, [`key id ${vendor.kid}`, `key file ${vendor.keyPath} (0600)`])
@@ -95,14 +97,13 @@ export default class Demo extends BaseCommand<typeof Demo> {
     license: string,
     step: (title: string, result: unknown, lines?: string[]) => void,
   ): Promise<void> {
-    const {join} = await import('node:path')
     const {randomBytes} = await import('node:crypto')
     const {startServer} = await import('../server/runtime.js')
     const {SeatClient} = await import('../client/seat-client.js')
     const token = randomBytes(24).toString('base64url')
     const server = await startServer({
       port: 0,
-      data: {kind: 'profile', storePath: join(dir, 'licadm.db'), keyDir: join(dir, 'keys'), passphrase: async () => undefined},
+      data: {kind: 'dir', dir, passphrase: async () => undefined},
       clock,
       tokens: [{token, role: 'client', name: 'demo'}],
       version: this.config.version,

@@ -1,5 +1,4 @@
 import {createPublicKey, type KeyObject} from 'node:crypto'
-import {join} from 'node:path'
 
 import type {FastifyInstance} from 'fastify'
 
@@ -16,6 +15,7 @@ import {KeyRing, type PassphraseSource} from '../services/keyring.js'
 import {DEFAULT_SEAT_SETTINGS, SeatService, type SeatSettings} from '../services/seats.js'
 import {TokenService} from '../services/tokens.js'
 import {VendorService} from '../services/vendor.js'
+import {keyDirIn, storeFileIn} from '../store/layout.js'
 import {openStore, type Store} from '../store/store.js'
 import {buildApp, DEFAULT_BODY_LIMIT} from './app.js'
 import {ServerAuth, TokenSet, type RateLimitOptions, type TokenRole} from './auth.js'
@@ -92,9 +92,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (options.testMode && !(options.clock instanceof ManualClock)) throw new UsageError('--test-mode needs a manual clock')
   const seed = options.seed === undefined ? undefined : parseSeed(options.seed, options.seedSource)
   const {data} = options
-  const storePath = data.kind === 'memory' ? ':memory:' : data.kind === 'dir' ? join(data.dir, 'licadm.db') : data.storePath
+  const storePath = data.kind === 'memory' ? ':memory:' : data.kind === 'dir' ? storeFileIn(data.dir) : data.storePath
   const keys =
-    data.kind === 'memory' ? new MemoryKeyRing() : new KeyRing(data.kind === 'dir' ? join(data.dir, 'keys') : data.keyDir, data.passphrase)
+    data.kind === 'memory' ? new MemoryKeyRing() : new KeyRing(data.kind === 'dir' ? keyDirIn(data.dir) : data.keyDir, data.passphrase)
   const store = await openStore({path: storePath})
   let logStream: LogStream | undefined
   let signingThread: SigningThread | undefined
