@@ -217,9 +217,20 @@ export function asLicadmError(error: unknown): LicadmError {
     if (error.name === 'ExitPromptError' || error.name === 'AbortPromptError') return new CancelledError('cancelled at the prompt: nothing was changed')
     const oclifExit = (error as {oclif?: {exit?: number}}).oclif?.exit
     if (oclifExit === 2) {
-      return new UsageError(error.message.replace(/\nSee more help with --help$/, ''), {hint: 'Run the command with --help to see its flags and examples.'})
+      const message = error.message.replace(/\nSee more help with --help$/, '')
+      return new UsageError(message, {hint: usageHint(message)})
     }
     return new LicadmError('INTERNAL', ExitCode.internal, error.message || String(error), {cause: error})
   }
   return new LicadmError('INTERNAL', ExitCode.internal, String(error))
+}
+
+/**
+ * An id can begin with "-" (a key id is a base64url thumbprint), and the parser then takes it for a
+ * flag: say how to pass it as a value instead of only pointing at --help.
+ */
+function usageHint(message: string): string {
+  const value = /^Nonexistent flags?: (-[^-\s,]{2,})/.exec(message)?.[1]
+  if (value) return `If ${value} is a value (an id can begin with "-"), put it last, after "--" and the flags: … -- ${value}`
+  return 'Run the command with --help to see its flags and examples.'
 }

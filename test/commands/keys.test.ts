@@ -161,19 +161,35 @@ describe('key rotate, list and remove', () => {
   })
 
   it('remove refuses the active key (exit 4), an unknown key (exit 3), and needs --yes (exit 2)', async () => {
-    const active = await run(['key', 'remove', secondKid, '--yes', '--json'])
+    const active = await run(['key', 'remove', '--yes', '--json', '--', secondKid])
     expect(active.code).toBe(4)
     expect(active.json.error.code).toBe('KEY_ACTIVE')
     const unknown = await run(['key', 'remove', 'nope', '--yes'])
     expect(unknown.code).toBe(3)
-    const unconfirmed = await run(['key', 'remove', firstKid])
+    const unconfirmed = await run(['key', 'remove', '--', firstKid])
     expect(unconfirmed.code).toBe(2)
     expect(unconfirmed.stderr).toContain('--yes')
     expect(ok(await run(['key', 'list', '--json'])).keys).toHaveLength(2)
   })
 
+  it('a key id that begins with "-" is taken for a flag unless it follows "--"; the refusal says so', async () => {
+    const asFlag = await run(['key', 'remove', '-Xk4nope', '--yes', '--json'])
+    expect(asFlag.code, describeRun(asFlag)).toBe(2)
+    expect(asFlag.json.error.message).toContain('Nonexistent flag: -Xk4nope')
+    expect(asFlag.json.error.hint).toContain('after "--"')
+    expect(asFlag.json.error.hint).toContain('-- -Xk4nope')
+    const text = await run(['key', 'remove', '-Xk4nope', '--yes'])
+    expect(text.stderr).toContain('-- -Xk4nope')
+    // After "--" it is the key id: looked up (and not found), not parsed as a flag.
+    const asValue = await run(['key', 'remove', '--yes', '--json', '--', '-Xk4nope'])
+    expect(asValue.code, describeRun(asValue)).toBe(3)
+    expect(asValue.json.error.message).toContain('key -Xk4nope not found')
+    // A mistyped flag still points at --help.
+    expect((await run(['key', 'remove', '--yess', '--json'])).json.error.hint).toContain('--help')
+  })
+
   it('after removing the retired key, the old license no longer verifies (exit 11)', async () => {
-    const removed = ok(await run(['key', 'remove', firstKid, '--yes', '--json']))
+    const removed = ok(await run(['key', 'remove', '--yes', '--json', '--', firstKid]))
     expect(removed).toEqual({removed: firstKid})
     expect(ok(await run(['key', 'list', '--json'])).keys.map((k: any) => k.kid)).toEqual([secondKid])
     const text = await run(['license', 'verify', sb.path('old.lic')])

@@ -8,7 +8,13 @@ export default class KeyRemove extends BaseCommand<typeof KeyRemove> {
 
   static override description = 'Only a retired key can be removed. Its private key file is left in place for your records; delete it yourself if you no longer need it.'
 
-  static override examples = ['<%= config.bin %> <%= command.id %> 3tZ… --yes']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> 3tZ… --yes',
+    {
+      description: 'A key id that begins with "-" goes last, after "--", or it is taken for a flag:',
+      command: '<%= config.bin %> <%= command.id %> --yes -- -Xk4…',
+    },
+  ]
 
   static override args = {kid: Args.string({description: 'Key id (see "key list").', required: true})}
 
