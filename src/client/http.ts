@@ -42,6 +42,8 @@ export interface CheckoutWaitOptions {
 
 const FIRST_WAIT_MS = 250
 const LONGEST_WAIT_MS = 5000
+/** The refusals a waiting checkout asks again after: a seat may be released in the meantime. */
+const WAITABLE = new Set(['NO_SEAT_FREE', 'USER_LIMIT'])
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -124,7 +126,8 @@ export class ServerClient {
   }
 
   /**
-   * Checks out a seat. With `waitMs`, a refusal for want of a free seat (NO_SEAT_FREE) is retried
+   * Checks out a seat. With `waitMs`, a refusal for want of a free seat (NO_SEAT_FREE, or USER_LIMIT:
+   * the user holds the most a license's policy allows, until one of them is released) is retried
    * until a seat is granted or the time is up (the last refusal is thrown then); every other refusal
    * at once. Retries come after 0.25 s, doubling to at most 5 s, each ±20% so that waiting clients
    * spread out. It is polling, not a queue: the first to ask after a release gets the seat.
@@ -136,7 +139,7 @@ export class ServerClient {
         return await this.request<Grant>('POST', '/v1/leases', input)
       } catch (error) {
         const left = deadline - Date.now()
-        if (!(error instanceof LicadmError && error.code === 'NO_SEAT_FREE') || left <= 0 || options.signal?.aborted) throw error
+        if (!(error instanceof LicadmError && WAITABLE.has(error.code)) || left <= 0 || options.signal?.aborted) throw error
         const wait = Math.min(left, Math.round(delay * (0.8 + 0.4 * Math.random())))
         options.onWait?.(error, wait)
         await abortableSleep(wait, options.signal)
@@ -189,7 +192,7 @@ export class ServerClient {
     return this.request('PUT', `/v1/admin/rules/${product}/default`, {action})
   }
 
-  async setPolicy(license: string, policy: {mode?: string; leaseTtl?: number | null; borrowMaxSeconds?: number | null; borrowMaxSeats?: number | null}): Promise<SeatPolicy> {
+  async setPolicy(license: string, policy: {mode?: string; leaseTtl?: number | null; borrowMaxSeconds?: number | null; borrowMaxSeats?: number | null; maxPerUser?: number | null}): Promise<SeatPolicy> {
     return (await this.request<{policy: SeatPolicy}>('PUT', `/v1/admin/policies/${encodeURIComponent(license)}`, policy)).policy
   }
 

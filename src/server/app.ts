@@ -64,6 +64,7 @@ declare module 'fastify' {
 /** The HTTP status of a refusal: by its code where that says more than its exit status. */
 const STATUS_BY_CODE: Record<string, number> = {
   NO_SEAT_FREE: 409,
+  USER_LIMIT: 409,
   BORROW_LIMIT: 409,
   BORROW_TOO_LONG: 409,
   ACCESS_DENIED: 403,

@@ -42,7 +42,7 @@ export interface SeedLicense {
   expires?: string
   customer?: string
   metadata?: Record<string, string>
-  seat?: {mode?: string; leaseTtl?: number; borrowMaxSeconds?: number; borrowMaxSeats?: number}
+  seat?: {mode?: string; leaseTtl?: number; borrowMaxSeconds?: number; borrowMaxSeats?: number; maxPerUser?: number}
 }
 
 export interface SeededLicense {
@@ -149,7 +149,7 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
     )
     byKey.set(key, license.id)
     let mode = 'checkout'
-    if (l.seat) mode = (await seats.setPolicy({license: license.id, ...l.seat})).mode
+    if (l.seat) mode = (await seats.setPolicy({license: license.id, ...seatPolicy(l.seat, key)}).catch(seedRefusal)).mode
     else mode = (await seats.getPolicy(license.id))?.mode ?? 'checkout'
     seeded.push({key, id: license.id, product: license.productCode, quantity: license.quantity, mode})
   }
@@ -175,6 +175,16 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
 }
 
 /** A refusal while seeding is the seed file's fault (exit 2, named as the file's), unless the store failed. */
+const SEAT_POLICY_FIELDS = ['mode', 'leaseTtl', 'borrowMaxSeconds', 'borrowMaxSeats', 'maxPerUser']
+
+/** A license's `seat` object, refused when it names a field the policy does not have (a typo would silently set nothing). */
+function seatPolicy(seat: NonNullable<SeedLicense['seat']>, key: string): NonNullable<SeedLicense['seat']> {
+  if (typeof seat !== 'object' || seat === null || Array.isArray(seat)) throw new UsageError(`--seed: license "${key}": "seat" must be an object`)
+  const unknown = Object.keys(seat).filter((k) => !SEAT_POLICY_FIELDS.includes(k))
+  if (unknown.length > 0) throw new UsageError(`--seed: license "${key}": "seat" has an unknown field "${unknown[0]}" (known: ${SEAT_POLICY_FIELDS.join(', ')})`)
+  return seat
+}
+
 function seedRefusal(error: unknown): never {
   if (error instanceof LicadmError) throw new LicadmError(error.code, error.exit === ExitCode.internal ? ExitCode.internal : ExitCode.usage, `--seed: ${error.message}`, {hint: error.hint, details: error.details})
   throw error

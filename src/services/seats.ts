@@ -116,6 +116,8 @@ export interface SeatPolicy {
   leaseTtl: number | null
   borrowMaxSeconds: number | null
   borrowMaxSeats: number | null
+  /** The most seats one user holds of the license at once, leases and borrows (null: no cap). */
+  maxPerUser: number | null
 }
 
 export interface AccessRule {
@@ -222,7 +224,7 @@ export class SeatService {
         const policy = this.policy(q, license.id)
         const mode = policy?.mode ?? 'checkout'
         const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
-        const seats = this.seatsNeeded(q, license, mode, who, now)
+        const seats = this.seatsNeeded(q, license, mode, who, now, policy?.maxPerUser ?? null)
         if (typeof seats !== 'number') {
           refusal ??= seats
           continue
@@ -332,7 +334,7 @@ export class SeatService {
           })
           continue
         }
-        const seats = this.seatsNeeded(q, license, 'checkout', who, now)
+        const seats = this.seatsNeeded(q, license, 'checkout', who, now, policy?.maxPerUser ?? null)
         if (typeof seats !== 'number') {
           refusal ??= seats
           continue
@@ -418,8 +420,8 @@ export class SeatService {
     })
   }
 
-  /** Sets a license's counting mode, lease TTL and borrow limits (null: the server's setting). */
-  async setPolicy(input: {license: string; mode?: string; leaseTtl?: unknown; borrowMaxSeconds?: unknown; borrowMaxSeats?: unknown}): Promise<SeatPolicy> {
+  /** Sets a license's counting mode, lease TTL, borrow limits (null: the server's setting) and per-user cap. */
+  async setPolicy(input: {license: string; mode?: string; leaseTtl?: unknown; borrowMaxSeconds?: unknown; borrowMaxSeats?: unknown; maxPerUser?: unknown}): Promise<SeatPolicy> {
     const licenseId = checkId(input.license, 'license')
     const mode = (input.mode ?? 'checkout') as SeatMode
     if (!SEAT_MODES.includes(mode)) throw new InvalidValueError('mode', `"${input.mode}" is not a seat mode: use ${SEAT_MODES.join(', ')}`)
@@ -429,11 +431,12 @@ export class SeatService {
       leaseTtl: parseUint(input.leaseTtl, 'leaseTtl', LEASE_TTL_RANGE),
       borrowMaxSeconds: parseUint(input.borrowMaxSeconds, 'borrowMaxSeconds', {min: 60, max: 10 * 366 * 86_400}),
       borrowMaxSeats: parseUint(input.borrowMaxSeats, 'borrowMaxSeats', {min: 0, max: LIMITS.quantity.max}),
+      maxPerUser: parseUint(input.maxPerUser, 'maxPerUser', {min: 1, max: LIMITS.quantity.max}),
     }
     await this.ctx.store.write(async (tx) => {
       const license = await tx.selectFrom('licenses').select(['id', 'kind']).where('id', '=', licenseId).executeTakeFirst()
       if (!license) throw new NotFoundError('license', licenseId)
-      const row = {mode, lease_ttl: policy.leaseTtl, borrow_max_seconds: policy.borrowMaxSeconds, borrow_max_seats: policy.borrowMaxSeats}
+      const row = {mode, lease_ttl: policy.leaseTtl, borrow_max_seconds: policy.borrowMaxSeconds, borrow_max_seats: policy.borrowMaxSeats, max_per_user: policy.maxPerUser}
       await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
       await appendAudit(tx, this.ctx, {action: 'seat.policy', subject: `license:${licenseId}`, after: row})
     })
@@ -557,7 +560,9 @@ export class SeatService {
 
   private policy(q: SyncSql, licenseId: string): SeatPolicy | null {
     const row = q.get<SeatPolicyTable>('select * from seat_policies where license_id = ?', licenseId)
-    return row ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats} : null
+    return row
+      ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats, maxPerUser: row.max_per_user}
+      : null
   }
 
   /** The licenses a request may take a seat of, best first; refuses when none is usable at all. */
@@ -590,8 +595,11 @@ export class SeatService {
     return usable
   }
 
-  /** Seats a new lease takes on this license (0 when the station holds one already), or why none is free. */
-  private seatsNeeded(q: SyncSql, license: LicenseRow, mode: SeatMode, who: Requester, now: number): number | LicadmError {
+  /**
+   * Seats a new lease takes on this license (a station that holds one already takes no more), or
+   * why none is free: the user holds the most the policy allows (`maxPerUser`), or the license is full.
+   */
+  private seatsNeeded(q: SyncSql, license: LicenseRow, mode: SeatMode, who: Requester, now: number, maxPerUser: number | null): number | LicadmError {
     if (mode === 'station') {
       const same = q.get(
         `select id from leases where license_id = ? and kind = 'lease' and mode = 'station' and "user" = ? and host = ? and expires_at > ? limit 1`,
@@ -601,6 +609,11 @@ export class SeatService {
         now,
       )
       if (same) return 1
+    }
+    if (maxPerUser !== null) {
+      const held = seatsUsed(q.all<LeaseTable>('select "user", host, kind, mode, seats from leases where license_id = ? and "user" = ? and expires_at > ?', license.id, who.user, now))
+      const need = mode === 'exclusive' ? license.quantity : 1
+      if (held + need > maxPerUser) return userLimit(license.id, who.user, held, need, maxPerUser)
     }
     // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count once per station.
     const used = license.stations === 0 && license.plain !== undefined ? Number(license.plain) : this.used(q, license.id, now)
@@ -630,6 +643,15 @@ export class SeatService {
   private used(q: SyncSql, licenseId: string, now: number): number {
     return seatsUsed(q.all<LeaseTable>('select "user", host, kind, mode, seats from leases where license_id = ? and expires_at > ?', licenseId, now))
   }
+}
+
+/** The refusal for a user who would hold more seats of a license than its policy allows. */
+function userLimit(licenseId: string, user: string, held: number, need: number, maxPerUser: number): LicadmError {
+  const taking = need === 1 ? 'another seat' : `${need} seats (exclusive)`
+  return new LicadmError('USER_LIMIT', ExitCode.conflict, `user ${user} holds ${held} seat(s) of license ${licenseId}; ${taking} would pass its limit of ${maxPerUser} per user`, {
+    hint: 'Release a seat this user holds (or wait for one to be released), or ask an administrator to raise the license\'s --max-per-user.',
+    details: {licenseId, user, held, maxPerUser},
+  })
 }
 
 /** What a lease token and a borrow file say about their seat. */

@@ -4,6 +4,7 @@ import {offline0003} from './migrations/0003_offline.js'
 import {seatsMigration} from './migrations/0004_seats.js'
 import {tokensMigration} from './migrations/0005_tokens.js'
 import {seatCountsMigration} from './migrations/0006_seat_counts.js'
+import {seatUserLimitMigration} from './migrations/0007_seat_user_limit.js'
 
 /**
  * Versioned migrations, applied in name order when a store is opened. A migration is never edited
@@ -169,6 +170,7 @@ const migrations: Record<string, Migration> = {
   '0004_seats': seatsMigration,
   '0005_tokens': tokensMigration,
   '0006_seat_counts': seatCountsMigration,
+  '0007_seat_user_limit': seatUserLimitMigration,
 }
 
 export const migrationProvider: MigrationProvider = {

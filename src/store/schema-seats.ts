@@ -42,6 +42,8 @@ export interface SeatPolicyTable {
   lease_ttl: number | null
   borrow_max_seconds: number | null
   borrow_max_seats: number | null
+  /** The most seats one user holds at once (migration 0007_seat_user_limit); null: no cap. */
+  max_per_user: number | null
 }
 
 export interface AccessRuleTable {

@@ -209,6 +209,31 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     await stopServer(s)
   })
 
+  it('server policy --max-per-user (vendor token only): the same user\'s next seat is refused USER_LIMIT (exit 4), other users are not', async () => {
+    const sb = box()
+    const s = await startServer(sb, ['--memory', '--seed', seedFile(sb)])
+    const license = s.ready.licenses[0].id
+    const env = {...sb.env, LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
+    const asClient = await sb.run(['server', 'policy', license, '--max-per-user', '1', '--json'], {env})
+    expect(fails(asClient, 7).code).toBe('FORBIDDEN')
+    const text = await sb.run(['server', 'policy', license, '--max-per-user', '1'], {env: {...env, LICADM_TOKEN: ADMIN}})
+    expect(text.code, describeRun(text)).toBe(0)
+    expect(text.stdout).toMatch(/mode checkout, .*at most 1 per user/)
+    const set = ok(await sb.run(['server', 'policy', license, '--max-per-user', '1', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}))
+    expect(set.policy).toMatchObject({licenseId: license, maxPerUser: 1})
+    expect(fails(await sb.run(['server', 'policy', license, '--max-per-user', '0', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}), 2).message).toMatch(/--max-per-user/)
+
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc1', '--json'], {env}))
+    const again = await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc2', '--json'], {env})
+    expect(fails(again, 4)).toMatchObject({code: 'USER_LIMIT', message: expect.stringMatching(/user ann holds 1 seat\(s\).*limit of 1 per user/), hint: expect.stringMatching(/--max-per-user/)})
+    const inText = await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc2'], {env})
+    expect(inText.code).toBe(4)
+    expect(inText.stderr).toMatch(/Error: user ann holds 1 seat/)
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'bob', '--host', 'pc2', '--json'], {env}))
+    expect(ok(await sb.run(['seat', 'list', '--json'], {env})).licenses[0].used).toBe(2)
+    await stopServer(s)
+  })
+
   it("serves the profile's own store and key by default", async () => {
     const sb = box()
     await initVendor(sb, {vendorCode: 5150, products: [7]})

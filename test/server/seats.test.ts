@@ -234,6 +234,73 @@ describe('counting modes', () => {
     await s.close()
   })
 
+  it('a per-user maximum: one user holds at most N seats (leases and borrows together, a station once); others are not held back', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    const policy = await s.admin.setPolicy(ten, {maxPerUser: 2})
+    expect(policy).toMatchObject({licenseId: ten, mode: 'checkout', maxPerUser: 2})
+    const a1 = await s.client.checkout({license: ten, user: 'ann', host: 'pc1'})
+    await s.client.checkout({license: ten, user: 'ann', host: 'pc2'})
+    const third = await refusal(s.client.checkout({license: ten, user: 'ann', host: 'pc3'}))
+    expect(third).toMatchObject({code: 'USER_LIMIT', exit: 4, details: {licenseId: ten, user: 'ann', held: 2, maxPerUser: 2}})
+    expect(third.message).toMatch(/user ann holds 2 seat\(s\) of license .*limit of 2 per user/)
+    // Other users still get the free seats.
+    await s.client.checkout({license: ten, user: 'bob', host: 'pc1'})
+    expect(await used(s, ten)).toBe(3)
+    // A borrow counts too, and is capped the same way.
+    expect((await refusal(s.client.borrow({license: ten, user: 'ann', host: 'pc1', duration: 86_400}))).code).toBe('USER_LIMIT')
+    await s.client.release(a1.lease.id)
+    await s.client.borrow({license: ten, user: 'ann', host: 'laptop', duration: 86_400})
+    expect((await refusal(s.client.checkout({license: ten, user: 'ann', host: 'pc1'}))).code).toBe('USER_LIMIT')
+    // An exclusive checkout needs all ten seats: more than two.
+    await s.admin.setPolicy(ten, {mode: 'exclusive', maxPerUser: 2})
+    expect((await refusal(s.client.checkout({license: ten, user: 'cid', host: 'pc1'}))).message).toMatch(/10 seats \(exclusive\) would pass its limit of 2/)
+    // Setting the policy again without the cap lifts it.
+    expect((await s.admin.setPolicy(ten, {})).maxPerUser).toBeNull()
+    await s.client.checkout({license: ten, user: 'ann', host: 'pc1'})
+    await s.close()
+  })
+
+  it('a per-user maximum holds under concurrency, and with station share a station counts once', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    await s.admin.setPolicy(ten, {maxPerUser: 3})
+    const results = await Promise.allSettled(Array.from({length: 200}, (_, i) => s.client.checkout({license: ten, user: 'ci', host: `runner${i}`})))
+    const granted = results.filter((r) => r.status === 'fulfilled')
+    expect(granted).toHaveLength(3)
+    expect(new Set(results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as {code: string}).code] : [])))).toEqual(new Set(['USER_LIMIT']))
+    expect(await used(s, ten)).toBe(3)
+
+    const two = s.license('two')
+    await s.admin.setPolicy(two, {mode: 'station', maxPerUser: 1})
+    await Promise.all([1, 2, 3].map((p) => s.client.checkout({license: two, user: 'ann', host: 'pc1', process: `p${p}`})))
+    expect((await refusal(s.client.checkout({license: two, user: 'ann', host: 'pc2'}))).code).toBe('USER_LIMIT')
+    await s.client.checkout({license: two, user: 'bob', host: 'pc2'})
+    expect(await used(s, two)).toBe(2)
+    await s.close()
+  })
+
+  it('a checkout that waits asks again after USER_LIMIT, and gets the seat its user released', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    await s.admin.setPolicy(ten, {maxPerUser: 1})
+    const first = await s.client.checkout({license: ten, user: 'ci', host: 'job1'})
+    const waits: string[] = []
+    const second = await s.client.checkout(
+      {license: ten, user: 'ci', host: 'job2'},
+      {
+        waitMs: 30_000,
+        onWait: (error) => {
+          waits.push(error.code)
+          if (waits.length === 1) void s.client.release(first.lease.id)
+        },
+      },
+    )
+    expect(waits[0]).toBe('USER_LIMIT')
+    expect(second.lease).toMatchObject({user: 'ci', host: 'job2'})
+    await s.close()
+  })
+
   it('a refusal for a full license names the holders, unless the server hides them', async () => {
     const s = await testServer()
     const two = s.license('two')

@@ -24,7 +24,7 @@ const NDJSON = [
   '{"type":"vendor","code":31,"name":"Nd Vendor"}',
   '# products and licenses',
   '{"type":"product","code":7,"name":"Seven"}',
-  '{"type":"license","key":"five","product":7,"quantity":5,"seat":{"mode":"station","leaseTtl":60}}',
+  '{"type":"license","key":"five","product":7,"quantity":5,"seat":{"mode":"station","leaseTtl":60,"maxPerUser":1}}',
   '{"type":"user","email":"ann@example.com","name":"Ann"}',
   '{"type":"container","kind":"personal","user":"ann@example.com"}',
   `{"type":"token","name":"ci","role":"client","sha256":"${createHash('sha256').update('hashed-client-token').digest('hex')}"}`,
@@ -42,6 +42,7 @@ describe('seed files', () => {
       const g = await client.checkout({product: 7, user: 'ann', host: 'pc'})
       expect(g.ttl).toBe(60)
       expect(g.lease.mode).toBe('station')
+      expect((await refusal(client.checkout({product: 7, user: 'ann', host: 'other-pc'}))).code).toBe('USER_LIMIT')
       expect((await refusal(client.checkout({product: 7, user: 'mallory', host: 'pc'}))).code).toBe('ACCESS_DENIED')
       const containers = await server.store.db.selectFrom('containers').select('kind').execute()
       expect(containers).toEqual([{kind: 'personal'}])
@@ -67,6 +68,14 @@ describe('seed files', () => {
     } finally {
       await second.close()
     }
+  })
+
+  it("refuses a license's seat policy with an unknown field or a value out of range, saying which (exit 2)", async () => {
+    const start = (seat: unknown) =>
+      startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: JSON.stringify({products: [{code: 7, name: 'Seven'}], licenses: [{key: 'eng', product: 7, quantity: 3, seat}]})})
+    await expect(start({maxperuser: 1})).rejects.toMatchObject({exit: 2, message: expect.stringMatching(/^--seed: license "eng": "seat" has an unknown field "maxperuser" \(known: .*maxPerUser/)})
+    await expect(start({maxPerUser: 0})).rejects.toMatchObject({exit: 2, message: expect.stringMatching(/^--seed: .*maxPerUser/)})
+    await expect(start('station')).rejects.toMatchObject({exit: 2, message: expect.stringMatching(/"seat" must be an object/)})
   })
 
   it('refuses unknown sections and types, naming the line', () => {

@@ -77,6 +77,7 @@ export const policyBody = {
     leaseTtl: {type: ['integer', 'null'], minimum: 5, maximum: 7 * 86_400},
     borrowMaxSeconds: {type: ['integer', 'null'], minimum: 60, maximum: 10 * 366 * 86_400},
     borrowMaxSeats: {type: ['integer', 'null'], minimum: 0, maximum: 1_000_000},
+    maxPerUser: {type: ['integer', 'null'], minimum: 1, maximum: 1_000_000},
   },
 } as const
 
