@@ -59,6 +59,15 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** What the last response said about time: the server's clock and this machine's offset from it. */
+/** A seat policy's settings as sent: null puts a setting back to the server's (no cap, for maxPerUser). */
+export interface PolicySettings {
+  mode?: string
+  leaseTtl?: number | null
+  borrowMaxSeconds?: number | null
+  borrowMaxSeats?: number | null
+  maxPerUser?: number | null
+}
+
 export interface ServerTime {
   serverTime: number
   /** Server time minus local time, in milliseconds (positive: the server is ahead). */
@@ -192,8 +201,14 @@ export class ServerClient {
     return this.request('PUT', `/v1/admin/rules/${product}/default`, {action})
   }
 
-  async setPolicy(license: string, policy: {mode?: string; leaseTtl?: number | null; borrowMaxSeconds?: number | null; borrowMaxSeats?: number | null; maxPerUser?: number | null}): Promise<SeatPolicy> {
-    return (await this.request<{policy: SeatPolicy}>('PUT', `/v1/admin/policies/${encodeURIComponent(license)}`, policy)).policy
+  /** Replaces a license's seat policy (settings left out: the server's), or with `merge` changes only the settings given. */
+  async setPolicy(license: string, policy: PolicySettings, options: {merge?: boolean} = {}): Promise<SeatPolicy> {
+    return (await this.request<{policy: SeatPolicy}>(options.merge ? 'PATCH' : 'PUT', `/v1/admin/policies/${encodeURIComponent(license)}`, policy)).policy
+  }
+
+  /** A license's own seat policy; null when it has none. */
+  async getPolicy(license: string): Promise<SeatPolicy | null> {
+    return (await this.request<{policy: SeatPolicy | null}>('GET', `/v1/admin/policies/${encodeURIComponent(license)}`)).policy
   }
 
   advanceClock(seconds: number): Promise<{serverTime: string; reclaimed: number}> {

@@ -420,32 +420,34 @@ export class SeatService {
     })
   }
 
-  /** Sets a license's counting mode, lease TTL, borrow limits (null: the server's setting) and per-user cap. */
-  async setPolicy(input: {license: string; mode?: string; leaseTtl?: unknown; borrowMaxSeconds?: unknown; borrowMaxSeats?: unknown; maxPerUser?: unknown}): Promise<SeatPolicy> {
+  /**
+   * Sets a license's counting mode, lease TTL, borrow limits (null: the server's setting) and
+   * per-user cap (null: none). It replaces the license's policy; with `merge`, the settings not
+   * given (undefined) keep their current values instead, read in the same transaction.
+   */
+  async setPolicy(input: PolicyInput, options: {merge?: boolean} = {}): Promise<SeatPolicy> {
     const licenseId = checkId(input.license, 'license')
-    const mode = (input.mode ?? 'checkout') as SeatMode
-    if (!SEAT_MODES.includes(mode)) throw new InvalidValueError('mode', `"${input.mode}" is not a seat mode: use ${SEAT_MODES.join(', ')}`)
-    const policy: SeatPolicy = {
-      licenseId,
-      mode,
-      leaseTtl: parseUint(input.leaseTtl, 'leaseTtl', LEASE_TTL_RANGE),
-      borrowMaxSeconds: parseUint(input.borrowMaxSeconds, 'borrowMaxSeconds', {min: 60, max: 10 * 366 * 86_400}),
-      borrowMaxSeats: parseUint(input.borrowMaxSeats, 'borrowMaxSeats', {min: 0, max: LIMITS.quantity.max}),
-      maxPerUser: parseUint(input.maxPerUser, 'maxPerUser', {min: 1, max: LIMITS.quantity.max}),
-    }
-    await this.ctx.store.write(async (tx) => {
+    const given = policySettings(input)
+    return this.ctx.store.write(async (tx, q) => {
       const license = await tx.selectFrom('licenses').select(['id', 'kind']).where('id', '=', licenseId).executeTakeFirst()
       if (!license) throw new NotFoundError('license', licenseId)
-      const row = {mode, lease_ttl: policy.leaseTtl, borrow_max_seconds: policy.borrowMaxSeconds, borrow_max_seats: policy.borrowMaxSeats, max_per_user: policy.maxPerUser}
+      const before = this.policy(q, licenseId)
+      const base = options.merge && before ? before : {licenseId, mode: 'checkout' as SeatMode, leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: null}
+      const policy: SeatPolicy = {...base, ...given}
+      const row = policyRow(policy)
       await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
-      await appendAudit(tx, this.ctx, {action: 'seat.policy', subject: `license:${licenseId}`, after: row})
+      await appendAudit(tx, this.ctx, {action: 'seat.policy', subject: `license:${licenseId}`, ...(before ? {before: policyRow(before)} : {}), after: row})
+      return policy
     })
-    return policy
   }
 
+  /** A license's own seat policy; null when it has none (the server's settings apply). */
   async getPolicy(license: string): Promise<SeatPolicy | null> {
     const licenseId = checkId(license, 'license')
-    return this.ctx.store.runSync((q) => this.policy(q, licenseId))
+    return this.ctx.store.runSync((q) => {
+      if (!q.get('select id from licenses where id = ?', licenseId)) throw new NotFoundError('license', licenseId)
+      return this.policy(q, licenseId)
+    })
   }
 
   // ---- access rules ----
@@ -643,6 +645,33 @@ export class SeatService {
   private used(q: SyncSql, licenseId: string, now: number): number {
     return seatsUsed(q.all<LeaseTable>('select "user", host, kind, mode, seats from leases where license_id = ? and expires_at > ?', licenseId, now))
   }
+}
+
+export interface PolicyInput {
+  license: string
+  mode?: string
+  leaseTtl?: unknown
+  borrowMaxSeconds?: unknown
+  borrowMaxSeats?: unknown
+  maxPerUser?: unknown
+}
+
+/** The policy settings an input gives, checked; a setting left undefined is absent, null is "the default". */
+function policySettings(input: PolicyInput): Partial<Omit<SeatPolicy, 'licenseId'>> {
+  const given: Partial<Omit<SeatPolicy, 'licenseId'>> = {}
+  if (input.mode !== undefined) {
+    if (!SEAT_MODES.includes(input.mode as SeatMode)) throw new InvalidValueError('mode', `"${input.mode}" is not a seat mode: use ${SEAT_MODES.join(', ')}`)
+    given.mode = input.mode as SeatMode
+  }
+  if (input.leaseTtl !== undefined) given.leaseTtl = parseUint(input.leaseTtl, 'leaseTtl', LEASE_TTL_RANGE)
+  if (input.borrowMaxSeconds !== undefined) given.borrowMaxSeconds = parseUint(input.borrowMaxSeconds, 'borrowMaxSeconds', {min: 60, max: 10 * 366 * 86_400})
+  if (input.borrowMaxSeats !== undefined) given.borrowMaxSeats = parseUint(input.borrowMaxSeats, 'borrowMaxSeats', {min: 0, max: LIMITS.quantity.max})
+  if (input.maxPerUser !== undefined) given.maxPerUser = parseUint(input.maxPerUser, 'maxPerUser', {min: 1, max: LIMITS.quantity.max})
+  return given
+}
+
+function policyRow(p: SeatPolicy) {
+  return {mode: p.mode, lease_ttl: p.leaseTtl, borrow_max_seconds: p.borrowMaxSeconds, borrow_max_seats: p.borrowMaxSeats, max_per_user: p.maxPerUser}
 }
 
 /** The refusal for a user who would hold more seats of a license than its policy allows. */

@@ -209,28 +209,43 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     await stopServer(s)
   })
 
-  it('server policy --max-per-user (vendor token only): the same user\'s next seat is refused USER_LIMIT (exit 4), other users are not', async () => {
+  it('server policy shows a license\'s policy, changes the settings given and keeps the others (vendor token only)', async () => {
     const sb = box()
     const s = await startServer(sb, ['--memory', '--seed', seedFile(sb)])
     const license = s.ready.licenses[0].id
-    const env = {...sb.env, LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
-    const asClient = await sb.run(['server', 'policy', license, '--max-per-user', '1', '--json'], {env})
-    expect(fails(asClient, 7).code).toBe('FORBIDDEN')
-    const text = await sb.run(['server', 'policy', license, '--max-per-user', '1'], {env: {...env, LICADM_TOKEN: ADMIN}})
-    expect(text.code, describeRun(text)).toBe(0)
-    expect(text.stdout).toMatch(/mode checkout, .*at most 1 per user/)
-    const set = ok(await sb.run(['server', 'policy', license, '--max-per-user', '1', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}))
-    expect(set.policy).toMatchObject({licenseId: license, maxPerUser: 1})
-    expect(fails(await sb.run(['server', 'policy', license, '--max-per-user', '0', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}}), 2).message).toMatch(/--max-per-user/)
+    const env = {...sb.env, LICADM_SERVER: s.ready.url, LICADM_TOKEN: ADMIN}
+    const policy = async (...args: string[]) => ok(await sb.run(['server', 'policy', license, ...args, '--json'], {env})).policy
+    expect(fails(await sb.run(['server', 'policy', license, '--max-per-user', '1', '--json'], {env: {...env, LICADM_TOKEN: CLIENT}}), 7).code).toBe('FORBIDDEN')
+    expect(fails(await sb.run(['server', 'policy', license, '--json'], {env: {...env, LICADM_TOKEN: CLIENT}}), 7).code).toBe('FORBIDDEN')
 
-    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc1', '--json'], {env}))
-    const again = await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc2', '--json'], {env})
+    // Without settings it shows, and changes nothing.
+    expect(await policy()).toBeNull()
+    const none = await sb.run(['server', 'policy', license], {env})
+    expect(none.stdout).toMatch(/no policy of its own: mode checkout, the server's lease TTL and borrow limits, no limit per user/)
+    expect(fails(await sb.run(['server', 'policy', 'lic_nope', '--json'], {env}), 3).message).toMatch(/lic_nope/)
+
+    expect(await policy('--mode', 'station', '--lease-ttl', '2m')).toMatchObject({mode: 'station', leaseTtl: 120, maxPerUser: null})
+    // A change keeps the settings it does not name.
+    expect(await policy('--max-per-user', '2', '--borrow-max-seats', '1')).toMatchObject({mode: 'station', leaseTtl: 120, borrowMaxSeats: 1, maxPerUser: 2})
+    const shown = await sb.run(['server', 'policy', license], {env})
+    expect(shown.stdout).toMatch(/mode station, lease TTL 2m, borrow at most the server's and 1 seat\(s\) at once, at most 2 seat\(s\) per user/)
+    // "default" puts one setting back; --reset replaces the whole policy.
+    expect(await policy('--lease-ttl', 'default')).toMatchObject({mode: 'station', leaseTtl: null, maxPerUser: 2})
+    expect(await policy('--reset', '--max-per-user', '1')).toEqual({licenseId: license, mode: 'checkout', leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: 1})
+    expect(fails(await sb.run(['server', 'policy', license, '--max-per-user', '0', '--json'], {env}), 2).message).toMatch(/--max-per-user/)
+    expect(fails(await sb.run(['server', 'policy', license, '--lease-ttl', 'soon', '--json'], {env}), 2).message).toMatch(/--lease-ttl/)
+    expect(await policy()).toMatchObject({maxPerUser: 1})
+
+    // The cap at work: ann's second seat is refused, bob still gets one.
+    const seatEnv = {...env, LICADM_TOKEN: CLIENT}
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc1', '--json'], {env: seatEnv}))
+    const again = await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc2', '--json'], {env: seatEnv})
     expect(fails(again, 4)).toMatchObject({code: 'USER_LIMIT', message: expect.stringMatching(/user ann holds 1 seat\(s\).*limit of 1 per user/), hint: expect.stringMatching(/--max-per-user/)})
-    const inText = await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc2'], {env})
+    const inText = await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc2'], {env: seatEnv})
     expect(inText.code).toBe(4)
     expect(inText.stderr).toMatch(/Error: user ann holds 1 seat/)
-    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'bob', '--host', 'pc2', '--json'], {env}))
-    expect(ok(await sb.run(['seat', 'list', '--json'], {env})).licenses[0].used).toBe(2)
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'bob', '--host', 'pc2', '--json'], {env: seatEnv}))
+    expect(ok(await sb.run(['seat', 'list', '--json'], {env: seatEnv})).licenses[0].used).toBe(2)
     await stopServer(s)
   })
 

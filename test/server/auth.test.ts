@@ -121,6 +121,7 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
     ['PUT', '/v1/admin/rules/7/default', {action: 'deny'}],
     ['GET', `/v1/admin/policies/${s.license('ten')}`],
     ['PUT', `/v1/admin/policies/${s.license('ten')}`, {mode: 'exclusive'}],
+    ['PATCH', `/v1/admin/policies/${s.license('ten')}`, {maxPerUser: 3}],
     ['POST', '/v1/test/clock/advance', {seconds: 0}],
   ]
 

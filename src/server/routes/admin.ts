@@ -29,4 +29,9 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
   app.put<{Params: {id: string}; Body: Record<string, unknown>}>('/v1/admin/policies/:id', {schema: {params: idParams, body: policyBody}}, async (request) =>
     ok({policy: await seats.setPolicy({license: request.params.id, ...request.body} as never)}),
   )
+
+  // PATCH changes the settings the body names and keeps the others (null: back to the server's).
+  app.patch<{Params: {id: string}; Body: Record<string, unknown>}>('/v1/admin/policies/:id', {schema: {params: idParams, body: policyBody}}, async (request) =>
+    ok({policy: await seats.setPolicy({license: request.params.id, ...request.body} as never, {merge: true})}),
+  )
 }
