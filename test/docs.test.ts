@@ -16,7 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 // @ts-expect-error: plain ESM scripts without type declarations
 import {updateReadme} from '../scripts/gen-docs.mjs'
 // @ts-expect-error: plain ESM scripts without type declarations
-import {generate} from '../scripts/gen-man.mjs'
+import {ENVIRONMENT, generate} from '../scripts/gen-man.mjs'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..')
 const run = promisify(execFile)
@@ -98,6 +98,18 @@ describe('README.md', () => {
     writeFileSync(copy, readFileSync(join(ROOT, 'README.md'), 'utf8'))
     const regenerated = await updateReadme({readmePath: copy})
     expect(readFileSync(join(ROOT, 'README.md'), 'utf8'), `README.md is stale: ${FIX}`).toBe(regenerated)
+  })
+
+  it('documents every LICADM_ environment variable the code reads', () => {
+    const documented = new Set((ENVIRONMENT as Array<[string, string]>).map(([name]) => name))
+    const read = new Set<string>()
+    for (const file of readdirSync(join(ROOT, 'src'), {recursive: true, encoding: 'utf8'}).filter((f) => f.endsWith('.ts'))) {
+      for (const m of readFileSync(join(ROOT, 'src', file), 'utf8').matchAll(/\bLICADM_[A-Z0-9_]+/g)) read.add(m[0])
+    }
+    expect(read.size).toBeGreaterThan(5)
+    expect([...read].filter((name) => !documented.has(name)), 'add them to ENVIRONMENT in scripts/gen-man.mjs').toEqual([])
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    for (const name of read) expect(readme, name).toContain(`| \`${name}\` |`)
   })
 
   it('lists every command in its reference', () => {
