@@ -58,7 +58,6 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
-/** What the last response said about time: the server's clock and this machine's offset from it. */
 /** A seat policy's settings as sent: null puts a setting back to the server's (no cap, for maxPerUser). */
 export interface PolicySettings {
   mode?: string
@@ -68,6 +67,7 @@ export interface PolicySettings {
   maxPerUser?: number | null
 }
 
+/** What the last response said about time: the server's clock and this machine's offset from it. */
 export interface ServerTime {
   serverTime: number
   /** Server time minus local time, in milliseconds (positive: the server is ahead). */

@@ -174,7 +174,6 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
   return seeded
 }
 
-/** A refusal while seeding is the seed file's fault (exit 2, named as the file's), unless the store failed. */
 const SEAT_POLICY_FIELDS = ['mode', 'leaseTtl', 'borrowMaxSeconds', 'borrowMaxSeats', 'maxPerUser']
 
 /** A license's `seat` object, refused when it names a field the policy does not have (a typo would silently set nothing). */
@@ -185,6 +184,7 @@ function seatPolicy(seat: NonNullable<SeedLicense['seat']>, key: string): NonNul
   return seat
 }
 
+/** A refusal while seeding is the seed file's fault (exit 2, named as the file's), unless the store failed. */
 function seedRefusal(error: unknown): never {
   if (error instanceof LicadmError) throw new LicadmError(error.code, error.exit === ExitCode.internal ? ExitCode.internal : ExitCode.usage, `--seed: ${error.message}`, {hint: error.hint, details: error.details})
   throw error

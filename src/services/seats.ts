@@ -7,6 +7,7 @@ import {epochSeconds} from '../domain/clock.js'
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {newId} from '../domain/ids.js'
 import {LIMITS} from '../domain/license.js'
+import {SEAT_RANGES} from '../domain/seat-policy.js'
 import {formatDuration, isoSeconds, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
@@ -37,8 +38,6 @@ export interface SeatSettings {
 }
 
 export const DEFAULT_SEAT_SETTINGS: SeatSettings = {leaseTtl: 300, borrowMaxSeconds: 30 * 86_400, borrowMaxSeats: null, hideHolders: false}
-
-export const LEASE_TTL_RANGE = {min: 5, max: 7 * 86_400}
 
 /** Who asks for a seat. `address` is the client's network address as the server sees it. */
 export interface Requester {
@@ -309,7 +308,7 @@ export class SeatService {
   async borrow(input: BorrowInput, scope: SeatScope = {}): Promise<BorrowGrant> {
     const who = checkRequester(input)
     const target = checkTarget(input)
-    const duration = parseUint(input.duration, 'duration', {min: 60, max: 10 * 366 * 86_400}, {required: true})!
+    const duration = parseUint(input.duration, 'duration', SEAT_RANGES.borrowSeconds, {required: true})!
     const {vendor, signer} = await this.signing()
     const now = epochSeconds(this.ctx.clock)
     const {borrow, features} = await this.ctx.store.write(async (tx, q) => {
@@ -663,10 +662,10 @@ function policySettings(input: PolicyInput): Partial<Omit<SeatPolicy, 'licenseId
     if (!SEAT_MODES.includes(input.mode as SeatMode)) throw new InvalidValueError('mode', `"${input.mode}" is not a seat mode: use ${SEAT_MODES.join(', ')}`)
     given.mode = input.mode as SeatMode
   }
-  if (input.leaseTtl !== undefined) given.leaseTtl = parseUint(input.leaseTtl, 'leaseTtl', LEASE_TTL_RANGE)
-  if (input.borrowMaxSeconds !== undefined) given.borrowMaxSeconds = parseUint(input.borrowMaxSeconds, 'borrowMaxSeconds', {min: 60, max: 10 * 366 * 86_400})
-  if (input.borrowMaxSeats !== undefined) given.borrowMaxSeats = parseUint(input.borrowMaxSeats, 'borrowMaxSeats', {min: 0, max: LIMITS.quantity.max})
-  if (input.maxPerUser !== undefined) given.maxPerUser = parseUint(input.maxPerUser, 'maxPerUser', {min: 1, max: LIMITS.quantity.max})
+  if (input.leaseTtl !== undefined) given.leaseTtl = parseUint(input.leaseTtl, 'leaseTtl', SEAT_RANGES.leaseTtl)
+  if (input.borrowMaxSeconds !== undefined) given.borrowMaxSeconds = parseUint(input.borrowMaxSeconds, 'borrowMaxSeconds', SEAT_RANGES.borrowSeconds)
+  if (input.borrowMaxSeats !== undefined) given.borrowMaxSeats = parseUint(input.borrowMaxSeats, 'borrowMaxSeats', SEAT_RANGES.borrowSeats)
+  if (input.maxPerUser !== undefined) given.maxPerUser = parseUint(input.maxPerUser, 'maxPerUser', SEAT_RANGES.maxPerUser)
   return given
 }
 

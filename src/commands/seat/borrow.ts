@@ -25,8 +25,9 @@ export default class SeatBorrow extends BaseCommand<typeof SeatBorrow> {
   async run() {
     const {serverClient, defaultHolder, parseTarget} = await import('../../cli/server-flags.js')
     const {parseDurationFlag} = await import('../../domain/values.js')
+    const {SEAT_RANGES} = await import('../../domain/seat-policy.js')
     const target = parseTarget(this.flags)
-    const duration = parseDurationFlag(this.flags.duration, '--duration', {min: 60, max: 10 * 366 * 86_400})
+    const duration = parseDurationFlag(this.flags.duration, '--duration', SEAT_RANGES.borrowSeconds)
     const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const holder = await defaultHolder()
     const grant = await client.borrow({...target, duration, user: this.flags.user ?? holder.user, host: this.flags.host ?? holder.host})

@@ -39,14 +39,15 @@ Needs a vendor (admin) token.`
 
   async run() {
     const {formatDuration, parseDurationFlag, parseUint} = await import('../../domain/values.js')
+    const {SEAT_RANGES} = await import('../../domain/seat-policy.js')
     const f = this.flags
     const setting = <T>(value: string | undefined, parse: (v: string) => T): T | null | undefined => (value === undefined ? undefined : value === DEFAULT ? null : parse(value))
     const settings: PolicySettings = {
       mode: f.mode,
-      leaseTtl: setting(f['lease-ttl'], (v) => parseDurationFlag(v, '--lease-ttl', {min: 5, max: 7 * 86_400})),
-      borrowMaxSeconds: setting(f['borrow-max-duration'], (v) => parseDurationFlag(v, '--borrow-max-duration', {min: 60, max: 10 * 366 * 86_400})),
-      borrowMaxSeats: setting(f['borrow-max-seats'], (v) => parseUint(v, '--borrow-max-seats', {min: 0, max: 1_000_000}, {required: true})),
-      maxPerUser: setting(f['max-per-user'], (v) => parseUint(v, '--max-per-user', {min: 1, max: 1_000_000}, {required: true})),
+      leaseTtl: setting(f['lease-ttl'], (v) => parseDurationFlag(v, '--lease-ttl', SEAT_RANGES.leaseTtl)),
+      borrowMaxSeconds: setting(f['borrow-max-duration'], (v) => parseDurationFlag(v, '--borrow-max-duration', SEAT_RANGES.borrowSeconds)),
+      borrowMaxSeats: setting(f['borrow-max-seats'], (v) => parseUint(v, '--borrow-max-seats', SEAT_RANGES.borrowSeats, {required: true})),
+      maxPerUser: setting(f['max-per-user'], (v) => parseUint(v, '--max-per-user', SEAT_RANGES.maxPerUser, {required: true})),
     }
     const changes = Object.values(settings).some((v) => v !== undefined)
     const {serverClient} = await import('../../cli/server-flags.js')

@@ -68,8 +68,9 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
   async run() {
     const f = this.flags
     const {parseDurationFlag} = await import('../../domain/values.js')
-    const leaseTtl = parseDurationFlag(f['lease-ttl'], '--lease-ttl', {min: 5, max: 7 * 86_400})
-    const borrowMaxSeconds = parseDurationFlag(f['borrow-max-duration'], '--borrow-max-duration', {min: 60, max: 10 * 366 * 86_400})
+    const {SEAT_RANGES} = await import('../../domain/seat-policy.js')
+    const leaseTtl = parseDurationFlag(f['lease-ttl'], '--lease-ttl', SEAT_RANGES.leaseTtl)
+    const borrowMaxSeconds = parseDurationFlag(f['borrow-max-duration'], '--borrow-max-duration', SEAT_RANGES.borrowSeconds)
     const {ManualClock, offsetClock} = await import('../../domain/clock.js')
     let start: number | undefined
     if (f.clock !== undefined) {

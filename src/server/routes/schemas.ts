@@ -1,5 +1,9 @@
 /** JSON schemas of the request bodies: Fastify refuses anything else with a 400 naming the field. */
 
+import {SEAT_RANGES} from '../../domain/seat-policy.js'
+
+const range = ({min, max}: {min: number; max: number}) => ({minimum: min, maximum: max})
+
 const text = {type: 'string', minLength: 1, maxLength: 200} as const
 const uint32 = {type: 'integer', minimum: 0, maximum: 0xffff_ffff} as const
 
@@ -28,7 +32,7 @@ export const checkoutBody = {
 export const borrowBody = {
   type: 'object',
   additionalProperties: false,
-  properties: {...seatTarget, duration: {type: 'integer', minimum: 60, maximum: 10 * 366 * 86_400}},
+  properties: {...seatTarget, duration: {type: 'integer', ...range(SEAT_RANGES.borrowSeconds)}},
   required: ['user', 'host', 'duration'],
 } as const
 
@@ -74,10 +78,10 @@ export const policyBody = {
   additionalProperties: false,
   properties: {
     mode: {type: 'string', enum: ['checkout', 'station', 'exclusive']},
-    leaseTtl: {type: ['integer', 'null'], minimum: 5, maximum: 7 * 86_400},
-    borrowMaxSeconds: {type: ['integer', 'null'], minimum: 60, maximum: 10 * 366 * 86_400},
-    borrowMaxSeats: {type: ['integer', 'null'], minimum: 0, maximum: 1_000_000},
-    maxPerUser: {type: ['integer', 'null'], minimum: 1, maximum: 1_000_000},
+    leaseTtl: {type: ['integer', 'null'], ...range(SEAT_RANGES.leaseTtl)},
+    borrowMaxSeconds: {type: ['integer', 'null'], ...range(SEAT_RANGES.borrowSeconds)},
+    borrowMaxSeats: {type: ['integer', 'null'], ...range(SEAT_RANGES.borrowSeats)},
+    maxPerUser: {type: ['integer', 'null'], ...range(SEAT_RANGES.maxPerUser)},
   },
 } as const
 

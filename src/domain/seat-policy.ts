@@ -1,0 +1,16 @@
+import {LIMITS} from './license.js'
+
+/**
+ * The bounds of the license server's seat settings, one definition for the seat service, its HTTP
+ * schemas and the flags of "server start", "server policy" and "seat borrow".
+ */
+export const SEAT_RANGES = {
+  /** Seconds a lease lives without a heartbeat. */
+  leaseTtl: {min: 5, max: 7 * 86_400},
+  /** Seconds a borrow lasts. */
+  borrowSeconds: {min: 60, max: 10 * 366 * 86_400},
+  /** Seats of one license borrowed at once. */
+  borrowSeats: {min: 0, max: LIMITS.quantity.max},
+  /** Seats of one license one user holds at once. */
+  maxPerUser: {min: 1, max: LIMITS.quantity.max},
+} as const
