@@ -102,6 +102,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const ctx: ServiceContext = {store, keys, clock: options.clock, actor: options.actor ?? 'server'}
     const vendorService = new VendorService(ctx)
     const existing = await store.db.selectFrom('vendor').select('code').executeTakeFirst()
+    // A data directory's first start without a vendor in the seed: a placeholder, said so once started.
+    const placeholderVendor = !existing && data.kind === 'dir' && !seed?.vendor
     if (!existing) {
       if (data.kind === 'profile') await vendorService.get() // refuses: the profile has no vendor
       await vendorService.init({code: seed?.vendor?.code ?? 1, name: seed?.vendor?.name ?? 'licadm test vendor'})
@@ -169,6 +171,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     sweeper.log = app.log
     sweeper.start()
+    if (placeholderVendor) {
+      app.log.warn(
+        {vendor},
+        `the new store in ${data.kind === 'dir' ? data.dir : ''} got the placeholder vendor ${vendor.code} (${vendor.name}), which every lease token and borrow file names: for a server of your own, start a new data directory with a --seed file that names the vendor ({"vendor": {"code": …, "name": …}}), or serve a profile's store ("licadm init")`,
+      )
+    }
     const address = app.server.address()
     const port = typeof address === 'object' && address ? address.port : (options.port ?? DEFAULT_PORT)
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host

@@ -125,11 +125,16 @@ describe('licadm server start --tls (spawned)', {timeout: 120_000}, () => {
     expect(first.ready.tls.sans).toEqual(['localhost', '127.0.0.1', '::1', 'licenses.example.com', '10.9.8.7'])
     expect(first.ready.tls.subject).toBe('CN=licenses.example.com, O=licadm server')
     expect(statSync(`${data}/tls/server.key`).mode & 0o777).toBe(0o600)
+    // No vendor in a seed: the new store's placeholder vendor is said, once.
+    expect(first.ready.vendor).toEqual({code: 1, name: 'licadm test vendor'})
     await stop(first)
+    expect(first.stderr()).toMatch(/"level":40,.*the new store in .*srv got the placeholder vendor 1 \(licadm test vendor\).*--seed file that names the vendor/)
 
     const second = await startServer(sb, ['--data', data, '--tls'])
     expect(second.ready.tls.fingerprint).toBe(first.ready.tls.fingerprint)
     await stop(second)
+    expect(second.stderr()).toMatch(/licadm server stopped/)
+    expect(second.stderr()).not.toMatch(/placeholder vendor/)
 
     const shown = ok(await sb.run(['server', 'cert', 'show', '--data', data, '--json']))
     expect(shown).toMatchObject({fingerprint: first.ready.tls.fingerprint, selfSigned: true, sans: first.ready.tls.sans, chainLength: 1})

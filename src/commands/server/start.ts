@@ -11,7 +11,7 @@ export default class ServerStart extends BaseCommand<typeof ServerStart> {
 
 Prints one ready line with the URL once it accepts connections (with --json: one JSON object with the URL, the vendor key id and public key, and the seeded licenses); nothing else goes to standard output.
 
-Data: the profile's store and vendor key by default; --data DIR for a store and key of the server's own (DIR/licadm.db, DIR/keys; a key is made on first start); --memory for a throwaway run with an ephemeral vendor key that lives in memory only (no profile needed: write its public key with --public-key-out to verify responses and lease tokens).
+Data: the profile's store and vendor key by default; --data DIR for a store and key of the server's own (DIR/licadm.db, DIR/keys; a key is made on first start, and the vendor is the --seed file's, else a placeholder, vendor 1 "licadm test vendor", which the log warns of); --memory for a throwaway run with an ephemeral vendor key that lives in memory only (no profile needed: write its public key with --public-key-out to verify responses and lease tokens).
 
 The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), "tokens" in the --seed file, or a stored token; or an enterprise container's credential, which reaches that container's licenses only (a server whose store has an enterprise container starts without any token). --admin-token (or LICADM_ADMIN_TOKEN) allows force-release, access rules and seat policies.
 
