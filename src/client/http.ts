@@ -165,10 +165,10 @@ export class ServerClient {
     return this.request('DELETE', `/v1/leases/${encodeURIComponent(leaseId)}`)
   }
 
-  async list(filter: {license?: string; product?: number | string} = {}): Promise<SeatUsage[]> {
+  /** Each license's seats used and holders; `user`/`host` list only that user's or host's holders. */
+  async list(filter: {license?: string; product?: number | string; user?: string; host?: string} = {}): Promise<SeatUsage[]> {
     const q = new URLSearchParams()
-    if (filter.license !== undefined) q.set('license', filter.license)
-    if (filter.product !== undefined) q.set('product', String(filter.product))
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined) q.set(key, String(value))
     const qs = q.toString()
     return (await this.request<{licenses: SeatUsage[]}>('GET', `/v1/leases${qs ? `?${qs}` : ''}`)).licenses
   }

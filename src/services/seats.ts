@@ -380,8 +380,11 @@ export class SeatService {
     return Number(res.numDeletedRows)
   }
 
-  /** Who has what: each concurrent license with its seats used and its holders. */
-  async list(filter: {license?: string; product?: unknown; holders?: boolean} = {}, scope: SeatScope = {}): Promise<SeatUsage[]> {
+  /**
+   * Who has what: each concurrent license with its seats used and its holders; with `user` or
+   * `host`, only the holders of that user or host are listed (the seats used stay the license's).
+   */
+  async list(filter: {license?: string; product?: unknown; holders?: boolean; user?: string; host?: string} = {}, scope: SeatScope = {}): Promise<SeatUsage[]> {
     const now = epochSeconds(this.ctx.clock)
     let q = this.ctx.store.db
       .selectFrom('licenses')
@@ -414,7 +417,7 @@ export class SeatService {
         used: seatsUsed(holders),
         borrowed: holders.filter((h) => h.kind === 'borrow').length,
         expiresAt: l.expires_at === null ? null : Number(l.expires_at),
-        holders: filter.holders === false ? [] : holders,
+        holders: filter.holders === false ? [] : holders.filter((h) => (filter.user === undefined || h.user === filter.user) && (filter.host === undefined || h.host === filter.host)),
       }
     })
   }

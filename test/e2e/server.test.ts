@@ -209,7 +209,7 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     await stopServer(s)
   })
 
-  it('server policy shows a license\'s policy, changes the settings given and keeps the others (vendor token only)', async () => {
+  it('server policy shows a license\'s policy, changes the settings given and keeps the others (vendor token only); the cap at work; seat list --user/--host', async () => {
     const sb = box()
     const s = await startServer(sb, ['--memory', '--seed', seedFile(sb)])
     const license = s.ready.licenses[0].id
@@ -246,6 +246,15 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(inText.stderr).toMatch(/Error: user ann holds 1 seat/)
     ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'bob', '--host', 'pc2', '--json'], {env: seatEnv}))
     expect(ok(await sb.run(['seat', 'list', '--json'], {env: seatEnv})).licenses[0].used).toBe(2)
+
+    // seat list --user / --host: only those holders; the seats used stay the license's.
+    const anns = ok(await sb.run(['seat', 'list', '--user', 'ann', '--json'], {env: seatEnv})).licenses[0]
+    expect(anns).toMatchObject({used: 2, holders: [expect.objectContaining({user: 'ann', host: 'pc1'})]})
+    expect(anns.holders).toHaveLength(1)
+    const pc2 = await sb.run(['seat', 'list', '--host', 'pc2'], {env: seatEnv})
+    expect(pc2.stdout).toMatch(/bob\s+pc2/)
+    expect(pc2.stdout).not.toMatch(/\bann\b/)
+    expect((await sb.run(['seat', 'list', '--user', 'zed', '--host', 'pc9'], {env: seatEnv})).stdout).toMatch(/no seats held by user zed on host pc9/)
     await stopServer(s)
   })
 

@@ -6,20 +6,26 @@ import {seatServerFlags} from '../../cli/server-flags.js'
 export default class SeatList extends BaseCommand<typeof SeatList> {
   static override summary = 'Who has what: each concurrent license with its seats used and their holders.'
 
-  static override description = 'One line per license (seats used/total, borrowed, counting mode), then one line per holder: lease, user, host, since and expiry.'
+  static override description = 'One line per license (seats used/total, borrowed, counting mode), then one line per holder: lease, user, host, since and expiry. --user and --host list only that user\'s or host\'s holders (the seats used stay the license\'s): the leases to release after a crash, say.'
 
-  static override examples = ['<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350', '<%= config.bin %> <%= command.id %> --product 7 --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350',
+    '<%= config.bin %> <%= command.id %> --product 7 --json',
+    '<%= config.bin %> <%= command.id %> --user ann --host build-7',
+  ]
 
   static override flags = {
     ...seatServerFlags,
     license: Flags.string({char: 'l', summary: 'Only this license.'}),
     product: Flags.string({char: 'p', summary: 'Only licenses of this product.'}),
+    user: Flags.string({summary: "Only this user's holders."}),
+    host: Flags.string({summary: "Only this host's holders."}),
   }
 
   async run() {
     const {serverClient} = await import('../../cli/server-flags.js')
     const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
-    const licenses = await client.list({license: this.flags.license, product: this.flags.product})
+    const licenses = await client.list({license: this.flags.license, product: this.flags.product, user: this.flags.user, host: this.flags.host})
     if (!this.jsonEnabled()) {
       const {table, date} = await import('../../cli/render.js')
       this.log(
@@ -36,6 +42,11 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
         ),
       )
       const holders = licenses.flatMap((l) => l.holders)
+      const {user, host} = this.flags
+      if (holders.length === 0 && licenses.length > 0 && (user !== undefined || host !== undefined)) {
+        this.log('')
+        this.log(`no seats held${user === undefined ? '' : ` by user ${user}`}${host === undefined ? '' : ` on host ${host}`}`)
+      }
       if (holders.length > 0) {
         this.log('')
         this.log(

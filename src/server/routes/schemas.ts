@@ -39,7 +39,7 @@ export const borrowBody = {
 export const listQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: {license: text, product: {type: 'string', pattern: '^[0-9]{1,10}$'}},
+  properties: {license: text, product: {type: 'string', pattern: '^[0-9]{1,10}$'}, user: text, host: text},
 } as const
 
 export const ruleBody = {
