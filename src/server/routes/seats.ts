@@ -27,7 +27,7 @@ export async function seatRoutes(app: FastifyInstance): Promise<void> {
   app.delete<{Params: {id: string}}>('/v1/leases/:id', {schema: {params: idParams}}, async (request) => ok(await seats.release(request.params.id, seatScope(request))))
 
   app.get<{Querystring: {license?: string; product?: string; user?: string; host?: string}}>('/v1/leases', {schema: {querystring: listQuery}}, async (request) =>
-    ok({licenses: await seats.list({...request.query}, seatScope(request))}),
+    ok({licenses: await seats.list({license: request.query.license, product: request.query.product, user: request.query.user, host: request.query.host}, seatScope(request))}),
   )
 
   app.post<{Body: BorrowInput}>('/v1/borrows', {schema: {body: borrowBody}}, async (request, reply) => {
