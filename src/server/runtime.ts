@@ -103,7 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const vendorService = new VendorService(ctx)
     const existing = await store.db.selectFrom('vendor').select('code').executeTakeFirst()
     // A data directory's first start without a vendor in the seed: a placeholder, said so once started.
-    const placeholderVendor = !existing && data.kind === 'dir' && !seed?.vendor
+    const placeholderIn = !existing && data.kind === 'dir' && !seed?.vendor ? data.dir : undefined
     if (!existing) {
       if (data.kind === 'profile') await vendorService.get() // refuses: the profile has no vendor
       await vendorService.init({code: seed?.vendor?.code ?? 1, name: seed?.vendor?.name ?? 'licadm test vendor'})
@@ -171,10 +171,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     sweeper.log = app.log
     sweeper.start()
-    if (placeholderVendor) {
+    if (placeholderIn !== undefined) {
       app.log.warn(
         {vendor},
-        `the new store in ${data.kind === 'dir' ? data.dir : ''} got the placeholder vendor ${vendor.code} (${vendor.name}), which every lease token and borrow file names: for a server of your own, start a new data directory with a --seed file that names the vendor ({"vendor": {"code": …, "name": …}}), or serve a profile's store ("licadm init")`,
+        `the new store in ${placeholderIn} got the placeholder vendor ${vendor.code} (${vendor.name}), which every lease token and borrow file names: for a server of your own, start a new data directory with a --seed file that names the vendor ({"vendor": {"code": …, "name": …}}), or serve a profile's store ("licadm init")`,
       )
     }
     const address = app.server.address()

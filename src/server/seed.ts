@@ -10,6 +10,7 @@ import {LicenseService} from '../services/licenses.js'
 import {ProductService} from '../services/products.js'
 import type {SeatService} from '../services/seats.js'
 import {TOKEN_ROLES, type TokenGrant, type TokenRole, type TokenSet} from './auth.js'
+import {policyBody} from './routes/schemas.js'
 
 /**
  * A seed file: what a CI fixture needs on the server, as one JSON object of lists or as NDJSON lines
@@ -174,7 +175,8 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
   return seeded
 }
 
-const SEAT_POLICY_FIELDS = ['mode', 'leaseTtl', 'borrowMaxSeconds', 'borrowMaxSeats', 'maxPerUser']
+/** The settings a seat policy has: the policy routes' body fields. */
+const SEAT_POLICY_FIELDS = Object.keys(policyBody.properties)
 
 /** A license's `seat` object, refused when it names a field the policy does not have (a typo would silently set nothing). */
 function seatPolicy(seat: NonNullable<SeedLicense['seat']>, key: string): NonNullable<SeedLicense['seat']> {

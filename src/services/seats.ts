@@ -614,15 +614,14 @@ export class SeatService {
       )
       if (same) return 1
     }
+    const need = mode === 'exclusive' ? license.quantity : 1
     if (maxPerUser !== null) {
       const held = seatsUsed(q.all<LeaseTable>('select "user", host, kind, mode, seats from leases where license_id = ? and "user" = ? and expires_at > ?', license.id, who.user, now))
-      const need = mode === 'exclusive' ? license.quantity : 1
       if (held + need > maxPerUser) return userLimit(license.id, who.user, held, need, maxPerUser)
     }
     // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count once per station.
     const used = license.stations === 0 && license.plain !== undefined ? Number(license.plain) : this.used(q, license.id, now)
-    const need = mode === 'exclusive' ? license.quantity : 1
-    if (used + need <= license.quantity && !(mode === 'exclusive' && used > 0)) return mode === 'exclusive' ? license.quantity : 1
+    if (used + need <= license.quantity && !(mode === 'exclusive' && used > 0)) return need
     const holders = this.settings.hideHolders
       ? undefined
       : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at, id limit 50', license.id, now).map(fromRow)
