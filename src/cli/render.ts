@@ -41,7 +41,7 @@ export async function table<T>(rows: T[], columns: Array<Column<T>>, empty = 'no
       ...(colWidths ? {colWidths} : {}),
       style: {head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0},
       chars: {top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
-        left: '', 'left-mid': '', mid: '─', 'mid-mid': '─', right: '', 'right-mid': '', middle: '  '},
+        left: '', 'left-mid': '', mid: '─', 'mid-mid': '──', right: '', 'right-mid': '', middle: '  '},
     })
     for (const row of cells.slice(i, i + TABLE_BLOCK)) t.push(row)
     blocks.push(t.toString())
