@@ -16,7 +16,7 @@ export {LicadmError, VerificationError, ExitCode, type VerifyReason} from './dom
 export {LICENSE_TYP, type LicenseClaims} from './formats/license.js'
 export type {VerifyVerdict} from './services/licenses.js'
 export {SeatClient, SeatLease, ClockSkewError, type SeatClientOptions, type SeatState, type CheckoutTarget} from './client/seat-client.js'
-export type {Grant, Lease} from './services/seats.js'
+export type {Grant, Lease, SeatReservation, ReservationUsage} from './services/seats.js'
 export {ServerClient, type ServerClientOptions, type CheckoutWaitOptions, type PolicySettings} from './client/http.js'
 export type {TrustOptions} from './client/transport.js'
 export {containerToken} from './domain/tokens.js'

@@ -3,7 +3,7 @@ import type {KeyObject} from 'node:crypto'
 import {ExitCode, LicadmError} from '../domain/errors.js'
 import {SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
 import {request as transportRequest, type TransportResponse, type TrustOptions} from './transport.js'
-import type {BorrowGrant, BorrowInput, CheckoutInput, Grant, Lease, SeatUsage, AccessRules, AccessRule, SeatPolicy} from '../services/seats.js'
+import type {BorrowGrant, BorrowInput, CheckoutInput, Grant, Lease, SeatUsage, AccessRules, AccessRule, SeatPolicy, SeatReservation, ReservationUsage} from '../services/seats.js'
 
 export interface ServerClientOptions {
   /** The server's base URL, e.g. http://127.0.0.1:22350 */
@@ -209,6 +209,20 @@ export class ServerClient {
   /** A license's own seat policy; null when it has none. */
   async getPolicy(license: string): Promise<SeatPolicy | null> {
     return (await this.request<{policy: SeatPolicy | null}>('GET', `/v1/admin/policies/${encodeURIComponent(license)}`)).policy
+  }
+
+  /** The reservations of a license (or every license), with the seats of each in use. */
+  async listReservations(license?: string): Promise<ReservationUsage[]> {
+    return (await this.request<{reservations: ReservationUsage[]}>('GET', `/v1/admin/reservations${license === undefined ? '' : `?license=${encodeURIComponent(license)}`}`)).reservations
+  }
+
+  /** Keeps seats of a concurrent license for a user, host or address (pattern as in the access rules). */
+  async addReservation(reservation: {license: string; subject: 'user' | 'host' | 'address'; pattern: string; seats: number}): Promise<SeatReservation> {
+    return (await this.request<{reservation: SeatReservation}>('POST', '/v1/admin/reservations', reservation)).reservation
+  }
+
+  async removeReservation(id: number | string): Promise<SeatReservation> {
+    return (await this.request<{reservation: SeatReservation}>('DELETE', `/v1/admin/reservations/${encodeURIComponent(String(id))}`)).reservation
   }
 
   advanceClock(seconds: number): Promise<{serverTime: string; reclaimed: number}> {

@@ -2,7 +2,7 @@ import {LIMITS} from './license.js'
 
 /**
  * The bounds of the license server's seat settings, one definition for the seat service, its HTTP
- * schemas and the flags of "server start", "server policy" and "seat borrow".
+ * schemas and the flags of "server start", "server policy", "server reservations add" and "seat borrow".
  */
 export const SEAT_RANGES = {
   /** Seconds a lease lives without a heartbeat. */
@@ -13,4 +13,6 @@ export const SEAT_RANGES = {
   borrowSeats: {min: 0, max: LIMITS.quantity.max},
   /** Seats of one license one user holds at once. */
   maxPerUser: {min: 1, max: LIMITS.quantity.max},
+  /** Seats one reservation keeps (the license's quantity bounds them further). */
+  reservedSeats: {min: 1, max: LIMITS.quantity.max},
 } as const

@@ -14,7 +14,7 @@ import {policyBody} from './routes/schemas.js'
 
 /**
  * A seed file: what a CI fixture needs on the server, as one JSON object of lists or as NDJSON lines
- * with a "type" (vendor, product, license, user, group, container, token, rule, default).
+ * with a "type" (vendor, product, license, user, group, container, token, rule, default, reservation).
  */
 export interface Seed {
   vendor?: {code: number; name: string}
@@ -29,6 +29,8 @@ export interface Seed {
   tokens: Array<{name?: string; role?: string; group?: string; token?: string; sha256?: string}>
   rules: Array<{product: number; action: string; subject: string; pattern: string}>
   defaults: Array<{product: number; action: string}>
+  /** Seats kept for a user, host or address; `license` is a seeded license's key or a license id. */
+  reservations: Array<{license: string; subject: string; pattern: string; seats: number}>
 }
 
 export interface SeedLicense {
@@ -54,11 +56,11 @@ export interface SeededLicense {
   mode: string
 }
 
-const LISTS = {vendor: 'vendor', product: 'products', license: 'licenses', user: 'users', group: 'groups', container: 'containers', token: 'tokens', rule: 'rules', default: 'defaults'} as const
+const LISTS = {vendor: 'vendor', product: 'products', license: 'licenses', user: 'users', group: 'groups', container: 'containers', token: 'tokens', rule: 'rules', default: 'defaults', reservation: 'reservations'} as const
 
 /** Parses a seed file (JSON object or NDJSON), refusing what it does not know with the line number. */
 export function parseSeed(text: string, source = 'seed file'): Seed {
-  const seed: Seed = {products: [], licenses: [], users: [], groups: [], containers: [], tokens: [], rules: [], defaults: []}
+  const seed: Seed = {products: [], licenses: [], users: [], groups: [], containers: [], tokens: [], rules: [], defaults: [], reservations: []}
   const trimmed = text.trim()
   if (trimmed === '') return seed
   let asObject: unknown
@@ -128,8 +130,8 @@ export async function seedTokens(ctx: ServiceContext, seed: Seed, tokens: TokenS
 
 /**
  * Loads the seed into the store. Re-seeding the same store is harmless: licenses are issued under
- * their key (replayed the second time), existing products and users are kept, and containers and
- * rules are added only the first time this exact seed is applied.
+ * their key (replayed the second time), existing products and users are kept, and containers,
+ * rules and reservations are added only the first time this exact seed is applied.
  */
 export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: Seed, text: string): Promise<SeededLicense[]> {
   const fingerprint = createHash('sha256').update(text).digest('hex')
@@ -168,6 +170,7 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
     }
     for (const r of seed.rules) await seats.addRule(r).catch(seedRefusal)
     for (const d of seed.defaults) await seats.setDefaultAction(d.product, d.action).catch(seedRefusal)
+    for (const r of seed.reservations) await seats.addReservation({...r, license: byKey.get(r.license) ?? r.license}).catch(seedRefusal)
     await ctx.store.write(async (tx) => {
       await tx.insertInto('requests').values({key: marker, fingerprint, count: 0, created_at: epochSeconds(ctx.clock)}).onConflict((oc) => oc.doNothing()).execute()
     })

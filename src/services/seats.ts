@@ -13,7 +13,7 @@ import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
 import {armorBorrow, LEASE_TYP, signBorrow, type SeatClaims} from '../formats/lease.js'
 import {signCompactAsync} from '../crypto/sign-async.js'
-import type {AccessRuleTable, LeaseTable, SeatMode, SeatPolicyTable} from '../store/schema-seats.js'
+import type {AccessRuleTable, LeaseTable, SeatMode, SeatPolicyTable, SeatReservationTable} from '../store/schema-seats.js'
 import type {SqlValue, SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
@@ -106,6 +106,8 @@ export interface SeatUsage {
   used: number
   borrowed: number
   expiresAt: number | null
+  /** Seats kept by the license's reservations (see SeatReservation). */
+  reserved: number
   holders: Lease[]
 }
 
@@ -126,6 +128,32 @@ export interface AccessRule {
   subject: RuleSubject
   pattern: string
   createdAt: number
+}
+
+/**
+ * Seats of a concurrent license kept for a user, a host or a client address (a pattern as in the
+ * access rules): nobody else may take them. A lease fills the first (oldest) reservation it matches
+ * that has room, so the reservation's holders take its seats first and the license's free ones after.
+ */
+export interface SeatReservation {
+  id: number
+  licenseId: string
+  subject: RuleSubject
+  pattern: string
+  seats: number
+  createdAt: number
+}
+
+/** A reservation with the seats of it its holders use now. */
+export interface ReservationUsage extends SeatReservation {
+  inUse: number
+}
+
+export interface ReservationInput {
+  license: string
+  subject: string
+  pattern: string
+  seats: unknown
 }
 
 export interface AccessRules {
@@ -186,9 +214,11 @@ function idRandom(): Buffer {
 export class SeatService {
   private readonly vendorService: VendorService
   private issuer?: Promise<{vendor: Vendor; signer: Signer}>
-  /** Access rules per product, compiled; valid while the store's data_version is `rulesVersion`. */
+  /** Access rules per product, compiled; valid while the store's data_version is `cachedVersion`. */
   private readonly rules = new Map<number, {defaultAction: RuleAction; rules: AccessRule[]; blocks: Map<number, BlockList>}>()
-  private rulesVersion = -1
+  /** Reservations per license, compiled (most licenses have none: an empty list); valid as the rules. */
+  private readonly reservationSets = new Map<string, CompiledReservation[]>()
+  private cachedVersion = -1
 
   /**
    * @param withSigner how the server signs with the vendor's key (the license server hands it to a
@@ -406,6 +436,9 @@ export class SeatService {
       list.push(fromRow(row))
     }
     const policies = new Map((await this.ctx.store.db.selectFrom('seat_policies').selectAll().execute()).map((p) => [p.license_id, p.mode]))
+    const reserved = new Map(
+      (await this.ctx.store.db.selectFrom('seat_reservations').select(['license_id', (eb) => eb.fn.sum<number>('seats').as('seats')]).groupBy('license_id').execute()).map((r) => [r.license_id, Number(r.seats)]),
+    )
     return licenses.map((l) => {
       const holders = byLicense.get(l.id) ?? []
       return {
@@ -417,6 +450,7 @@ export class SeatService {
         used: seatsUsed(holders),
         borrowed: holders.filter((h) => h.kind === 'borrow').length,
         expiresAt: l.expires_at === null ? null : Number(l.expires_at),
+        reserved: reserved.get(l.id) ?? 0,
         holders: filter.holders === false ? [] : holders.filter((h) => (filter.user === undefined || h.user === filter.user) && (filter.host === undefined || h.host === filter.host)),
       }
     })
@@ -474,11 +508,8 @@ export class SeatService {
   async addRule(input: {product: unknown; action: string; subject: string; pattern: string}): Promise<AccessRule> {
     const productCode = parseUint(input.product, 'product', LIMITS.code, {required: true})!
     const action = checkAction(input.action)
-    if (!(RULE_SUBJECTS as readonly string[]).includes(input.subject)) throw new InvalidValueError('subject', `"${input.subject}" is not a rule subject: use user, host or address`)
-    const subject = input.subject as RuleSubject
-    const pattern = String(input.pattern ?? '').trim()
-    if (pattern === '' || pattern.length > TEXT_MAX) throw new InvalidValueError('pattern', `give 1 to ${TEXT_MAX} characters`)
-    if (subject === 'address') addressBlock(pattern)
+    const subject = checkSubject(input.subject)
+    const pattern = checkPattern(subject, input.pattern)
     const now = epochSeconds(this.ctx.clock)
     const rule = await this.ctx.store.write(async (tx) => {
       const res = await tx.insertInto('access_rules').values({product_code: productCode, action, subject, pattern, created_at: now}).executeTakeFirstOrThrow()
@@ -513,15 +544,72 @@ export class SeatService {
     return {productCode, defaultAction}
   }
 
+  // ---- reservations ----
+
+  /** The reservations of one license (or of every license), oldest first, with the seats of each in use. */
+  async listReservations(license?: string): Promise<ReservationUsage[]> {
+    const licenseId = license === undefined ? undefined : checkId(license, 'license')
+    const now = epochSeconds(this.ctx.clock)
+    return this.ctx.store.runSync((q) => {
+      if (licenseId !== undefined && !q.get('select id from licenses where id = ?', licenseId)) throw new NotFoundError('license', licenseId)
+      const ids = licenseId !== undefined ? [licenseId] : q.all<{license_id: string}>('select distinct license_id from seat_reservations order by license_id').map((r) => r.license_id)
+      return ids.flatMap((id) => {
+        const reservations = this.reservationsOf(q, id)
+        const inUse = reservedInUse(reservations, this.holdersOf(q, id, now))
+        return reservations.map(({block: _b, ...r}, i) => ({...r, inUse: inUse[i]}))
+      })
+    })
+  }
+
+  /**
+   * Keeps seats of a concurrent license for a user, host or address. The license's reservations
+   * together keep at most its quantity; seats in use by others stay theirs until released.
+   */
+  async addReservation(input: ReservationInput): Promise<SeatReservation> {
+    const licenseId = checkId(input.license, 'license')
+    const subject = checkSubject(input.subject)
+    const pattern = checkPattern(subject, input.pattern)
+    const seats = parseUint(input.seats, 'seats', SEAT_RANGES.reservedSeats, {required: true})!
+    const now = epochSeconds(this.ctx.clock)
+    return this.ctx.store.write(async (tx, q) => {
+      const license = q.get<{id: string; kind: string; quantity: number}>('select id, kind, quantity from licenses where id = ?', licenseId)
+      if (!license) throw new NotFoundError('license', licenseId)
+      if (license.kind !== 'concurrent') {
+        throw new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${licenseId} is a single license, not a concurrent one: it has no floating seats to reserve`, {details: {licenseId}})
+      }
+      const {kept} = q.get<{kept: number}>('select coalesce(sum(seats), 0) as kept from seat_reservations where license_id = ?', licenseId)!
+      if (Number(kept) + seats > license.quantity) {
+        throw new LicadmError('OVER_RESERVED', ExitCode.conflict, `license ${licenseId} has ${license.quantity} seat(s), ${kept} of them reserved already: ${seats} more cannot be reserved`, {
+          hint: `Reserve ${Math.max(0, license.quantity - Number(kept))} seat(s) or fewer, or remove a reservation first ("licadm server reservations list --license ${licenseId}").`,
+          details: {licenseId, quantity: license.quantity, reserved: Number(kept), requested: seats},
+        })
+      }
+      const res = await tx.insertInto('seat_reservations').values({license_id: licenseId, subject, pattern, seats, created_at: now}).executeTakeFirstOrThrow()
+      await appendAudit(tx, this.ctx, {action: 'seat.reserve', subject: `license:${licenseId}`, after: {subject, pattern, seats}})
+      this.reservationSets.delete(licenseId)
+      return {id: Number(res.insertId), licenseId, subject, pattern, seats, createdAt: now}
+    })
+  }
+
+  /** Ends a reservation: its seats are free for anyone again. */
+  async removeReservation(id: unknown): Promise<SeatReservation> {
+    const reservationId = parseUint(id, 'reservation id', {min: 1, max: Number.MAX_SAFE_INTEGER}, {required: true})!
+    return this.ctx.store.write(async (tx, q) => {
+      const row = q.get<Selectable<SeatReservationTable>>('select * from seat_reservations where id = ?', reservationId)
+      if (!row) throw new NotFoundError('reservation', reservationId, {hint: 'List the reservations with "licadm server reservations list".'})
+      q.run('delete from seat_reservations where id = ?', reservationId)
+      await appendAudit(tx, this.ctx, {action: 'seat.unreserve', subject: `license:${row.license_id}`, before: {subject: row.subject, pattern: row.pattern, seats: Number(row.seats)}})
+      this.reservationSets.delete(row.license_id)
+      return toReservation(row)
+    })
+  }
+
   // ---- internals ----
 
   /** Whether a requester may use a product's seats, and which rule decided. */
   private verdict(q: SyncSql, product: number, who: Requester): {allowed: boolean; reason: string} {
     const set = this.ruleSet(q, product)
-    const match = (rule: AccessRule): boolean => {
-      if (rule.subject === 'address') return who.address !== undefined && set.blocks.get(rule.id)!.check(...addressArgs(who.address))
-      return glob(rule.pattern, rule.subject === 'user' ? who.user : who.host)
-    }
+    const match = (rule: AccessRule): boolean => subjectMatches(rule, set.blocks.get(rule.id), who)
     for (const rule of set.rules) {
       if (rule.action === 'deny' && match(rule)) return {allowed: false, reason: `${rule.subject} ${describe(rule, who)} is denied for product ${product} (rule ${rule.id}: deny ${rule.subject} ${rule.pattern})`}
     }
@@ -542,13 +630,18 @@ export class SeatService {
     }
   }
 
-  private ruleSet(q: SyncSql, product: number) {
-    // Rules changed by another process (a commit on another connection) are read again.
+  /** Rules and reservations changed by another process (a commit on another connection) are read again. */
+  private syncCaches(q: SyncSql): void {
     const version = q.dataVersion()
-    if (version !== this.rulesVersion) {
+    if (version !== this.cachedVersion) {
       this.rules.clear()
-      this.rulesVersion = version
+      this.reservationSets.clear()
+      this.cachedVersion = version
     }
+  }
+
+  private ruleSet(q: SyncSql, product: number) {
+    this.syncCaches(q)
     let set = this.rules.get(product)
     if (!set) {
       const rows = q.all<Selectable<AccessRuleTable>>('select * from access_rules where product_code = ? order by id', product)
@@ -558,6 +651,17 @@ export class SeatService {
       for (const r of rules) if (r.subject === 'address') blocks.set(r.id, addressBlock(r.pattern))
       set = {defaultAction: def?.action ?? 'allow', rules, blocks}
       this.rules.set(product, set)
+    }
+    return set
+  }
+
+  /** A license's reservations, oldest first, compiled. */
+  private reservationsOf(q: SyncSql, licenseId: string): CompiledReservation[] {
+    this.syncCaches(q)
+    let set = this.reservationSets.get(licenseId)
+    if (!set) {
+      set = q.all<Selectable<SeatReservationTable>>('select * from seat_reservations where license_id = ? order by id', licenseId).map(toReservation).map((r) => ({...r, block: r.subject === 'address' ? addressBlock(r.pattern) : undefined}))
+      this.reservationSets.set(licenseId, set)
     }
     return set
   }
@@ -621,7 +725,8 @@ export class SeatService {
     }
     // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count once per station.
     const used = license.stations === 0 && license.plain !== undefined ? Number(license.plain) : this.used(q, license.id, now)
-    if (used + need <= license.quantity && !(mode === 'exclusive' && used > 0)) return need
+    const kept = this.keptForOthers(q, license.id, who, now, license.quantity - used - need)
+    if (used + need + kept.seats <= license.quantity && !(mode === 'exclusive' && used > 0)) return need
     const holders = this.settings.hideHolders
       ? undefined
       : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at, id limit 50', license.id, now).map(fromRow)
@@ -629,22 +734,48 @@ export class SeatService {
     return new LicadmError(
       'NO_SEAT_FREE',
       ExitCode.conflict,
-      `no seat of license ${license.id} is free: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${[...new Set(who_)].slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}`,
+      `no seat of license ${license.id} is free${kept.seats ? ` for user ${who.user} on host ${who.host}` : ''}: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${[...new Set(who_)].slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}${kept.seats ? `; ${kept.seats} more reserved for ${kept.for.join(', ')}` : ''}`,
       {
         hint: 'Try again when a seat is released ("licadm seat checkout --wait 10m" or the seat client\'s waitMs keep asking), or ask an administrator to force-release a stuck one.',
         details: {
           licenseId: license.id,
           quantity: license.quantity,
           used,
+          ...(kept.seats ? {reservedForOthers: kept.seats} : {}),
           ...(holders ? {holders: holders.map((h) => ({user: h.user, host: h.host, kind: h.kind, since: isoSeconds(h.createdAt), expiresAt: isoSeconds(h.expiresAt)}))} : {}),
         },
       },
     )
   }
 
+  /**
+   * The seats of a license that reservations keep for others than `who`: each reservation's seats
+   * less those its own holders use now (see reservedInUse). Counted only when the reservations could
+   * matter, when all they keep is more than the seats `free` after this checkout; otherwise (and
+   * for a license without reservations) it costs no statement.
+   */
+  private keptForOthers(q: SyncSql, licenseId: string, who: Requester, now: number, free: number): {seats: number; for: string[]} {
+    const reservations = this.reservationsOf(q, licenseId)
+    if (reservations.length === 0 || reservations.reduce((sum, r) => sum + r.seats, 0) <= free) return NONE_KEPT
+    const inUse = reservedInUse(reservations, this.holdersOf(q, licenseId, now))
+    let seats = 0
+    const others: string[] = []
+    reservations.forEach((r, i) => {
+      if (subjectMatches(r, r.block, who) || inUse[i] >= r.seats) return
+      seats += r.seats - inUse[i]
+      others.push(`${r.subject} ${r.pattern}`)
+    })
+    return {seats, for: others}
+  }
+
+  /** The unexpired leases and borrows of a license, as far as counting and matching need them. */
+  private holdersOf(q: SyncSql, licenseId: string, now: number): HolderRow[] {
+    return q.all<HolderRow>('select "user", host, address, kind, mode, seats from leases where license_id = ? and expires_at > ?', licenseId, now)
+  }
+
   /** Seats in use: a station's leases count once, other leases their seats. */
   private used(q: SyncSql, licenseId: string, now: number): number {
-    return seatsUsed(q.all<LeaseTable>('select "user", host, kind, mode, seats from leases where license_id = ? and expires_at > ?', licenseId, now))
+    return seatsUsed(this.holdersOf(q, licenseId, now))
   }
 }
 
@@ -704,6 +835,49 @@ function seatClaims(lease: Lease, features: number, vendor: Vendor): SeatClaims 
 /** signLease's JWS (formats/lease.ts), signed off the main thread: every checkout and heartbeat makes one. */
 function leaseToken(lease: Lease, features: number, {vendor, signer}: {vendor: Vendor; signer: Signer}): Promise<string> {
   return signCompactAsync(LEASE_TYP, seatClaims(lease, features, vendor), signer)
+}
+
+/** A lease as counted and matched against reservations. */
+type HolderRow = Pick<LeaseTable, 'user' | 'host' | 'address' | 'kind' | 'mode' | 'seats'>
+
+type CompiledReservation = SeatReservation & {block: BlockList | undefined}
+
+const NONE_KEPT: {seats: number; for: string[]} = {seats: 0, for: []}
+
+/**
+ * The seats of each reservation its own holders use: every holder (a station once) fills the first
+ * reservations it matches that have room, oldest first; what a holder needs beyond them comes from
+ * the free seats.
+ */
+export function reservedInUse(reservations: readonly CompiledReservation[], holders: readonly HolderRow[]): number[] {
+  const room = reservations.map((r) => r.seats)
+  const stations = new Set<string>()
+  for (const h of holders) {
+    let seats = h.seats
+    if (h.kind === 'lease' && h.mode === 'station') {
+      const station = `${h.user}\u0000${h.host}`
+      if (stations.has(station)) continue
+      stations.add(station)
+      seats = 1
+    }
+    const holder = {user: h.user, host: h.host, address: h.address ?? undefined}
+    for (let i = 0; i < reservations.length && seats > 0; i++) {
+      if (room[i] === 0 || !subjectMatches(reservations[i], reservations[i].block, holder)) continue
+      const taken = Math.min(room[i], seats)
+      room[i] -= taken
+      seats -= taken
+    }
+  }
+  return reservations.map((r, i) => r.seats - room[i])
+}
+
+/**
+ * Whether a requester is who a rule or reservation names: its user or host by pattern (wildcards,
+ * any case), or its address within the pattern's block (`block`, compiled from an address pattern).
+ */
+function subjectMatches(target: {subject: RuleSubject; pattern: string}, block: BlockList | undefined, who: {user: string; host: string; address?: string}): boolean {
+  if (target.subject === 'address') return who.address !== undefined && block !== undefined && block.check(...addressArgs(who.address))
+  return glob(target.pattern, target.subject === 'user' ? who.user : who.host)
 }
 
 /** Seats used by these (active) leases: the leases of one station count once. */
@@ -785,6 +959,19 @@ function checkTarget(input: CheckoutInput): {license?: string; product?: number;
   return {license, product: product ?? undefined, features}
 }
 
+function checkSubject(subject: string): RuleSubject {
+  if (!(RULE_SUBJECTS as readonly string[]).includes(subject)) throw new InvalidValueError('subject', `"${subject}" is not a subject: use user, host or address`)
+  return subject as RuleSubject
+}
+
+/** A user or host pattern (wildcards), or an address or CIDR block for `address`. */
+function checkPattern(subject: RuleSubject, value: unknown): string {
+  const pattern = String(value ?? '').trim()
+  if (pattern === '' || pattern.length > TEXT_MAX) throw new InvalidValueError('pattern', `give 1 to ${TEXT_MAX} characters`)
+  if (subject === 'address') addressBlock(pattern)
+  return pattern
+}
+
 function checkAction(action: string): RuleAction {
   if (action !== 'allow' && action !== 'deny') throw new InvalidValueError('action', `"${action}" is not an action: use allow or deny`)
   return action
@@ -830,6 +1017,10 @@ function describe(rule: AccessRule, who: Requester): string {
 
 function toRule(r: {id: number; product_code: number; action: RuleAction; subject: RuleSubject; pattern: string; created_at: number}): AccessRule {
   return {id: Number(r.id), productCode: Number(r.product_code), action: r.action, subject: r.subject, pattern: r.pattern, createdAt: Number(r.created_at)}
+}
+
+function toReservation(r: Selectable<SeatReservationTable>): SeatReservation {
+  return {id: Number(r.id), licenseId: r.license_id, subject: r.subject, pattern: r.pattern, seats: Number(r.seats), createdAt: Number(r.created_at)}
 }
 
 function insertLease(q: SyncSql, l: Lease): void {

@@ -5,6 +5,7 @@ import {seatsMigration} from './migrations/0004_seats.js'
 import {tokensMigration} from './migrations/0005_tokens.js'
 import {seatCountsMigration} from './migrations/0006_seat_counts.js'
 import {seatUserLimitMigration} from './migrations/0007_seat_user_limit.js'
+import {seatReservationsMigration} from './migrations/0008_seat_reservations.js'
 
 /**
  * Versioned migrations, applied in name order when a store is opened. A migration is never edited
@@ -171,6 +172,7 @@ const migrations: Record<string, Migration> = {
   '0005_tokens': tokensMigration,
   '0006_seat_counts': seatCountsMigration,
   '0007_seat_user_limit': seatUserLimitMigration,
+  '0008_seat_reservations': seatReservationsMigration,
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -8,6 +8,7 @@ declare module './schema.js' {
     seat_policies: SeatPolicyTable
     access_rules: AccessRuleTable
     access_defaults: AccessDefaultTable
+    seat_reservations: SeatReservationTable
   }
 }
 
@@ -58,4 +59,14 @@ export interface AccessRuleTable {
 export interface AccessDefaultTable {
   product_code: number
   action: 'allow' | 'deny'
+}
+
+/** Seats of a license kept for a user, host or address (migration 0008_seat_reservations). */
+export interface SeatReservationTable {
+  id: Generated<number>
+  license_id: string
+  subject: 'user' | 'host' | 'address'
+  pattern: string
+  seats: number
+  created_at: number
 }

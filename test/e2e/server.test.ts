@@ -258,6 +258,49 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     await stopServer(s)
   })
 
+  it('server reservations add, list and remove keep seats for a user or host (vendor token only); seat list shows them; refusals say why', async () => {
+    const sb = box()
+    const s = await startServer(sb, ['--memory', '--seed', seedFile(sb)])
+    const license = s.ready.licenses[0].id
+    const env = {...sb.env, LICADM_SERVER: s.ready.url, LICADM_TOKEN: ADMIN}
+    const seatEnv = {...env, LICADM_TOKEN: CLIENT}
+    expect(fails(await sb.run(['server', 'reservations', 'add', '--license', license, '--user', 'ann', '--seats', '1', '--json'], {env: seatEnv}), 7).code).toBe('FORBIDDEN')
+
+    const added = await sb.run(['server', 'reservations', 'add', '--license', license, '--user', 'ann', '--seats', '6'], {env})
+    expect(added.code, added.stderr).toBe(0)
+    expect(added.stdout).toMatch(/Added reservation (\d+): 6 seat\(s\) of license lic_\w+ kept for user ann/)
+    const byHost = ok(await sb.run(['server', 'reservations', 'add', '--license', license, '--host', 'build-*', '--seats', '3', '--json'], {env})).reservation
+    expect(byHost).toMatchObject({licenseId: license, subject: 'host', pattern: 'build-*', seats: 3})
+    const over = fails(await sb.run(['server', 'reservations', 'add', '--license', license, '--address', '10.0.0.0/8', '--seats', '2', '--json'], {env}), 4)
+    expect(over).toMatchObject({code: 'OVER_RESERVED', hint: expect.stringMatching(/Reserve 1 seat\(s\) or fewer/)})
+    expect(fails(await sb.run(['server', 'reservations', 'add', '--license', license, '--seats', '1', '--json'], {env}), 2).message).toMatch(/give --user, --host or --address/)
+    expect(fails(await sb.run(['server', 'reservations', 'add', '--license', license, '--user', 'x', '--seats', '0', '--json'], {env}), 2).message).toMatch(/--seats/)
+
+    // Ten seats, nine reserved: bob gets the one free seat, carol is told why not.
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'bob', '--host', 'pc1', '--json'], {env: seatEnv}))
+    const carol = await sb.run(['seat', 'checkout', '--license', license, '--user', 'carol', '--host', 'pc2'], {env: seatEnv})
+    expect(carol.code).toBe(4)
+    expect(carol.stderr).toMatch(/Error: no seat of license lic_\w+ is free for user carol on host pc2: 1 of 10 in use by bob@pc1; 9 more reserved for user ann, host build-\*/)
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc3', '--json'], {env: seatEnv}))
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ci', '--host', 'build-7', '--json'], {env: seatEnv}))
+
+    const listed = await sb.run(['server', 'reservations', 'list'], {env})
+    expect(listed.stdout).toMatch(/ID\s+LICENSE\s+FOR\s+SEATS\s+IN USE/)
+    expect(listed.stdout).toMatch(/user ann\s+6\s+1/)
+    expect(listed.stdout).toMatch(/host build-\*\s+3\s+1/)
+    expect(ok(await sb.run(['server', 'reservations', 'list', '--license', license, '--json'], {env})).reservations.map((r: {inUse: number}) => r.inUse)).toEqual([1, 1])
+    const seats = await sb.run(['seat', 'list'], {env: seatEnv})
+    expect(seats.stdout).toMatch(/USED\s+BORROWED\s+RESERVED/)
+    expect(seats.stdout).toMatch(/3\/10\s+0\s+9/)
+
+    const removed = await sb.run(['server', 'reservations', 'remove', String(byHost.id)], {env})
+    expect(removed.stdout).toMatch(new RegExp(`Removed reservation ${byHost.id}: 3 seat\\(s\\) of license lic_\\w+ for host build-\\*`))
+    expect(fails(await sb.run(['server', 'reservations', 'remove', String(byHost.id), '--json'], {env}), 3).code).toBe('RESERVATION_NOT_FOUND')
+    expect(ok(await sb.run(['server', 'reservations', 'list', '--json'], {env})).reservations).toHaveLength(1)
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'carol', '--host', 'pc2', '--json'], {env: seatEnv}))
+    await stopServer(s)
+  })
+
   it("serves the profile's own store and key by default", async () => {
     const sb = box()
     await initVendor(sb, {vendorCode: 5150, products: [7]})

@@ -64,6 +64,7 @@ async function snapshot(s: TestServer) {
     rules: await db.selectFrom('access_rules').selectAll().orderBy('id').execute(),
     defaults: await db.selectFrom('access_defaults').selectAll().execute(),
     policies: await db.selectFrom('seat_policies').selectAll().execute(),
+    reservations: await db.selectFrom('seat_reservations').selectAll().orderBy('id').execute(),
     audit: (await db.selectFrom('audit_events').select(({fn}) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
   }
 }
@@ -74,6 +75,7 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
   let leaseId: string
   let borrowId: string
   let ruleId: number
+  let reservationId: number
 
   beforeAll(async () => {
     // A limit that this matrix of refusals does not reach; the limit has its own tests below.
@@ -101,6 +103,9 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
     const rule = await call(s, 'POST', '/v1/admin/rules', {auth: bearer(t.vendor), body: {product: 7, action: 'deny', subject: 'user', pattern: 'mallory'}})
     expect(rule.status, JSON.stringify(rule.json)).toBe(201)
     ruleId = rule.json.result.rule.id
+    const reservation = await call(s, 'POST', '/v1/admin/reservations', {auth: bearer(t.vendor), body: {license: ten, subject: 'user', pattern: 'ann', seats: 1}})
+    expect(reservation.status, JSON.stringify(reservation.json)).toBe(201)
+    reservationId = reservation.json.result.reservation.id
   })
 
   /** Each route with a body it would accept: a refusal is the token's doing, not the input's. */
@@ -122,6 +127,9 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
     ['GET', `/v1/admin/policies/${s.license('ten')}`],
     ['PUT', `/v1/admin/policies/${s.license('ten')}`, {mode: 'exclusive'}],
     ['PATCH', `/v1/admin/policies/${s.license('ten')}`, {maxPerUser: 3}],
+    ['GET', '/v1/admin/reservations'],
+    ['POST', '/v1/admin/reservations', {license: s.license('ten'), subject: 'host', pattern: 'build-*', seats: 2}],
+    ['DELETE', `/v1/admin/reservations/${reservationId}`],
     ['POST', '/v1/test/clock/advance', {seconds: 0}],
   ]
 

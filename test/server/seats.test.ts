@@ -13,7 +13,7 @@ import {dearmor} from '../../src/crypto/armor.js'
 import {publicJwk} from '../../src/crypto/keys.js'
 import {systemClock} from '../../src/domain/clock.js'
 import {KeyRing} from '../../src/services/keyring.js'
-import {SeatService} from '../../src/services/seats.js'
+import {reservedInUse, SeatService} from '../../src/services/seats.js'
 import {startServer} from '../../src/server/runtime.js'
 import {openStore} from '../../src/store/store.js'
 import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, defaultSeed, refusal, testServer, type TestServer} from './helpers.js'
@@ -322,6 +322,120 @@ describe('counting modes', () => {
   })
 })
 
+describe('seat reservations', () => {
+  const reservationSeed = {...defaultSeed, licenses: [...defaultSeed.licenses, {key: 'three', product: 7, quantity: 3}, {key: 'single', product: 7, kind: 'single'}]}
+
+  it('reserved seats are kept for their user: others are refused saying so; the user takes them first and the free seats after', async () => {
+    const s = await testServer({seed: reservationSeed})
+    const three = s.license('three')
+    const r = await s.admin.addReservation({license: three, subject: 'user', pattern: 'alice', seats: 2})
+    expect(r).toMatchObject({licenseId: three, subject: 'user', pattern: 'alice', seats: 2})
+    const bob = await s.client.checkout({license: three, user: 'bob', host: 'pc1'})
+    const carol = await refusal(s.client.checkout({license: three, user: 'carol', host: 'pc2'}))
+    expect(carol).toMatchObject({code: 'NO_SEAT_FREE', exit: 4, details: {licenseId: three, quantity: 3, used: 1, reservedForOthers: 2}})
+    expect(carol.message).toMatch(/free for user carol on host pc2: 1 of 3 in use by bob@pc1; 2 more reserved for user alice$/)
+    // Alice, in any case, gets her two seats; then the license is full for her too, and says nothing of reservations.
+    await s.client.checkout({license: three, user: 'ALICE', host: 'pc3'})
+    const a2 = await s.client.checkout({license: three, user: 'alice', host: 'pc4'})
+    const full = await refusal(s.client.checkout({license: three, user: 'alice', host: 'pc5'}))
+    expect(full.code).toBe('NO_SEAT_FREE')
+    expect(full.message).not.toMatch(/reserved/)
+    expect(full.details?.reservedForOthers).toBeUndefined()
+    // A free seat is anyone's: alice takes it beside her reserved ones, and then only one of hers is kept.
+    await s.client.release(bob.lease.id)
+    await s.client.checkout({license: three, user: 'alice', host: 'pc5'})
+    await s.client.release(a2.lease.id)
+    expect((await s.admin.listReservations(three)).map((x) => x.inUse)).toEqual([2])
+    await s.client.checkout({license: three, user: 'bob', host: 'pc1'})
+    expect(await used(s, three)).toBe(3)
+    const [usage] = await s.client.list({license: three})
+    expect(usage.reserved).toBe(2)
+    // Removing the reservation frees its seats for anyone.
+    expect(await s.admin.removeReservation(r.id)).toMatchObject({id: r.id, seats: 2})
+    expect(await s.admin.listReservations(three)).toEqual([])
+    expect((await s.client.list({license: three}))[0].reserved).toBe(0)
+    const audit = await s.store.db.selectFrom('audit_events').select(['action', 'subject']).where('action', 'in', ['seat.reserve', 'seat.unreserve']).orderBy('seq').execute()
+    expect(audit).toEqual([
+      {action: 'seat.reserve', subject: `license:${three}`},
+      {action: 'seat.unreserve', subject: `license:${three}`},
+    ])
+    await s.close()
+  })
+
+  it('by host pattern and by address block; borrows and station share count as leases do', async () => {
+    const s = await testServer({seed: reservationSeed})
+    const ten = s.license('ten')
+    await s.admin.addReservation({license: ten, subject: 'host', pattern: 'build-*', seats: 4})
+    await s.admin.addReservation({license: ten, subject: 'address', pattern: '10.0.0.0/8', seats: 3})
+    // The client is at 127.0.0.1: of 10 seats, 3 free for it (7 reserved for others), 7 for a build host.
+    const mine = await burst(s, ten, 10)
+    expect(mine.granted).toHaveLength(3)
+    const refused = await refusal(s.client.checkout({license: ten, user: 'x', host: 'pc'}))
+    expect(refused.message).toMatch(/7 more reserved for host build-\*, address 10\.0\.0\.0\/8$/)
+    // A borrow is refused the same way; a build host borrows one of its reserved seats.
+    expect((await refusal(s.client.borrow({license: ten, user: 'x', host: 'laptop', duration: 3600}))).code).toBe('NO_SEAT_FREE')
+    await s.client.borrow({license: ten, user: 'ci', host: 'BUILD-1', duration: 3600})
+    await s.admin.setPolicy(ten, {mode: 'station'})
+    // Three processes of one build station take one seat.
+    await Promise.all([1, 2, 3].map((p) => s.client.checkout({license: ten, user: 'ci', host: 'build-2', process: `p${p}`})))
+    expect((await s.admin.listReservations(ten)).map((r) => [r.pattern, r.inUse])).toEqual([
+      ['build-*', 2],
+      ['10.0.0.0/8', 0],
+    ])
+    for (const host of ['build-3', 'build-4']) await s.client.checkout({license: ten, user: 'ci', host})
+    // The host reservation is used up; the address block's 3 seats stay kept for 10/8.
+    expect((await refusal(s.client.checkout({license: ten, user: 'ci', host: 'build-5'}))).message).toMatch(/3 more reserved for address 10\.0\.0\.0\/8$/)
+    expect(await used(s, ten)).toBe(7)
+    await s.close()
+  })
+
+  it('holds under concurrency: 200 others and 50 of the reserved user at once get exactly the seats meant for them', async () => {
+    const s = await testServer({seed: reservationSeed})
+    const ten = s.license('ten')
+    await s.admin.addReservation({license: ten, subject: 'user', pattern: 'vip', seats: 4})
+    const results = await Promise.allSettled([
+      ...Array.from({length: 200}, (_, i) => s.client.checkout({license: ten, ...who(i)})),
+      ...Array.from({length: 50}, (_, i) => s.client.checkout({license: ten, user: 'vip', host: `vip-host${i}`})),
+    ])
+    const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.lease.user] : []))
+    expect(granted).toHaveLength(10)
+    expect(granted.filter((u) => u === 'vip').length).toBeGreaterThanOrEqual(4)
+    expect(new Set(results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as {code: string}).code] : [])))).toEqual(new Set(['NO_SEAT_FREE']))
+    expect(await used(s, ten)).toBe(10)
+    await s.close()
+  })
+
+  it('refuses what cannot be reserved, saying why', async () => {
+    const s = await testServer({seed: reservationSeed})
+    const three = s.license('three')
+    await s.admin.addReservation({license: three, subject: 'user', pattern: 'alice', seats: 2})
+    const over = await refusal(s.admin.addReservation({license: three, subject: 'host', pattern: 'pc1', seats: 2}))
+    expect(over).toMatchObject({code: 'OVER_RESERVED', exit: 4, details: {licenseId: three, quantity: 3, reserved: 2, requested: 2, httpStatus: 409}})
+    expect(over.message).toMatch(/has 3 seat\(s\), 2 of them reserved already: 2 more cannot be reserved/)
+    expect((await refusal(s.admin.addReservation({license: s.license('single'), subject: 'user', pattern: 'alice', seats: 1}))).code).toBe('NOT_CONCURRENT')
+    expect(await refusal(s.admin.addReservation({license: 'lic_01nothere', subject: 'user', pattern: 'alice', seats: 1}))).toMatchObject({code: 'LICENSE_NOT_FOUND', exit: 3})
+    expect((await refusal(s.admin.addReservation({license: three, subject: 'address', pattern: '10.0.0.0/99', seats: 1}))).code).toBe('INVALID_VALUE')
+    expect((await refusal(s.admin.addReservation({license: three, subject: 'user', pattern: 'bob', seats: 0}))).code).toBe('INVALID_REQUEST')
+    expect((await refusal(s.admin.addReservation({license: three, subject: 'group' as 'user', pattern: 'eng', seats: 1}))).code).toBe('INVALID_REQUEST')
+    expect(await refusal(s.admin.removeReservation(999))).toMatchObject({code: 'RESERVATION_NOT_FOUND', exit: 3})
+    expect(await refusal(s.admin.listReservations('lic_01nothere'))).toMatchObject({code: 'LICENSE_NOT_FOUND', exit: 3})
+    expect((await s.admin.listReservations()).map((r) => r.pattern)).toEqual(['alice'])
+    await s.close()
+  })
+
+  it('a holder fills the first reservation it matches that has room', () => {
+    const reservation = (id: number, subject: 'user' | 'host', pattern: string, seats: number) => ({id, licenseId: 'lic', subject, pattern, seats, createdAt: 0, block: undefined})
+    const lease = (user: string, host: string, mode: 'checkout' | 'station' | 'exclusive' = 'checkout', seats = 1) => ({user, host, address: null, kind: 'lease' as const, mode, seats})
+    const byUserThenHost = [reservation(1, 'user', 'alice', 1), reservation(2, 'host', 'pc1', 1)]
+    expect(reservedInUse(byUserThenHost, [lease('alice', 'pc1'), lease('bob', 'pc1')])).toEqual([1, 1])
+    expect(reservedInUse(byUserThenHost, [lease('alice', 'pc1'), lease('alice', 'pc1'), lease('alice', 'pc2')])).toEqual([1, 1])
+    // A station counts once however many leases it has; an exclusive lease's seats fill what they match.
+    expect(reservedInUse(byUserThenHost, [lease('alice', 'pc2', 'station'), lease('alice', 'pc2', 'station')])).toEqual([1, 0])
+    expect(reservedInUse([reservation(1, 'user', 'a*', 3)], [lease('ann', 'x', 'exclusive', 10)])).toEqual([3])
+    expect(reservedInUse(byUserThenHost, [lease('carol', 'pc9')])).toEqual([0, 0])
+  })
+})
+
 describe('borrowing', () => {
   it('a borrow is a signed file, counts against the seats until returned or expired, within the limits', async () => {
     const s = await testServer({settings: {borrowMaxSeconds: 7 * 86_400}})
@@ -418,7 +532,7 @@ describe('administration', () => {
     expect(bad.code).toBe('INVALID_VALUE')
     await s.close()
   })
-  it('obeys access rules and seat policies that another process wrote into the same store, without a restart', async () => {
+  it('obeys access rules, seat reservations and seat policies that another process wrote into the same store, without a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'licadm-seats-shared-'))
     const server = await startServer({port: 0, data: {kind: 'dir', dir}, clock: systemClock, seed: JSON.stringify(defaultSeed), tokens: [{token: CLIENT_TOKEN, role: 'client', name: 'tests'}]})
     const other = await openStore({path: join(dir, 'licadm.db')})
@@ -431,6 +545,10 @@ describe('administration', () => {
       const elsewhere = new SeatService({store: other, keys: new KeyRing(join(dir, 'keys')), clock: systemClock, actor: 'test'})
       await elsewhere.addRule({product: 7, action: 'deny', subject: 'user', pattern: 'mallory'})
       expect((await refusal(client.checkout({license: ten, user: 'mallory', host: 'pc1'}))).code).toBe('ACCESS_DENIED')
+      // It keeps 9 of the 10 seats for vip (mallory holds the tenth), then lets them go again.
+      const reservation = await elsewhere.addReservation({license: ten, subject: 'user', pattern: 'vip', seats: 9})
+      expect((await refusal(client.checkout({license: ten, user: 'alice', host: 'pc2'}))).message).toMatch(/9 more reserved for user vip/)
+      await elsewhere.removeReservation(reservation.id)
       await elsewhere.setPolicy({license: ten, mode: 'exclusive'})
       const taken = await refusal(client.checkout({license: ten, user: 'alice', host: 'pc2'}))
       expect(taken.code).toBe('NO_SEAT_FREE')

@@ -30,10 +30,11 @@ const NDJSON = [
   `{"type":"token","name":"ci","role":"client","sha256":"${createHash('sha256').update('hashed-client-token').digest('hex')}"}`,
   '{"type":"rule","product":7,"action":"deny","subject":"user","pattern":"mallory"}',
   '{"type":"default","product":7,"action":"allow"}',
+  '{"type":"reservation","license":"five","subject":"user","pattern":"release-bot","seats":4}',
 ].join('\n')
 
 describe('seed files', () => {
-  it('NDJSON seeds products, licenses with a seat policy, users, containers, hashed tokens and rules', async () => {
+  it('NDJSON seeds products, licenses with a seat policy, users, containers, hashed tokens, rules and reservations', async () => {
     const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: NDJSON})
     try {
       expect(server.vendor).toEqual({code: 31, name: 'Nd Vendor'})
@@ -44,6 +45,9 @@ describe('seed files', () => {
       expect(g.lease.mode).toBe('station')
       expect((await refusal(client.checkout({product: 7, user: 'ann', host: 'other-pc'}))).code).toBe('USER_LIMIT')
       expect((await refusal(client.checkout({product: 7, user: 'mallory', host: 'pc'}))).code).toBe('ACCESS_DENIED')
+      // Four of the five seats are kept for release-bot.
+      expect((await refusal(client.checkout({product: 7, user: 'bob', host: 'pc2'}))).message).toMatch(/4 more reserved for user release-bot/)
+      await client.checkout({product: 7, user: 'release-bot', host: 'ci'})
       const containers = await server.store.db.selectFrom('containers').select('kind').execute()
       expect(containers).toEqual([{kind: 'personal'}])
     } finally {
@@ -63,6 +67,7 @@ describe('seed files', () => {
       expect(second.licenses.map((l) => l.id)).toEqual(ids)
       expect(second.kid).toBe(kid)
       expect(await second.store.db.selectFrom('access_rules').selectAll().execute()).toHaveLength(1)
+      expect(await second.store.db.selectFrom('seat_reservations').selectAll().execute()).toHaveLength(1)
       expect(await second.store.db.selectFrom('containers').selectAll().execute()).toHaveLength(1)
       expect(await second.store.integrityCheck()).toBe('ok')
     } finally {
@@ -70,12 +75,16 @@ describe('seed files', () => {
     }
   })
 
-  it("refuses a license's seat policy with an unknown field or a value out of range, saying which (exit 2)", async () => {
+  it("refuses a license's seat policy with an unknown field or a value out of range, and a reservation the license cannot keep, saying which (exit 2)", async () => {
     const start = (seat: unknown) =>
       startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: JSON.stringify({products: [{code: 7, name: 'Seven'}], licenses: [{key: 'eng', product: 7, quantity: 3, seat}]})})
     await expect(start({maxperuser: 1})).rejects.toMatchObject({exit: 2, message: expect.stringMatching(/^--seed: license "eng": "seat" has an unknown field "maxperuser" \(known: .*maxPerUser/)})
     await expect(start({maxPerUser: 0})).rejects.toMatchObject({exit: 2, message: expect.stringMatching(/^--seed: .*maxPerUser/)})
     await expect(start('station')).rejects.toMatchObject({exit: 2, message: expect.stringMatching(/"seat" must be an object/)})
+    const reserve = (reservation: object) =>
+      startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: JSON.stringify({products: [{code: 7, name: 'Seven'}], licenses: [{key: 'eng', product: 7, quantity: 3}], reservations: [reservation]})})
+    await expect(reserve({license: 'eng', subject: 'user', pattern: 'ann', seats: 4})).rejects.toMatchObject({exit: 2, code: 'OVER_RESERVED', message: expect.stringMatching(/^--seed: license lic_\w+ has 3 seat\(s\)/)})
+    await expect(reserve({license: 'nope', subject: 'user', pattern: 'ann', seats: 1})).rejects.toMatchObject({exit: 2, message: expect.stringMatching(/^--seed: license nope not found/)})
   })
 
   it('refuses unknown sections and types, naming the line', () => {
@@ -119,6 +128,7 @@ describe('seed files', () => {
       // The rule and the token are in force too.
       expect((await refusal(client.checkout({product: 7, user: 'ann', host: 'kiosk-3'}))).code).toBe('ACCESS_DENIED')
       expect((await new ServerClient({server: server.url, token: 'ci-client-token'}).list()).length).toBe(1)
+      expect(await server.seats.listReservations()).toEqual([expect.objectContaining({subject: 'user', pattern: 'release-bot', seats: 1, inUse: 0})])
     } finally {
       await server.close()
     }

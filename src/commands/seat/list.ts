@@ -6,7 +6,7 @@ import {seatServerFlags} from '../../cli/server-flags.js'
 export default class SeatList extends BaseCommand<typeof SeatList> {
   static override summary = 'Who has what: each concurrent license with its seats used and their holders.'
 
-  static override description = 'One line per license (seats used/total, borrowed, counting mode), then one line per holder: lease, user, host, since and expiry. --user and --host list only that user\'s or host\'s holders (the seats used stay the license\'s): the leases to release after a crash, say.'
+  static override description = 'One line per license (seats used/total, borrowed, counting mode, and the seats reserved when any are: see "server reservations"), then one line per holder: lease, user, host, since and expiry. --user and --host list only that user\'s or host\'s holders (the seats used stay the license\'s): the leases to release after a crash, say.'
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350',
@@ -32,11 +32,13 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
         await table(
           licenses,
           [
-            {header: 'License', get: (l) => l.licenseId},
-            {header: 'Product', get: (l) => l.productCode},
-            {header: 'Mode', get: (l) => l.mode},
-            {header: 'Used', get: (l) => `${l.used}/${l.quantity}`},
-            {header: 'Borrowed', get: (l) => l.borrowed},
+            {header: 'LICENSE', get: (l) => l.licenseId},
+            {header: 'PRODUCT', get: (l) => l.productCode},
+            {header: 'MODE', get: (l) => l.mode},
+            {header: 'USED', get: (l) => `${l.used}/${l.quantity}`},
+            {header: 'BORROWED', get: (l) => l.borrowed},
+            // Reserved seats are kept for the users, hosts or addresses of "server reservations".
+            ...(licenses.some((l) => l.reserved > 0) ? [{header: 'RESERVED', get: (l: (typeof licenses)[number]) => l.reserved}] : []),
           ],
           'no concurrent licenses on this server',
         ),
@@ -51,13 +53,13 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
         this.log('')
         this.log(
           await table(holders, [
-            {header: 'Lease', get: (h) => h.id},
-            {header: 'License', get: (h) => h.licenseId},
-            {header: 'Kind', get: (h) => h.kind},
-            {header: 'User', get: (h) => h.user},
-            {header: 'Host', get: (h) => h.host},
-            {header: 'Since', get: (h) => date(h.createdAt)},
-            {header: 'Expires', get: (h) => date(h.expiresAt)},
+            {header: 'LEASE', get: (h) => h.id},
+            {header: 'LICENSE', get: (h) => h.licenseId},
+            {header: 'KIND', get: (h) => h.kind},
+            {header: 'USER', get: (h) => h.user},
+            {header: 'HOST', get: (h) => h.host},
+            {header: 'SINCE', get: (h) => date(h.createdAt)},
+            {header: 'EXPIRES', get: (h) => date(h.expiresAt)},
           ]),
         )
       }

@@ -17,7 +17,7 @@ The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), "tok
 
 Remote administration: tokens made with "licadm token create" (roles vendor, group-admin with its --group, client) are read from the store on every request, so a new or revoked token counts at once without a restart. With a vendor token, every administration command works against this server (--server URL --token, or LICADM_SERVER and LICADM_TOKEN) with the same output and exit codes as locally; a group-admin token manages only its group's members and enterprise containers. Failed authentications are limited per client address (10 a minute, then 429).
 
---seed FILE loads products, licenses (with their seat policy), users, groups, containers (a fixed serial and secret for fixtures), tokens and access rules from a JSON object or NDJSON lines with a "type" (the README's "Seed files" lists every field); re-seeding the same store is harmless.
+--seed FILE loads products, licenses (with their seat policy), users, groups, containers (a fixed serial and secret for fixtures), tokens, access rules and seat reservations from a JSON object or NDJSON lines with a "type" (the README's "Seed files" lists every field); re-seeding the same store is harmless.
 
 Logs: JSON lines (pino) on standard error. At --log-level info (the default) one line per answered request (method, URL, route, status, time taken, who asked: the token's name or the container, the refusal's code) and the server's start, stop and errors; warn or error keep only problems, debug adds a line per incoming request, silent writes none. Tokens, headers, secrets and request bodies are never logged.
 

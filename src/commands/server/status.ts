@@ -43,11 +43,12 @@ export default class ServerStatus extends BaseCommand<typeof ServerStatus> {
           await table(
             status.licenses,
             [
-              {header: 'License', get: (l) => l.licenseId},
-              {header: 'Product', get: (l) => l.productCode},
-              {header: 'Mode', get: (l) => l.mode},
-              {header: 'Seats used', get: (l) => `${l.used}/${l.quantity}`},
-              {header: 'Borrowed', get: (l) => l.borrowed},
+              {header: 'LICENSE', get: (l) => l.licenseId},
+              {header: 'PRODUCT', get: (l) => l.productCode},
+              {header: 'MODE', get: (l) => l.mode},
+              {header: 'SEATS USED', get: (l) => `${l.used}/${l.quantity}`},
+              {header: 'BORROWED', get: (l) => l.borrowed},
+              ...(status.licenses.some((l) => l.reserved > 0) ? [{header: 'RESERVED', get: (l: (typeof status.licenses)[number]) => l.reserved}] : []),
             ],
             'no concurrent licenses on this server',
           ),

@@ -1,9 +1,9 @@
 import type {FastifyInstance} from 'fastify'
 
 import {ok} from '../app.js'
-import {defaultBody, idParams, policyBody, productParams, ruleBody, rulesQuery} from './schemas.js'
+import {defaultBody, idParams, policyBody, productParams, reservationBody, reservationsQuery, ruleBody, rulesQuery} from './schemas.js'
 
-/** Administration with a vendor token: force-release, access rules, seat policies. */
+/** Administration with a vendor token: force-release, access rules, seat policies, seat reservations. */
 export async function adminRoutes(app: FastifyInstance): Promise<void> {
   const {seats} = app.licadm
   app.addHook('onRequest', async (request) => {
@@ -34,4 +34,14 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
   app.patch<{Params: {id: string}; Body: Record<string, unknown>}>('/v1/admin/policies/:id', {schema: {params: idParams, body: policyBody}}, async (request) =>
     ok({policy: await seats.setPolicy({license: request.params.id, ...request.body} as never, {merge: true})}),
   )
+
+  app.get<{Querystring: {license?: string}}>('/v1/admin/reservations', {schema: {querystring: reservationsQuery}}, async (request) =>
+    ok({reservations: await seats.listReservations(request.query.license)}),
+  )
+
+  app.post<{Body: {license: string; subject: string; pattern: string; seats: number}}>('/v1/admin/reservations', {schema: {body: reservationBody}}, async (request, reply) =>
+    reply.code(201).send(ok({reservation: await seats.addReservation(request.body)})),
+  )
+
+  app.delete<{Params: {id: string}}>('/v1/admin/reservations/:id', {schema: {params: idParams}}, async (request) => ok({reservation: await seats.removeReservation(request.params.id)}))
 }

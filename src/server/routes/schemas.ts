@@ -54,6 +54,24 @@ export const ruleBody = {
   required: ['product', 'action', 'subject', 'pattern'],
 } as const
 
+export const reservationBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    license: text,
+    subject: {type: 'string', enum: ['user', 'host', 'address']},
+    pattern: text,
+    seats: {type: 'integer', ...range(SEAT_RANGES.reservedSeats)},
+  },
+  required: ['license', 'subject', 'pattern', 'seats'],
+} as const
+
+export const reservationsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {license: text},
+} as const
+
 export const defaultBody = {
   type: 'object',
   additionalProperties: false,

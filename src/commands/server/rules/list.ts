@@ -23,9 +23,9 @@ export default class ServerRulesList extends BaseCommand<typeof ServerRulesList>
         ...p.rules.map((r) => ({product: p.productCode, id: String(r.id), rule: `${r.action} ${r.subject} ${r.pattern}`})),
       ])
       this.log(await table(rows, [
-        {header: 'Product', get: (r) => r.product},
-        {header: 'Rule', get: (r) => r.id},
-        {header: 'Action', get: (r) => r.rule},
+        {header: 'PRODUCT', get: (r) => r.product},
+        {header: 'RULE', get: (r) => r.id},
+        {header: 'ACTION', get: (r) => r.rule},
       ], 'no access rules: every client is allowed'))
     }
     return {products}
