@@ -45,6 +45,8 @@ export interface AppOptions {
 
 export interface AppState {
   ready: boolean
+  /** Every route, "METHOD /path", as registered (GET /v1 lists them). */
+  endpoints: string[]
 }
 
 declare module 'fastify' {
@@ -155,7 +157,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
   // JSON only: a text/plain body is refused as an unsupported media type, not parsed as a string.
   app.removeContentTypeParser('text/plain')
-  const state: AppState = {ready: false}
+  const state: AppState = {ready: false, endpoints: []}
   app.decorateRequest('principal', null)
   app.decorate('licadm', {
     ...options,
@@ -207,6 +209,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     void reply.code(404).send(errorBody(error))
   })
 
+  // The list GET /v1 answers with is taken from the routes themselves, so it never misses one.
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') state.endpoints.push(`${method} ${route.url}`)
+  })
   await app.register(metricsRoutes, {metrics})
   await app.register(systemRoutes)
   await app.register(seatRoutes)

@@ -158,4 +158,14 @@ describe('health and readiness', () => {
     const v1 = await call('GET', '/v1', {token: null})
     expect(v1.json.result.endpoints).toContain('POST /v1/leases')
   })
+
+  it('GET /v1 lists every route the server has, and only those', async () => {
+    const endpoints: string[] = (await call('GET', '/v1', {token: null})).json.result.endpoints
+    for (const e of ['PATCH /v1/admin/policies/:id', 'POST /v1/admin/reservations', 'GET /metrics', 'POST /v1/ops/:op (administration: one route per service operation)']) expect(endpoints).toContain(e)
+    for (const e of endpoints) {
+      const [method, url] = e.split(' ')
+      expect(s.app.hasRoute({method: method as 'GET', url}), e).toBe(true)
+    }
+    expect(new Set(endpoints).size).toBe(endpoints.length)
+  })
 })

@@ -5,28 +5,11 @@ import {ok} from '../app.js'
 import {advanceBody} from './schemas.js'
 import {seatScope} from './seats.js'
 
-export const ENDPOINTS = [
-  'GET /healthz',
-  'GET /readyz',
-  'GET /v1',
-  'GET /v1/status',
-  'POST /v1/leases',
-  'POST /v1/leases/:id/heartbeat',
-  'DELETE /v1/leases/:id',
-  'GET /v1/leases',
-  'POST /v1/borrows',
-  'DELETE /v1/borrows/:id',
-  'DELETE /v1/admin/leases/:id',
-  'GET /v1/admin/rules',
-  'POST /v1/admin/rules',
-  'DELETE /v1/admin/rules/:id',
-  'PUT /v1/admin/rules/:product/default',
-  'GET /v1/admin/policies/:id',
-  'PUT /v1/admin/policies/:id',
-  'POST /v1/ops/:operation (administration: one route per service operation)',
-  'GET /metrics',
-  'POST /v1/test/clock/advance (--test-mode only; admin)',
-]
+/** What GET /v1 says of some routes besides their method and path. */
+const ENDPOINT_NOTES: Record<string, string> = {
+  'POST /v1/ops/:op': 'administration: one route per service operation',
+  'POST /v1/test/clock/advance': '--test-mode only; admin',
+}
 
 /** Health, readiness, status, and the test clock. */
 export async function systemRoutes(app: FastifyInstance): Promise<void> {
@@ -38,7 +21,7 @@ export async function systemRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/readyz', async (_request, reply) => reply.code(licadm.state.ready ? 200 : 503).send(ok({ready: licadm.state.ready})))
 
-  app.get('/v1', async () => ok({version: licadm.version, endpoints: ENDPOINTS}))
+  app.get('/v1', async () => ok({version: licadm.version, endpoints: licadm.state.endpoints.map((e) => (ENDPOINT_NOTES[e] ? `${e} (${ENDPOINT_NOTES[e]})` : e))}))
 
   app.get('/v1/status', async (request) => {
     await licadm.authorize(request, 'client')
