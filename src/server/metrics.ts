@@ -263,6 +263,7 @@ export class ServerMetrics {
   private readonly inUse = this.registry.gauge('licadm_seats_in_use', 'Seats of a concurrent license in use (leases and borrows), at scrape time.', ['license', 'product'])
   private readonly free = this.registry.gauge('licadm_seats_free', 'Seats of a concurrent license free to check out, at scrape time.', ['license', 'product'])
   private readonly borrowed = this.registry.gauge('licadm_seats_borrowed', 'Seats of a concurrent license borrowed (offline), at scrape time.', ['license', 'product'])
+  private readonly reserved = this.registry.gauge('licadm_seats_reserved', 'Seats of a concurrent license kept by reservations for their users, hosts or addresses, at scrape time.', ['license', 'product'])
   private readonly info = this.registry.gauge('licadm_build_info', 'Always 1; the server version as a label.', ['version'])
   private readonly started = this.registry.gauge('licadm_start_time_seconds', 'When the server started, in seconds since the epoch (server clock).')
 
@@ -300,11 +301,13 @@ export class ServerMetrics {
     this.inUse.reset()
     this.free.reset()
     this.borrowed.reset()
+    this.reserved.reset()
     for (const l of licenses) {
       const labels = [l.licenseId, String(l.productCode)]
       this.inUse.labels(...labels).set(l.used)
       this.free.labels(...labels).set(Math.max(0, l.quantity - l.used))
       this.borrowed.labels(...labels).set(l.borrowed)
+      this.reserved.labels(...labels).set(l.reserved)
     }
     const reclaimed = source.reclaimed()
     const counted = this.expiries.labels()

@@ -79,6 +79,7 @@ describe('GET /metrics', () => {
     expect(await call(s, 'POST', '/v1/leases', {token: null, body: {license: ten, user: 'x', host: 'h'}})).toBe(401)
     expect(await call(s, 'GET', '/v1/leases', {token: 'not-a-known-token'})).toBe(401)
     expect(await call(s, 'GET', '/v1/leases', {token: 'not-a-known-token'})).toBe(401)
+    await s.admin.addReservation({license: ten, subject: 'user', pattern: 'vip', seats: 3})
     // One release by the client; the other four leases expire and the sweeper reclaims them.
     await s.client.release(leases[0])
 
@@ -90,6 +91,8 @@ describe('GET /metrics', () => {
     expect(samples.get('licadm_seats_free{license="' + ten + '",product="7"}')).toBe(8)
     expect(samples.get('licadm_seats_in_use{license="' + two + '",product="8"}')).toBe(2)
     expect(samples.get('licadm_seats_free{license="' + two + '",product="8"}')).toBe(0)
+    expect(samples.get('licadm_seats_reserved{license="' + ten + '",product="7"}')).toBe(3)
+    expect(samples.get('licadm_seats_reserved{license="' + two + '",product="8"}')).toBe(0)
     expect(samples.get('licadm_lease_expiries_total')).toBe(0)
 
     expect((await s.admin.advanceClock(301)).reclaimed).toBe(4)
@@ -140,6 +143,7 @@ describe('GET /metrics', () => {
       ['licadm_http_request_duration_seconds', 'histogram'],
       ['licadm_seats_in_use', 'gauge'],
       ['licadm_seats_free', 'gauge'],
+      ['licadm_seats_reserved', 'gauge'],
       ['licadm_lease_expiries_total', 'counter'],
       ['licadm_refusals_total', 'counter'],
       ['licadm_auth_failures_total', 'counter'],
