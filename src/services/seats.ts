@@ -218,6 +218,8 @@ export class SeatService {
   private readonly rules = new Map<number, {defaultAction: RuleAction; rules: AccessRule[]; blocks: Map<number, BlockList>}>()
   /** Reservations per license, compiled (most licenses have none: an empty list); valid as the rules. */
   private readonly reservationSets = new Map<string, CompiledReservation[]>()
+  /** Seat policies per license (null: none), read once per checkout otherwise; valid as the rules. */
+  private readonly policies = new Map<string, SeatPolicy | null>()
   private cachedVersion = -1
 
   /**
@@ -472,6 +474,7 @@ export class SeatService {
       const policy: SeatPolicy = {...base, ...given}
       const row = policyRow(policy)
       await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
+      this.policies.delete(licenseId)
       await appendAudit(tx, this.ctx, {action: 'seat.policy', subject: `license:${licenseId}`, ...(before ? {before: policyRow(before)} : {}), after: row})
       return policy
     })
@@ -630,12 +633,13 @@ export class SeatService {
     }
   }
 
-  /** Rules and reservations changed by another process (a commit on another connection) are read again. */
+  /** Rules, reservations and policies changed by another process (a commit on another connection) are read again. */
   private syncCaches(q: SyncSql): void {
     const version = q.dataVersion()
     if (version !== this.cachedVersion) {
       this.rules.clear()
       this.reservationSets.clear()
+      this.policies.clear()
       this.cachedVersion = version
     }
   }
@@ -667,10 +671,16 @@ export class SeatService {
   }
 
   private policy(q: SyncSql, licenseId: string): SeatPolicy | null {
-    const row = q.get<SeatPolicyTable>('select * from seat_policies where license_id = ?', licenseId)
-    return row
-      ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats, maxPerUser: row.max_per_user}
-      : null
+    this.syncCaches(q)
+    let policy = this.policies.get(licenseId)
+    if (policy === undefined) {
+      const row = q.get<SeatPolicyTable>('select * from seat_policies where license_id = ?', licenseId)
+      policy = row
+        ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats, maxPerUser: row.max_per_user}
+        : null
+      this.policies.set(licenseId, policy)
+    }
+    return policy
   }
 
   /** The licenses a request may take a seat of, best first; refuses when none is usable at all. */
