@@ -3,6 +3,7 @@ import type {KeyObject} from 'node:crypto'
 import {ExitCode, LicadmError} from '../domain/errors.js'
 import {SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
 import {request as transportRequest, type TransportResponse, type TrustOptions} from './transport.js'
+import type {UsageReport} from '../services/seat-usage.js'
 import type {BorrowGrant, BorrowInput, CheckoutInput, Grant, Lease, SeatUsage, AccessRules, AccessRule, SeatPolicy, SeatReservation, ReservationUsage} from '../services/seats.js'
 
 export interface ServerClientOptions {
@@ -167,10 +168,7 @@ export class ServerClient {
 
   /** Each license's seats used and holders; `user`/`host` list only that user's or host's holders. */
   async list(filter: {license?: string; product?: number | string; user?: string; host?: string} = {}): Promise<SeatUsage[]> {
-    const q = new URLSearchParams()
-    for (const [key, value] of Object.entries(filter)) if (value !== undefined) q.set(key, String(value))
-    const qs = q.toString()
-    return (await this.request<{licenses: SeatUsage[]}>('GET', `/v1/leases${qs ? `?${qs}` : ''}`)).licenses
+    return (await this.request<{licenses: SeatUsage[]}>('GET', `/v1/leases${queryString(filter)}`)).licenses
   }
 
   borrow(input: BorrowInput): Promise<BorrowGrant> {
@@ -211,6 +209,11 @@ export class ServerClient {
     return (await this.request<{policy: SeatPolicy | null}>('GET', `/v1/admin/policies/${encodeURIComponent(license)}`)).policy
   }
 
+  /** Seat usage per license and day: by default the 30 days to the server's today. */
+  usageReport(filter: {license?: string; since?: string; until?: string; days?: number} = {}): Promise<UsageReport> {
+    return this.request('GET', `/v1/admin/usage${queryString(filter)}`)
+  }
+
   /** The reservations of a license (or every license), with the seats of each in use. */
   async listReservations(license?: string): Promise<ReservationUsage[]> {
     return (await this.request<{reservations: ReservationUsage[]}>('GET', `/v1/admin/reservations${license === undefined ? '' : `?license=${encodeURIComponent(license)}`}`)).reservations
@@ -228,4 +231,12 @@ export class ServerClient {
   advanceClock(seconds: number): Promise<{serverTime: string; reclaimed: number}> {
     return this.request('POST', '/v1/test/clock/advance', {seconds})
   }
+}
+
+/** "?key=value&…" of the values given (none: ""). */
+function queryString(filter: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams()
+  for (const [key, value] of Object.entries(filter)) if (value !== undefined) q.set(key, String(value))
+  const qs = q.toString()
+  return qs ? `?${qs}` : ''
 }

@@ -202,6 +202,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         closing ??= (async () => {
           await app.close()
           await sweeper.stop()
+          // The usage counted since the last sweep goes into the store before it closes.
+          await seats.flushUsage().catch((error: unknown) => app.log.error({err: error}, 'the seat usage could not be saved'))
           await signingThread?.close()
           await store.close()
           if (logStream instanceof StderrLines) logStream.close()

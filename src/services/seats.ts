@@ -16,6 +16,7 @@ import {signCompactAsync} from '../crypto/sign-async.js'
 import type {AccessRuleTable, LeaseTable, SeatMode, SeatPolicyTable, SeatReservationTable} from '../store/schema-seats.js'
 import type {SqlValue, SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
+import {dayBefore, isoDay, parseDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport} from './seat-usage.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
 
@@ -221,6 +222,8 @@ export class SeatService {
   /** Seat policies per license (null: none), read once per checkout otherwise; valid as the rules. */
   private readonly policies = new Map<string, SeatPolicy | null>()
   private cachedVersion = -1
+  /** Seat usage per license and day, counted here and flushed to the store by the sweeper. */
+  private readonly counter = new UsageCounter()
 
   /**
    * @param withSigner how the server signs with the vendor's key (the license server hands it to a
@@ -247,25 +250,28 @@ export class SeatService {
     const target = checkTarget(input)
     const issuer = await this.signing()
     const now = epochSeconds(this.ctx.clock)
-    const {lease, ttl, features} = await this.ctx.store.writeSync((q) => {
-      const candidates = this.candidates(q, target, now, scope)
-      let refusal: LicadmError | undefined
-      for (const license of candidates) {
-        this.checkAccess(q, Number(license.product_code), who)
-        const policy = this.policy(q, license.id)
-        const mode = policy?.mode ?? 'checkout'
-        const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
-        const seats = this.seatsNeeded(q, license, mode, who, now, policy?.maxPerUser ?? null)
-        if (typeof seats !== 'number') {
-          refusal ??= seats
-          continue
+    const {lease, ttl, features, usedAfter} = await this.ctx.store
+      .writeSync((q) => {
+        const candidates = this.candidates(q, target, now, scope)
+        let refusal: LicadmError | undefined
+        for (const license of candidates) {
+          this.checkAccess(q, Number(license.product_code), who)
+          const policy = this.policy(q, license.id)
+          const mode = policy?.mode ?? 'checkout'
+          const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
+          const need = this.seatsNeeded(q, license, mode, who, now, policy?.maxPerUser ?? null)
+          if (need instanceof LicadmError) {
+            refusal ??= need
+            continue
+          }
+          const lease = this.newLease('lease', license, who, mode, need.seats, now, ttl)
+          insertLease(q, lease)
+          return {lease, ttl, features: Number(license.features), usedAfter: need.usedAfter}
         }
-        const lease = this.newLease('lease', license, who, mode, seats, now, ttl)
-        insertLease(q, lease)
-        return {lease, ttl, features: Number(license.features)}
-      }
-      throw refusal!
-    })
+        throw refusal!
+      })
+      .catch((error: unknown) => this.refused(error, now))
+    this.counter.granted(lease.licenseId, now, usedAfter)
     return {lease, ttl, token: await leaseToken(lease, features, issuer)}
   }
 
@@ -300,6 +306,7 @@ export class SeatService {
       if (!row || row.kind !== 'lease' || !inScope(q, row.license_id, scope)) throw leaseNotFound(leaseId)
       if (Number(row.expires_at) <= now) {
         q.run('delete from leases where id = ?', leaseId)
+        this.counter.reclaimed(row.license_id, now)
         return {
           refusal: new LicadmError('LEASE_EXPIRED', ExitCode.expired, `lease ${leaseId} expired at ${isoSeconds(Number(row.expires_at))} without a heartbeat; its seat was reclaimed`, {
             hint: 'Check out a new seat.',
@@ -343,7 +350,7 @@ export class SeatService {
     const duration = parseUint(input.duration, 'duration', SEAT_RANGES.borrowSeconds, {required: true})!
     const {vendor, signer} = await this.signing()
     const now = epochSeconds(this.ctx.clock)
-    const {borrow, features} = await this.ctx.store.write(async (tx, q) => {
+    const {borrow, features, usedAfter} = await this.ctx.store.write(async (tx, q) => {
       const candidates = this.candidates(q, target, now, scope)
       let refusal: LicadmError | undefined
       for (const license of candidates) {
@@ -365,18 +372,19 @@ export class SeatService {
           })
           continue
         }
-        const seats = this.seatsNeeded(q, license, 'checkout', who, now, policy?.maxPerUser ?? null)
-        if (typeof seats !== 'number') {
-          refusal ??= seats
+        const need = this.seatsNeeded(q, license, 'checkout', who, now, policy?.maxPerUser ?? null)
+        if (need instanceof LicadmError) {
+          refusal ??= need
           continue
         }
-        const lease = this.newLease('borrow', license, who, 'checkout', seats, now, duration)
+        const lease = this.newLease('borrow', license, who, 'checkout', need.seats, now, duration)
         insertLease(q, lease)
         await appendAudit(tx, this.ctx, {action: 'seat.borrow', subject: `license:${license.id}`, after: {borrow: lease.id, user: who.user, host: who.host, expiresAt: lease.expiresAt}})
-        return {borrow: lease, features: Number(license.features)}
+        return {borrow: lease, features: Number(license.features), usedAfter: need.usedAfter}
       }
       throw refusal!
-    })
+    }).catch((error: unknown) => this.refused(error, now))
+    this.counter.granted(borrow.licenseId, now, usedAfter)
     return {borrow, file: armorBorrow(signBorrow(seatClaims(borrow, features, vendor), signer))}
   }
 
@@ -406,10 +414,57 @@ export class SeatService {
   }
 
   /** Deletes every lease and borrow past its expiry; returns how many seats were reclaimed. */
+  /**
+   * Deletes every lease and borrow past its expiry; returns how many seats were reclaimed. Then adds
+   * the usage counted since the last sweep to the store (see UsageCounter).
+   */
   async sweep(): Promise<number> {
     const now = epochSeconds(this.ctx.clock)
-    const res = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).executeTakeFirst()
-    return Number(res.numDeletedRows)
+    const gone = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).returning('license_id').execute()
+    for (const {license_id} of gone) this.counter.reclaimed(license_id, now)
+    await this.flushUsage()
+    return gone.length
+  }
+
+  /**
+   * Seat usage per concurrent license from `since` to `until` (UTC days, YYYY-MM-DD, both included;
+   * by default the `days` (30) days to today): the most seats in use at once, checkouts, denials for want of
+   * a free seat, reclaimed leases, and the days on which every seat was taken. Licenses revoked
+   * before the period are left out.
+   */
+  async usageReport(filter: {license?: string; since?: string; until?: string; days?: unknown} = {}): Promise<UsageReport> {
+    const licenseId = filter.license === undefined ? undefined : checkId(filter.license, 'license')
+    const until = filter.until === undefined ? isoDay(epochSeconds(this.ctx.clock)) : parseDay(filter.until, 'until')
+    if (filter.since !== undefined && filter.days !== undefined) throw new InvalidValueError('days', 'give the first day (since) or a number of days, not both')
+    const days = parseUint(filter.days ?? 30, 'days', USAGE_DAYS, {required: true})!
+    const since = filter.since === undefined ? dayBefore(until, days - 1) : parseDay(filter.since, 'since')
+    if (since > until) throw new InvalidValueError('since', `${since} is after ${until}: the report's first day comes before its last`)
+    await this.flushUsage()
+    return this.ctx.store.runSync((q) => {
+      const rows = q.all<UsageDay & {license_id: string}>(
+        `select license_id, day, peak, checkouts, denials, reclaimed from seat_usage_days where day >= ? and day <= ?${licenseId === undefined ? '' : ' and license_id = ?'}`,
+        ...(licenseId === undefined ? [since, until] : [since, until, licenseId]),
+      )
+      const active = new Set(rows.map((r) => r.license_id))
+      let licenses = q.all<{id: string; product_code: number; quantity: number; kind: string; status: string}>(
+        `select id, product_code, quantity, kind, status from licenses where kind = 'concurrent'${licenseId === undefined ? '' : ' and id = ?'} order by id`,
+        ...(licenseId === undefined ? [] : [licenseId]),
+      )
+      if (licenseId !== undefined && licenses.length === 0) {
+        const single = q.get('select id from licenses where id = ?', licenseId)
+        if (!single) throw new NotFoundError('license', licenseId)
+        throw new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${licenseId} is a single license, not a concurrent one: it has no floating seats to report on`, {details: {licenseId}})
+      }
+      licenses = licenses.filter((l) => l.status !== 'revoked' || active.has(l.id))
+      return summarizeUsage(since, until, licenses, rows)
+    })
+  }
+
+  /** Adds the usage counted in memory to the store (the server does it once more when it stops). */
+  async flushUsage(): Promise<void> {
+    if (!this.counter.dirty) return
+    const now = epochSeconds(this.ctx.clock)
+    await this.ctx.store.writeSync((q) => this.counter.flush(q, now))
   }
 
   /**
@@ -609,6 +664,12 @@ export class SeatService {
 
   // ---- internals ----
 
+  /** Counts a refusal for want of a free seat in the usage report, and passes every refusal on. */
+  private refused(error: unknown, now: number): never {
+    if (error instanceof LicadmError && error.code === 'NO_SEAT_FREE' && typeof error.details?.licenseId === 'string') this.counter.denied(error.details.licenseId, now)
+    throw error
+  }
+
   /** Whether a requester may use a product's seats, and which rule decided. */
   private verdict(q: SyncSql, product: number, who: Requester): {allowed: boolean; reason: string} {
     const set = this.ruleSet(q, product)
@@ -714,10 +775,10 @@ export class SeatService {
   }
 
   /**
-   * Seats a new lease takes on this license (a station that holds one already takes no more), or
-   * why none is free: the user holds the most the policy allows (`maxPerUser`), or the license is full.
+   * Seats a new lease takes on this license and the seats in use with it (a station that holds one
+   * already takes no new seat: null), or why none is free: the user holds the most the policy allows (`maxPerUser`), or the license is full.
    */
-  private seatsNeeded(q: SyncSql, license: LicenseRow, mode: SeatMode, who: Requester, now: number, maxPerUser: number | null): number | LicadmError {
+  private seatsNeeded(q: SyncSql, license: LicenseRow, mode: SeatMode, who: Requester, now: number, maxPerUser: number | null): Seats | LicadmError {
     if (mode === 'station') {
       const same = q.get(
         `select id from leases where license_id = ? and kind = 'lease' and mode = 'station' and "user" = ? and host = ? and expires_at > ? limit 1`,
@@ -726,7 +787,7 @@ export class SeatService {
         who.host,
         now,
       )
-      if (same) return 1
+      if (same) return {seats: 1, usedAfter: null}
     }
     const need = mode === 'exclusive' ? license.quantity : 1
     if (maxPerUser !== null) {
@@ -736,7 +797,7 @@ export class SeatService {
     // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count once per station.
     const used = license.stations === 0 && license.plain !== undefined ? Number(license.plain) : this.used(q, license.id, now)
     const kept = this.keptForOthers(q, license.id, who, now, license.quantity - used - need)
-    if (used + need + kept.seats <= license.quantity && !(mode === 'exclusive' && used > 0)) return need
+    if (used + need + kept.seats <= license.quantity && !(mode === 'exclusive' && used > 0)) return {seats: need, usedAfter: used + need}
     const holders = this.settings.hideHolders
       ? undefined
       : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at, id limit 50', license.id, now).map(fromRow)
@@ -845,6 +906,12 @@ function seatClaims(lease: Lease, features: number, vendor: Vendor): SeatClaims 
 /** signLease's JWS (formats/lease.ts), signed off the main thread: every checkout and heartbeat makes one. */
 function leaseToken(lease: Lease, features: number, {vendor, signer}: {vendor: Vendor; signer: Signer}): Promise<string> {
   return signCompactAsync(LEASE_TYP, seatClaims(lease, features, vendor), signer)
+}
+
+/** Seats a new lease takes, and the seats in use with it (null: it takes no new seat). */
+interface Seats {
+  seats: number
+  usedAfter: number | null
 }
 
 /** A lease as counted and matched against reservations. */

@@ -6,6 +6,7 @@ import {tokensMigration} from './migrations/0005_tokens.js'
 import {seatCountsMigration} from './migrations/0006_seat_counts.js'
 import {seatUserLimitMigration} from './migrations/0007_seat_user_limit.js'
 import {seatReservationsMigration} from './migrations/0008_seat_reservations.js'
+import {seatUsageMigration} from './migrations/0009_seat_usage.js'
 
 /**
  * Versioned migrations, applied in name order when a store is opened. A migration is never edited
@@ -173,6 +174,7 @@ const migrations: Record<string, Migration> = {
   '0006_seat_counts': seatCountsMigration,
   '0007_seat_user_limit': seatUserLimitMigration,
   '0008_seat_reservations': seatReservationsMigration,
+  '0009_seat_usage': seatUsageMigration,
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -9,6 +9,7 @@ declare module './schema.js' {
     access_rules: AccessRuleTable
     access_defaults: AccessDefaultTable
     seat_reservations: SeatReservationTable
+    seat_usage_days: SeatUsageDayTable
   }
 }
 
@@ -69,4 +70,18 @@ export interface SeatReservationTable {
   pattern: string
   seats: number
   created_at: number
+}
+
+/** Seat usage of a license on one day, UTC (migration 0009_seat_usage). */
+export interface SeatUsageDayTable {
+  license_id: string
+  /** YYYY-MM-DD */
+  day: string
+  /** The most seats in use at once that day (as seen at checkouts). */
+  peak: number
+  checkouts: number
+  /** Checkouts and borrows refused because no seat was free (NO_SEAT_FREE). */
+  denials: number
+  /** Leases reclaimed after their TTL without a heartbeat (and borrows that ran out). */
+  reclaimed: number
 }

@@ -301,6 +301,30 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     await stopServer(s)
   })
 
+  it('server usage reports peak seats, checkouts, denials and reclaims per license (vendor token only), and keeps them across a restart', async () => {
+    const sb = box()
+    const data = sb.path('server-data')
+    const seed = seedFile(sb, {...SEED, licenses: [{key: 'two', product: 7, quantity: 2}]})
+    let s = await startServer(sb, ['--data', data, '--seed', seed])
+    const license = s.ready.licenses[0].id
+    const env = () => ({...sb.env, LICADM_SERVER: s.ready.url, LICADM_TOKEN: ADMIN})
+    for (const user of ['ann', 'bob', 'carol']) await sb.run(['seat', 'checkout', '--license', license, '--user', user, '--json'], {env: {...env(), LICADM_TOKEN: CLIENT}})
+    expect(fails(await sb.run(['server', 'usage', '--json'], {env: {...env(), LICADM_TOKEN: CLIENT}}), 7).code).toBe('FORBIDDEN')
+    await stopServer(s)
+    s = await startServer(sb, ['--data', data, '--seed', seed])
+    const report = ok(await sb.run(['server', 'usage', '--days', '7', '--json'], {env: env()}))
+    expect(report.licenses).toEqual([expect.objectContaining({licenseId: license, quantity: 2, peak: 2, daysFull: 1, checkouts: 2, denials: 1, reclaimed: 0})])
+    const today = report.until
+    const text = await sb.run(['server', 'usage', '--daily'], {env: env()})
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/^Seat usage from \d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2} \(UTC\)/)
+    expect(text.stdout).toMatch(/LICENSE\s+PRODUCT\s+PEAK\s+FULL\s+CHECKOUTS\s+DENIED\s+RECLAIMED/)
+    expect(text.stdout).toMatch(new RegExp(`${license}\\s+7\\s+2/2\\s+1 day\\s+2\\s+1\\s+0`))
+    expect(text.stdout).toMatch(new RegExp(`${today}\\s+${license}\\s+2/2\\s+2\\s+1\\s+0`))
+    expect(fails(await sb.run(['server', 'usage', '--since', '2026-13-01', '--json'], {env: env()}), 2).message).toMatch(/since/)
+    await stopServer(s)
+  })
+
   it("serves the profile's own store and key by default", async () => {
     const sb = box()
     await initVendor(sb, {vendorCode: 5150, products: [7]})

@@ -130,6 +130,7 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
     ['GET', '/v1/admin/reservations'],
     ['POST', '/v1/admin/reservations', {license: s.license('ten'), subject: 'host', pattern: 'build-*', seats: 2}],
     ['DELETE', `/v1/admin/reservations/${reservationId}`],
+    ['GET', '/v1/admin/usage'],
     ['POST', '/v1/test/clock/advance', {seconds: 0}],
   ]
 

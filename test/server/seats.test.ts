@@ -436,6 +436,88 @@ describe('seat reservations', () => {
   })
 })
 
+describe('the seat usage report', () => {
+  it('counts per license and day: peak seats in use, checkouts, denials, reclaimed leases; full days', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    const ten = s.license('ten')
+    const ann = await s.client.checkout({license: two, user: 'ann', host: 'pc1'})
+    await s.client.checkout({license: two, user: 'bob', host: 'pc2'})
+    for (let i = 0; i < 2; i++) expect((await refusal(s.client.checkout({license: two, user: 'carol', host: 'pc3'}))).code).toBe('NO_SEAT_FREE')
+    // Refusals of other kinds are not denials for want of a seat.
+    expect((await refusal(s.client.checkout({license: two, user: '', host: 'pc3'}))).code).toBe('INVALID_REQUEST')
+    await s.client.release(ann.lease.id)
+    await s.client.checkout({license: two, user: 'dave', host: 'pc4'})
+    await s.client.borrow({license: ten, user: 'erin', host: 'laptop', duration: 3600})
+    // The next day (UTC) the two leases left and the borrow have long expired: the sweeper reclaims them.
+    expect((await s.admin.advanceClock(86_400)).reclaimed).toBe(3)
+    await s.client.checkout({license: two, user: 'fay', host: 'pc5'})
+
+    const report = await s.admin.usageReport()
+    expect(report).toMatchObject({since: '2026-05-04', until: '2026-06-02'})
+    const [tenUsage, twoUsage] = [ten, two].map((id) => report.licenses.find((l) => l.licenseId === id)!)
+    expect(twoUsage).toEqual({
+      licenseId: two,
+      productCode: 8,
+      quantity: 2,
+      peak: 2,
+      daysFull: 1,
+      checkouts: 4,
+      denials: 2,
+      reclaimed: 2,
+      days: [
+        {day: '2026-06-01', peak: 2, checkouts: 3, denials: 2, reclaimed: 0},
+        {day: '2026-06-02', peak: 1, checkouts: 1, denials: 0, reclaimed: 2},
+      ],
+    })
+    // The borrow ran out on the first day, but was reclaimed on the second.
+    expect(tenUsage).toMatchObject({peak: 1, daysFull: 0, checkouts: 1, denials: 0, reclaimed: 1})
+
+    // One license, the last day, a given span.
+    expect((await s.admin.usageReport({license: two, days: 1})).licenses).toEqual([expect.objectContaining({checkouts: 1, days: [expect.objectContaining({day: '2026-06-02'})]})])
+    expect((await s.admin.usageReport({since: '2026-06-01', until: '2026-06-01'})).licenses.map((l) => l.checkouts)).toEqual(report.licenses.map((l) => (l.licenseId === two ? 3 : 1)))
+    const early = await s.admin.usageReport({until: '2026-05-31'})
+    expect(early.licenses.every((l) => l.checkouts === 0 && l.days.length === 0)).toBe(true)
+    await s.close()
+  })
+
+  it('refuses a bad span or license, saying why', async () => {
+    const s = await testServer()
+    expect((await refusal(s.admin.usageReport({since: '2026-06-02', until: '2026-06-01'}))).message).toMatch(/2026-06-02 is after 2026-06-01/)
+    expect((await refusal(s.admin.usageReport({since: '2026-02-30'}))).message).toMatch(/"2026-02-30" is not a day: give YYYY-MM-DD/)
+    expect((await refusal(s.admin.usageReport({since: '2026-06-01', days: 3}))).message).toMatch(/not both/)
+    expect((await refusal(s.admin.usageReport({days: 0}))).code).toBe('INVALID_VALUE')
+    expect((await refusal(s.admin.usageReport({since: 'yesterday'}))).code).toBe('INVALID_REQUEST')
+    expect(await refusal(s.admin.usageReport({license: 'lic_01nothere'}))).toMatchObject({code: 'LICENSE_NOT_FOUND', exit: 3})
+    expect((await refusal(s.client.usageReport())).code).toBe('FORBIDDEN')
+    await s.close()
+  })
+
+  it('is saved by the sweeper and when the server stops, kept across restarts, and pruned after a year and a month', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'licadm-usage-'))
+    const start = () => startServer({port: 0, data: {kind: 'dir', dir}, clock: systemClock, seed: JSON.stringify(defaultSeed), tokens: [{token: ADMIN_TOKEN, role: 'vendor', name: 'admin'}], sweepIntervalMs: 60_000})
+    try {
+      let server = await start()
+      const admin = () => new ServerClient({server: server.url, token: ADMIN_TOKEN, publicKeys: server.publicKeys})
+      const ten = server.licenses.find((l) => l.key === 'ten')!.id
+      const saved = () => server.store.db.selectFrom('seat_usage_days').selectAll().where('license_id', '=', ten).execute()
+      await server.store.db.insertInto('seat_usage_days').values({license_id: ten, day: '2020-01-01', peak: 9, checkouts: 9, denials: 9, reclaimed: 9}).execute()
+      await admin().checkout({license: ten, user: 'ann', host: 'pc1'})
+      expect((await saved()).map((r) => r.day)).toEqual(['2020-01-01'])
+      await server.sweeper.run()
+      expect(await saved()).toEqual([expect.objectContaining({checkouts: 1, peak: 1})])
+      await admin().checkout({license: ten, user: 'bob', host: 'pc2'})
+      await server.close()
+      server = await start()
+      expect(await saved()).toEqual([expect.objectContaining({checkouts: 2, peak: 2})])
+      expect((await admin().usageReport({license: ten})).licenses[0]).toMatchObject({peak: 2, checkouts: 2})
+      await server.close()
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+})
+
 describe('borrowing', () => {
   it('a borrow is a signed file, counts against the seats until returned or expired, within the limits', async () => {
     const s = await testServer({settings: {borrowMaxSeconds: 7 * 86_400}})

@@ -1,9 +1,9 @@
 import type {FastifyInstance} from 'fastify'
 
 import {ok} from '../app.js'
-import {defaultBody, idParams, policyBody, productParams, reservationBody, reservationsQuery, ruleBody, rulesQuery} from './schemas.js'
+import {defaultBody, idParams, policyBody, productParams, reservationBody, reservationsQuery, ruleBody, rulesQuery, usageQuery} from './schemas.js'
 
-/** Administration with a vendor token: force-release, access rules, seat policies, seat reservations. */
+/** Administration with a vendor token: force-release, access rules, seat policies, seat reservations, the usage report. */
 export async function adminRoutes(app: FastifyInstance): Promise<void> {
   const {seats} = app.licadm
   app.addHook('onRequest', async (request) => {
@@ -44,4 +44,8 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
   )
 
   app.delete<{Params: {id: string}}>('/v1/admin/reservations/:id', {schema: {params: idParams}}, async (request) => ok({reservation: await seats.removeReservation(request.params.id)}))
+
+  app.get<{Querystring: {license?: string; since?: string; until?: string; days?: string}}>('/v1/admin/usage', {schema: {querystring: usageQuery}}, async (request) =>
+    ok(await seats.usageReport(request.query)),
+  )
 }

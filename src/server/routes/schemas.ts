@@ -72,6 +72,14 @@ export const reservationsQuery = {
   properties: {license: text},
 } as const
 
+const day = {type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'} as const
+
+export const usageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {license: text, since: day, until: day, days: {type: 'string', pattern: '^[0-9]{1,4}$'}},
+} as const
+
 export const defaultBody = {
   type: 'object',
   additionalProperties: false,
