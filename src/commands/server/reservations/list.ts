@@ -7,7 +7,7 @@ export default class ServerReservationsList extends BaseCommand<typeof ServerRes
   static override summary = "List a license server's seat reservations, with the seats of each in use."
 
   static override description =
-    'A reservation keeps seats of a concurrent license for a user, host or client address; "In use" counts the seats its own holders take of it (a holder fills the oldest reservation it matches first). Needs a vendor (admin) token.'
+    'A reservation keeps seats of a concurrent license for a user, host or client address; IN USE counts the seats its own holders take of it (a holder fills the oldest reservation it matches first). Needs a vendor (admin) token.'
 
   static override examples = ['<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350', '<%= config.bin %> <%= command.id %> --license lic_01jx… --json']
 
