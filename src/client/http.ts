@@ -1,6 +1,7 @@
 import type {KeyObject} from 'node:crypto'
 
 import {ExitCode, LicadmError} from '../domain/errors.js'
+import {SEAT_RANGES, WAITABLE} from '../domain/seat-policy.js'
 import {SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
 import {request as transportRequest, type TransportResponse, type TrustOptions} from './transport.js'
 import type {UsageReport} from '../services/seat-usage.js'
@@ -33,31 +34,16 @@ export interface ServerStatus {
 }
 
 export interface CheckoutWaitOptions {
-  /** Milliseconds to go on asking while no seat is free (default 0: one request). */
+  /** Milliseconds to wait for a seat while none is free (default 0: one request). */
   waitMs?: number
-  /** Called before each wait with the refusal and the milliseconds until the next try. */
-  onWait?: (refusal: LicadmError, retryInMs: number) => void
+  /** Called before each wait with the refusal and the longest the server will wait this time (ms). */
+  onWait?: (refusal: LicadmError, waitMs: number) => void
   /** Stops the waiting: the last refusal is thrown. */
   signal?: AbortSignal
 }
 
-const FIRST_WAIT_MS = 250
-const LONGEST_WAIT_MS = 5000
-/** The refusals a waiting checkout asks again after: a seat may be released in the meantime. */
-const WAITABLE = new Set(['NO_SEAT_FREE', 'USER_LIMIT'])
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal?.addEventListener('abort', done, {once: true})
-  })
-}
+/** Time a waiting checkout's request is given beyond the server's wait: the checkout and the network. */
+const WAIT_MARGIN_MS = 15_000
 
 /** A seat policy's settings as sent: null puts a setting back to the server's (no cap, for maxPerUser). */
 export interface PolicySettings {
@@ -94,7 +80,7 @@ export class ServerClient {
     this.base = url.href.replace(/\/+$/, '')
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<T> {
     const headers: Record<string, string> = {accept: 'application/json'}
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
@@ -104,8 +90,9 @@ export class ServerClient {
       url: `${this.base}${path}`,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      timeoutMs: this.options.timeoutMs ?? 10_000,
+      timeoutMs: options.timeoutMs ?? this.options.timeoutMs ?? 10_000,
       trust: this.options.trust,
+      signal: options.signal,
     })
     const {text} = response
     if (this.options.publicKeys) {
@@ -137,23 +124,26 @@ export class ServerClient {
 
   /**
    * Checks out a seat. With `waitMs`, a refusal for want of a free seat (NO_SEAT_FREE, or USER_LIMIT:
-   * the user holds the most a license's policy allows, until one of them is released) is retried
-   * until a seat is granted or the time is up (the last refusal is thrown then); every other refusal
-   * at once. Retries come after 0.25 s, doubling to at most 5 s, each ±20% so that waiting clients
-   * spread out. It is polling, not a queue: the first to ask after a release gets the seat.
+   * the user holds the most a license's policy allows, until one of them is released) is followed by
+   * checkouts that wait in line on the server (up to a minute each) until a seat is granted or the
+   * time is up (the last refusal is thrown then); every other refusal ends it at once. The server
+   * gives a released seat to the checkout waiting longest that can take it.
    */
   async checkout(input: CheckoutInput, options: CheckoutWaitOptions = {}): Promise<Grant> {
     const deadline = Date.now() + Math.max(0, options.waitMs ?? 0)
-    for (let delay = FIRST_WAIT_MS; ; delay = Math.min(delay * 2, LONGEST_WAIT_MS)) {
+    let last: LicadmError | undefined
+    for (let wait = 0; ; ) {
       try {
-        return await this.request<Grant>('POST', '/v1/leases', input)
+        if (wait === 0) return await this.request<Grant>('POST', '/v1/leases', input)
+        return await this.request<Grant>('POST', '/v1/leases', {...input, wait}, {timeoutMs: wait * 1000 + (this.options.timeoutMs ?? 10_000) + WAIT_MARGIN_MS, signal: options.signal})
       } catch (error) {
+        if (options.signal?.aborted && last) throw last
+        if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error
+        last = error
         const left = deadline - Date.now()
-        if (!(error instanceof LicadmError && WAITABLE.has(error.code)) || left <= 0 || options.signal?.aborted) throw error
-        const wait = Math.min(left, Math.round(delay * (0.8 + 0.4 * Math.random())))
-        options.onWait?.(error, wait)
-        await abortableSleep(wait, options.signal)
-        if (options.signal?.aborted) throw error
+        if (left <= 0 || options.signal?.aborted) throw error
+        wait = Math.min(SEAT_RANGES.waitSeconds.max, Math.max(1, Math.ceil(left / 1000)))
+        options.onWait?.(error, wait * 1000)
       }
     }
   }

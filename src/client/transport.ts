@@ -30,6 +30,8 @@ export interface TransportRequest {
   /** Milliseconds for the whole exchange, connection included (default 10 s). */
   timeoutMs?: number
   trust?: TrustOptions
+  /** Cancels the request (refused as CANCELLED, exit 9). */
+  signal?: AbortSignal
 }
 
 export interface TransportResponse {
@@ -80,16 +82,21 @@ export async function request(req: TransportRequest): Promise<TransportResponse>
   const pinned = req.trust?.fingerprint === undefined ? undefined : normalizeFingerprint(req.trust.fingerprint, 'the pinned server fingerprint')
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), timeoutMs)
+  const cancel = () => deadline.abort()
+  req.signal?.addEventListener('abort', cancel, {once: true})
   try {
+    if (req.signal?.aborted) throw new LicadmError('CANCELLED', ExitCode.cancelled, `the request to ${url.origin} was cancelled`)
     let socket: TLSSocket | undefined
     if (url.protocol === 'https:' && pinned !== undefined) socket = await pinnedSocket(url, pinned, req.trust?.ca, deadline.signal)
     return await exchange(url, req, socket, deadline.signal)
   } catch (error) {
     if (error instanceof LicadmError) throw error
+    if (req.signal?.aborted) throw new LicadmError('CANCELLED', ExitCode.cancelled, `the request to ${url.origin} was cancelled`)
     if (deadline.signal.aborted) throw unreachable(url, `no answer within ${timeoutMs / 1000} s`, error)
     throw await classify(url, error as NodeJS.ErrnoException, req.trust)
   } finally {
     clearTimeout(timer)
+    req.signal?.removeEventListener('abort', cancel)
   }
 }
 

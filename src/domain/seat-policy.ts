@@ -13,6 +13,14 @@ export const SEAT_RANGES = {
   borrowSeats: {min: 0, max: LIMITS.quantity.max},
   /** Seats of one license one user holds at once. */
   maxPerUser: {min: 1, max: LIMITS.quantity.max},
+  /** Seconds one checkout request waits on the server for a seat (a client waiting longer asks again). */
+  waitSeconds: {min: 0, max: 60},
   /** Seats one reservation keeps (the license's quantity bounds them further). */
   reservedSeats: {min: 1, max: LIMITS.quantity.max},
 } as const
+
+/**
+ * The refusals a waiting checkout waits after (client and server): no seat is free, or the user
+ * holds the most a license's policy allows; a seat may be released in the meantime.
+ */
+export const WAITABLE: ReadonlySet<string> = new Set(['NO_SEAT_FREE', 'USER_LIMIT'])

@@ -200,6 +200,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       auth,
       close() {
         closing ??= (async () => {
+          // Checkouts waiting for a seat are answered now (their last refusal), not when their wait ends.
+          seats.queue.close()
           await app.close()
           await sweeper.stop()
           // The usage counted since the last sweep goes into the store before it closes.

@@ -31,7 +31,7 @@ export interface UsageCounts {
   peak: number
   /** Checkouts and borrows granted. */
   checkouts: number
-  /** Checkouts and borrows refused because no seat was free (a waiting checkout's every try counts). */
+  /** Checkout and borrow requests refused because no seat was free (one that waits in line: if it ends without a seat). */
   denials: number
   /** Leases reclaimed after their TTL without a heartbeat, and borrows that ran out. */
   reclaimed: number

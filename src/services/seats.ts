@@ -7,7 +7,7 @@ import {epochSeconds} from '../domain/clock.js'
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {newId} from '../domain/ids.js'
 import {LIMITS} from '../domain/license.js'
-import {SEAT_RANGES} from '../domain/seat-policy.js'
+import {SEAT_RANGES, WAITABLE} from '../domain/seat-policy.js'
 import {formatDuration, isoSeconds, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
@@ -16,6 +16,7 @@ import {signCompactAsync} from '../crypto/sign-async.js'
 import type {AccessRuleTable, LeaseTable, SeatMode, SeatPolicyTable, SeatReservationTable} from '../store/schema-seats.js'
 import type {SqlValue, SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
+import {SeatQueue, type FreedSeat} from './seat-queue.js'
 import {dayBefore, isoDay, parseDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport} from './seat-usage.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
@@ -190,6 +191,9 @@ const LICENSE_WITH_USED = `select l.id, l.product_code, l.kind, l.quantity, l.fe
 
 const TEXT_MAX = 200
 
+/** A waiting checkout tries again at least this often (ms), for changes no event announces: another process's writes. */
+const RECHECK_MS = 5000
+
 /**
  * The random part of lease ids, drawn from the system's generator 4 KiB at a time: a randomBytes
  * call per checkout cost more than the rest of making the id.
@@ -224,6 +228,8 @@ export class SeatService {
   private cachedVersion = -1
   /** Seat usage per license and day, counted here and flushed to the store by the sweeper. */
   private readonly counter = new UsageCounter()
+  /** Checkouts waiting for a seat (see checkout's `waitMs`). */
+  readonly queue = new SeatQueue()
 
   /**
    * @param withSigner how the server signs with the vendor's key (the license server hands it to a
@@ -244,33 +250,59 @@ export class SeatService {
     return this.issuer
   }
 
-  /** Checks out a seat, or refuses saying why (no seat free, expired, revoked, access denied). */
-  async checkout(input: CheckoutInput, scope: SeatScope = {}): Promise<Grant> {
+  /**
+   * Checks out a seat, or refuses saying why (no seat free, expired, revoked, access denied). With
+   * `waitMs`, a checkout refused for want of a free seat (NO_SEAT_FREE, or USER_LIMIT until its user
+   * releases one) waits in line (SeatQueue) and tries again when a seat of its license may be free,
+   * until it gets one or the time is up (the last refusal then), or `signal` aborts.
+   */
+  async checkout(input: CheckoutInput, scope: SeatScope = {}, options: {waitMs?: number; signal?: AbortSignal} = {}): Promise<Grant> {
     const who = checkRequester(input)
     const target = checkTarget(input)
+    // Real time: a test clock may stand still while a client waits.
+    const deadline = Date.now() + (options.waitMs ?? 0)
+    let place: number | undefined
+    let woken: FreedSeat | null = null
+    for (;;) {
+      try {
+        return await this.checkoutOnce(who, target, scope)
+      } catch (error) {
+        if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error
+        // The seat that woke this checkout may not be one it can take: the next in line may.
+        if (woken) this.queue.passOn(woken, place!)
+        const left = deadline - Date.now()
+        // A request counts as one denial in the usage report, however often it tried while it waited.
+        if (left <= 0) this.refused(error)
+        const outcome = await this.queue.wait({licenseId: target.license, productCode: target.product}, Math.min(left, RECHECK_MS), place, options.signal)
+        if ('closed' in outcome) this.refused(error)
+        place = outcome.place
+        woken = outcome.woken
+      }
+    }
+  }
+
+  private async checkoutOnce(who: Requester, target: ReturnType<typeof checkTarget>, scope: SeatScope): Promise<Grant> {
     const issuer = await this.signing()
     const now = epochSeconds(this.ctx.clock)
-    const {lease, ttl, features, usedAfter} = await this.ctx.store
-      .writeSync((q) => {
-        const candidates = this.candidates(q, target, now, scope)
-        let refusal: LicadmError | undefined
-        for (const license of candidates) {
-          this.checkAccess(q, Number(license.product_code), who)
-          const policy = this.policy(q, license.id)
-          const mode = policy?.mode ?? 'checkout'
-          const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
-          const need = this.seatsNeeded(q, license, mode, who, now, policy?.maxPerUser ?? null)
-          if (need instanceof LicadmError) {
-            refusal ??= need
-            continue
-          }
-          const lease = this.newLease('lease', license, who, mode, need.seats, now, ttl)
-          insertLease(q, lease)
-          return {lease, ttl, features: Number(license.features), usedAfter: need.usedAfter}
+    const {lease, ttl, features, usedAfter} = await this.ctx.store.writeSync((q) => {
+      const candidates = this.candidates(q, target, now, scope)
+      let refusal: LicadmError | undefined
+      for (const license of candidates) {
+        this.checkAccess(q, Number(license.product_code), who)
+        const policy = this.policy(q, license.id)
+        const mode = policy?.mode ?? 'checkout'
+        const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
+        const need = this.seatsNeeded(q, license, mode, who, now, policy?.maxPerUser ?? null)
+        if (need instanceof LicadmError) {
+          refusal ??= need
+          continue
         }
-        throw refusal!
-      })
-      .catch((error: unknown) => this.refused(error, now))
+        const lease = this.newLease('lease', license, who, mode, need.seats, now, ttl)
+        insertLease(q, lease)
+        return {lease, ttl, features: Number(license.features), usedAfter: need.usedAfter}
+      }
+      throw refusal!
+    })
     this.counter.granted(lease.licenseId, now, usedAfter)
     return {lease, ttl, token: await leaseToken(lease, features, issuer)}
   }
@@ -307,6 +339,7 @@ export class SeatService {
       if (Number(row.expires_at) <= now) {
         q.run('delete from leases where id = ?', leaseId)
         this.counter.reclaimed(row.license_id, now)
+        this.freed(row)
         return {
           refusal: new LicadmError('LEASE_EXPIRED', ExitCode.expired, `lease ${leaseId} expired at ${isoSeconds(Number(row.expires_at))} without a heartbeat; its seat was reclaimed`, {
             hint: 'Check out a new seat.',
@@ -318,6 +351,7 @@ export class SeatService {
       const problem = licenseProblem(license, now)
       if (problem) {
         q.run('delete from leases where id = ?', leaseId)
+        this.freed(row)
         return {refusal: problem}
       }
       const policy = this.policy(q, row.license_id)
@@ -334,13 +368,13 @@ export class SeatService {
   /** Frees a lease's seat at once. Releasing a lease that is gone already changes nothing. */
   async release(id: string, scope: SeatScope = {}): Promise<{released: boolean; leaseId: string}> {
     const leaseId = checkId(id, 'lease id')
-    const released = await this.ctx.store.runSync(
-      (q) =>
-        (scope.container === undefined
-          ? q.run("delete from leases where id = ? and kind = 'lease'", leaseId)
-          : q.run("delete from leases where id = ? and kind = 'lease' and license_id in (select license_id from container_licenses where serial = ?)", leaseId, scope.container)) > 0,
+    const gone = await this.ctx.store.runSync((q) =>
+      scope.container === undefined
+        ? q.get<FreedRow>("delete from leases where id = ? and kind = 'lease' returning license_id, product_code", leaseId)
+        : q.get<FreedRow>("delete from leases where id = ? and kind = 'lease' and license_id in (select license_id from container_licenses where serial = ?) returning license_id, product_code", leaseId, scope.container),
     )
-    return {released, leaseId}
+    if (gone) this.freed(gone)
+    return {released: gone !== undefined, leaseId}
   }
 
   /** Takes a seat offline for `duration` seconds, as a signed borrow file. */
@@ -383,7 +417,7 @@ export class SeatService {
         return {borrow: lease, features: Number(license.features), usedAfter: need.usedAfter}
       }
       throw refusal!
-    }).catch((error: unknown) => this.refused(error, now))
+    }).catch((error: unknown) => this.refused(error))
     this.counter.granted(borrow.licenseId, now, usedAfter)
     return {borrow, file: armorBorrow(signBorrow(seatClaims(borrow, features, vendor), signer))}
   }
@@ -392,9 +426,10 @@ export class SeatService {
   async returnBorrow(id: string, scope: SeatScope = {}): Promise<{returned: boolean; borrowId: string}> {
     const borrowId = checkId(id, 'borrow id')
     return this.ctx.store.write(async (tx, q) => {
-      const row = await tx.selectFrom('leases').select(['license_id', 'expires_at']).where('id', '=', borrowId).where('kind', '=', 'borrow').executeTakeFirst()
+      const row = await tx.selectFrom('leases').select(['license_id', 'product_code', 'expires_at']).where('id', '=', borrowId).where('kind', '=', 'borrow').executeTakeFirst()
       if (!row || !inScope(q, row.license_id, scope)) return {returned: false, borrowId}
       await tx.deleteFrom('leases').where('id', '=', borrowId).execute()
+      this.freed(row)
       await appendAudit(tx, this.ctx, {action: 'seat.return', subject: `license:${row.license_id}`, before: {borrow: borrowId}})
       return {returned: true, borrowId}
     })
@@ -407,6 +442,7 @@ export class SeatService {
       const row = await tx.selectFrom('leases').selectAll().where('id', '=', leaseId).executeTakeFirst()
       if (!row) throw leaseNotFound(leaseId)
       await tx.deleteFrom('leases').where('id', '=', leaseId).execute()
+      this.freed(row)
       const lease = fromRow(row)
       await appendAudit(tx, this.ctx, {action: 'seat.force-release', subject: `license:${lease.licenseId}`, before: {lease: lease.id, kind: lease.kind, user: lease.user, host: lease.host}})
       return lease
@@ -420,8 +456,11 @@ export class SeatService {
    */
   async sweep(): Promise<number> {
     const now = epochSeconds(this.ctx.clock)
-    const gone = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).returning('license_id').execute()
-    for (const {license_id} of gone) this.counter.reclaimed(license_id, now)
+    const gone = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).returning(['license_id', 'product_code']).execute()
+    for (const row of gone) {
+      this.counter.reclaimed(row.license_id, now)
+      this.freed(row)
+    }
     await this.flushUsage()
     return gone.length
   }
@@ -530,6 +569,7 @@ export class SeatService {
       const row = policyRow(policy)
       await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
       this.policies.delete(licenseId)
+      this.queue.wakeAll()
       await appendAudit(tx, this.ctx, {action: 'seat.policy', subject: `license:${licenseId}`, ...(before ? {before: policyRow(before)} : {}), after: row})
       return policy
     })
@@ -658,15 +698,21 @@ export class SeatService {
       q.run('delete from seat_reservations where id = ?', reservationId)
       await appendAudit(tx, this.ctx, {action: 'seat.unreserve', subject: `license:${row.license_id}`, before: {subject: row.subject, pattern: row.pattern, seats: Number(row.seats)}})
       this.reservationSets.delete(row.license_id)
+      this.queue.wakeAll()
       return toReservation(row)
     })
   }
 
   // ---- internals ----
 
+  /** A lease or borrow is gone: the first checkout waiting for a seat of its license tries again. */
+  private freed(row: FreedRow): void {
+    if (this.queue.length > 0) queueMicrotask(() => this.queue.freed({licenseId: row.license_id, productCode: Number(row.product_code)}))
+  }
+
   /** Counts a refusal for want of a free seat in the usage report, and passes every refusal on. */
-  private refused(error: unknown, now: number): never {
-    if (error instanceof LicadmError && error.code === 'NO_SEAT_FREE' && typeof error.details?.licenseId === 'string') this.counter.denied(error.details.licenseId, now)
+  private refused(error: unknown): never {
+    if (error instanceof LicadmError && error.code === 'NO_SEAT_FREE' && typeof error.details?.licenseId === 'string') this.counter.denied(error.details.licenseId, epochSeconds(this.ctx.clock))
     throw error
   }
 
@@ -807,7 +853,7 @@ export class SeatService {
       ExitCode.conflict,
       `no seat of license ${license.id} is free${kept.seats ? ` for user ${who.user} on host ${who.host}` : ''}: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${[...new Set(who_)].slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}${kept.seats ? `; ${kept.seats} more reserved for ${kept.for.join(', ')}` : ''}`,
       {
-        hint: 'Try again when a seat is released ("licadm seat checkout --wait 10m" or the seat client\'s waitMs keep asking), or ask an administrator to force-release a stuck one.',
+        hint: 'Wait in line for a seat ("licadm seat checkout --wait 10m", or the seat client\'s waitMs), or ask an administrator to force-release a stuck one.',
         details: {
           licenseId: license.id,
           quantity: license.quantity,
@@ -907,6 +953,9 @@ function seatClaims(lease: Lease, features: number, vendor: Vendor): SeatClaims 
 function leaseToken(lease: Lease, features: number, {vendor, signer}: {vendor: Vendor; signer: Signer}): Promise<string> {
   return signCompactAsync(LEASE_TYP, seatClaims(lease, features, vendor), signer)
 }
+
+/** What a deleted lease says of the seat it frees. */
+type FreedRow = Pick<LeaseTable, 'license_id' | 'product_code'>
 
 /** Seats a new lease takes, and the seats in use with it (null: it takes no new seat). */
 interface Seats {

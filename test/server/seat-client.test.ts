@@ -369,25 +369,74 @@ describe('lease tokens are verified on heartbeats as on checkouts', () => {
 })
 
 describe('waiting for a free seat (waitMs)', () => {
-  it('a checkout waits while the license is full and gets the seat once one is released', async () => {
+  it('a checkout waits in line on the server while the license is full and gets the seat once one is released', async () => {
     const {s, two} = await serverWithTtl(60)
     const {seats} = client(s)
     const held = [await seats.checkout({license: two}), await seats.checkout({license: two})]
-    const waits: Array<{code: string; retryInMs: number}> = []
-    const waiting = seats.checkout({license: two}, {waitMs: 60_000, onWait: (refusal, retryInMs) => waits.push({code: refusal.code, retryInMs})})
-    await until('the checkout waits', () => waits.length >= 2)
+    const waits: Array<{code: string; waitMs: number}> = []
+    const waiting = seats.checkout({license: two}, {waitMs: 90_000, onWait: (refusal, waitMs) => waits.push({code: refusal.code, waitMs})})
+    await until('the checkout waits on the server', () => s.seats.queue.length === 1)
+    // One refusal, then one request that the server holds for up to a minute: no polling.
+    expect(waits).toEqual([{code: 'NO_SEAT_FREE', waitMs: 60_000}])
     expect(await used(s, two)).toBe(2)
     await held[0].release()
     const seat = await waiting
     expect(seat.state).toBe('active')
     expect(await used(s, two)).toBe(2)
-    expect(waits.every((w) => w.code === 'NO_SEAT_FREE')).toBe(true)
-    // Spread out (±20%) and growing: the second wait is longer than the first could be.
-    expect(waits[0].retryInMs).toBeGreaterThanOrEqual(200)
-    expect(waits[0].retryInMs).toBeLessThanOrEqual(300)
-    expect(waits[1].retryInMs).toBeGreaterThan(300)
+    expect(waits).toHaveLength(1)
+    expect(s.seats.queue.length).toBe(0)
     await seats.close()
     await s.close()
+  })
+
+  it('waiting checkouts get released seats in the order they came; one that cannot take a seat passes it on and keeps its place', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const holders = [await s.client.checkout({license: two, user: 'h1', host: 'x'}), await s.client.checkout({license: two, user: 'h2', host: 'x'})]
+    const served: string[] = []
+    const wait = async (user: string) => {
+      const queued = s.seats.queue.length
+      const grant = s.client.checkout({license: two, user, host: 'pc'}, {waitMs: 30_000}).then((g) => (served.push(user), g))
+      await until(`${user} waits`, () => s.seats.queue.length === queued + 1)
+      return {grant}
+    }
+    const [{grant: a}, {grant: b}, {grant: c}] = [await wait('a'), await wait('b'), await wait('c')]
+    await s.client.release(holders[1].lease.id)
+    await a
+    await s.client.release(holders[0].lease.id)
+    await b
+    expect(served).toEqual(['a', 'b'])
+    expect(s.seats.queue.length).toBe(1)
+    await s.client.release((await a).lease.id)
+    expect((await c).lease.user).toBe('c')
+    await s.close()
+
+    // Ann may hold one seat: she waits first, but the seat Bob frees goes past her to Carol.
+    const t = await testServer()
+    const lic = t.license('two')
+    await t.admin.setPolicy(lic, {maxPerUser: 1})
+    const ann = await t.client.checkout({license: lic, user: 'ann', host: 'pc1'})
+    const bob = await t.client.checkout({license: lic, user: 'bob', host: 'pc2'})
+    const annAgain = t.client.checkout({license: lic, user: 'ann', host: 'pc3'}, {waitMs: 30_000})
+    await until('ann waits', () => t.seats.queue.length === 1)
+    const carol = t.client.checkout({license: lic, user: 'carol', host: 'pc4'}, {waitMs: 30_000})
+    await until('carol waits', () => t.seats.queue.length === 2)
+    await t.client.release(bob.lease.id)
+    expect((await carol).lease.user).toBe('carol')
+    expect(t.seats.queue.length).toBe(1)
+    await t.client.release(ann.lease.id)
+    expect((await annAgain).lease.host).toBe('pc3')
+    await t.close()
+  })
+
+  it('the server answers waiting checkouts at once when it stops', async () => {
+    const {s, two} = await serverWithTtl(60)
+    await s.client.checkout({license: two, user: 'h1', host: 'x'})
+    await s.client.checkout({license: two, user: 'h2', host: 'x'})
+    // One request that would wait a minute: the answer comes when the server stops, and the stop does not wait for it.
+    const waiting = refusal(s.client.request('POST', '/v1/leases', {license: two, user: 'w', host: 'pc', wait: 60}, {timeoutMs: 120_000}))
+    await until('it waits', () => s.seats.queue.length === 1)
+    await s.close()
+    expect((await waiting).code).toBe('NO_SEAT_FREE')
   })
 
   it('when the time is up, the last NO_SEAT_FREE is thrown; other refusals are not waited on', async () => {
@@ -417,8 +466,11 @@ describe('waiting for a free seat (waitMs)', () => {
     let waits = 0
     const aborted = seats.checkout({license: two}, {waitMs: 600_000, signal: stop.signal, onWait: () => waits++})
     await until('it waits', () => waits >= 1)
+    await until('it waits on the server', () => s.seats.queue.length === 1)
     stop.abort()
     expect((await refusal(aborted)).code).toBe('NO_SEAT_FREE')
+    // The server sees the client leave, and its checkout leaves the line.
+    await until('the server drops the wait', () => s.seats.queue.length === 0)
     waits = 0
     const closed = seats.checkout({license: two}, {waitMs: 600_000, onWait: () => waits++})
     await until('it waits', () => waits >= 1)

@@ -481,6 +481,27 @@ describe('the seat usage report', () => {
     await s.close()
   })
 
+  it('a checkout request that waits in line counts as one denial, however often it tries again', async () => {
+    const s = await testServer()
+    const two = s.license('two')
+    await s.client.checkout({license: two, user: 'a', host: 'x'})
+    await s.client.checkout({license: two, user: 'b', host: 'x'})
+    const waiting = refusal(s.client.checkout({license: two, user: 'w', host: 'pc'}, {waitMs: 3000}))
+    const queued = async () => {
+      while (s.seats.queue.length !== 1) await new Promise((r) => setTimeout(r, 10))
+    }
+    await queued()
+    // A policy change wakes every waiting checkout: it tries again, and waits again.
+    for (const leaseTtl of [600, 900]) {
+      await s.admin.setPolicy(two, {leaseTtl})
+      await queued()
+    }
+    expect((await waiting).code).toBe('NO_SEAT_FREE')
+    // Two requests refused: the client's first, and the one that waited (and tried three times) in vain.
+    expect((await s.admin.usageReport({license: two})).licenses[0]).toMatchObject({checkouts: 2, denials: 2})
+    await s.close()
+  })
+
   it('refuses a bad span or license, saying why', async () => {
     const s = await testServer()
     expect((await refusal(s.admin.usageReport({since: '2026-06-02', until: '2026-06-01'}))).message).toMatch(/2026-06-02 is after 2026-06-01/)

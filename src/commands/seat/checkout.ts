@@ -10,7 +10,7 @@ export default class SeatCheckout extends BaseCommand<typeof SeatCheckout> {
 
 A refusal says why: no seat free (and who holds them), license expired or revoked, access denied by the server's rules (exit 4, 6, 17, 7).
 
---wait keeps asking while no seat is free, or the user holds the most seats the license's policy allows (NO_SEAT_FREE, USER_LIMIT; after 0.25 s, then twice as long each time up to 5 s) until one is granted or the time is up (exit 4 then); every other refusal ends it at once. It is polling, not a queue: whoever asks first after a release gets the seat.`
+--wait waits in line on the server while no seat is free, or the user holds the most seats the license's policy allows (NO_SEAT_FREE, USER_LIMIT), until one is granted or the time is up (exit 4 then); every other refusal ends it at once. A released seat goes to the checkout that has waited longest and can take it.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350 --license lic_01jx…',
@@ -22,7 +22,7 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
     ...seatServerFlags,
     ...seatTargetFlags,
     process: Flags.string({summary: 'What holds the seat on the host (default: this process id).'}),
-    wait: Flags.string({summary: 'While no seat is free, keep asking for this long (e.g. 30s, 10m).'}),
+    wait: Flags.string({summary: 'While no seat is free, wait in line for one this long (e.g. 30s, 10m).'}),
   }
 
   async run() {

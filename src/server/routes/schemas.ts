@@ -25,7 +25,7 @@ const seatTarget = {
 export const checkoutBody = {
   type: 'object',
   additionalProperties: false,
-  properties: seatTarget,
+  properties: {...seatTarget, wait: {type: 'integer', ...range(SEAT_RANGES.waitSeconds)}},
   required: ['user', 'host'],
 } as const
 

@@ -1,5 +1,6 @@
-import type {FastifyInstance, FastifyRequest} from 'fastify'
+import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
+import {ExitCode, LicadmError} from '../../domain/errors.js'
 import type {BorrowInput, CheckoutInput, SeatScope} from '../../services/seats.js'
 import {ok} from '../app.js'
 import {borrowBody, checkoutBody, idParams, listQuery} from './schemas.js'
@@ -10,6 +11,15 @@ export function seatScope(request: FastifyRequest): SeatScope {
   return container === undefined ? {} : {container}
 }
 
+/** Aborts when the client closes the connection before it has its answer. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort()
+  })
+  return controller.signal
+}
+
 /** The seat API for clients: check out, heartbeat, release, list; borrow and return. */
 export async function seatRoutes(app: FastifyInstance): Promise<void> {
   const {seats} = app.licadm
@@ -17,8 +27,22 @@ export async function seatRoutes(app: FastifyInstance): Promise<void> {
     if (request.url.startsWith('/v1/leases') || request.url.startsWith('/v1/borrows')) await app.licadm.authorize(request, 'client')
   })
 
-  app.post<{Body: CheckoutInput}>('/v1/leases', {schema: {body: checkoutBody}}, async (request, reply) => {
-    const grant = await seats.checkout({...request.body, address: request.ip}, seatScope(request))
+  // With "wait" (seconds), a checkout refused for want of a seat waits in line on the server.
+  app.post<{Body: CheckoutInput & {wait?: number}}>('/v1/leases', {schema: {body: checkoutBody}}, async (request, reply) => {
+    const {wait, ...input} = request.body
+    const scope = seatScope(request)
+    if (!wait) return reply.code(201).send(ok(await seats.checkout({...input, address: request.ip}, scope)))
+    const gone = clientGone(reply)
+    const grant = await seats.checkout({...input, address: request.ip}, scope, {waitMs: wait * 1000, signal: gone}).catch((error: unknown) => {
+      // The server stops: this answer comes after it closed the idle connections, so it closes its own.
+      if (seats.queue.closed) void reply.header('connection', 'close')
+      throw error
+    })
+    if (gone.aborted) {
+      // Nobody would hold the seat until its TTL ran out.
+      await seats.release(grant.lease.id, scope)
+      throw new LicadmError('CLIENT_GONE', ExitCode.cancelled, 'the client closed the connection while it waited for a seat: the seat it got was released')
+    }
     return reply.code(201).send(ok(grant))
   })
 

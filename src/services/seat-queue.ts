@@ -1,0 +1,93 @@
+/** A seat that may have become free: a lease of this license was released, returned or reclaimed. */
+export interface FreedSeat {
+  licenseId: string
+  productCode: number
+}
+
+/** Why a wait in line ended: a seat that may be free, the time was up, or the queue was closed. */
+export type WaitOutcome = {woken: FreedSeat; place: number} | {woken: null; place: number} | {closed: true}
+
+interface Waiter {
+  place: number
+  licenseId?: string
+  productCode?: number
+  end(outcome: WaitOutcome): void
+}
+
+/**
+ * Checkouts waiting for a seat, in line: the one waiting longest is woken first when a seat of its
+ * license (or of its product, for a checkout by product) may have become free. A woken checkout that
+ * still cannot take the seat (its user holds the most the policy allows, say) keeps its place and
+ * passes the seat on to the next in line (passOn). Waiting checkouts also wake on their own now and
+ * then (the caller's timeout), to see changes no event announces: another process's writes.
+ */
+export class SeatQueue {
+  private waiters: Waiter[] = []
+  private nextPlace = 0
+  /** The server stops: no checkout waits any more. */
+  closed = false
+
+  /** How many checkouts wait now. */
+  get length(): number {
+    return this.waiters.length
+  }
+
+  /**
+   * Waits in line for a seat of `target` for at most `ms`; `place` keeps the place of an earlier
+   * wait of the same checkout. Ends early, as closed, when `signal` aborts or the queue closes.
+   */
+  wait(target: {licenseId?: string; productCode?: number}, ms: number, place: number | undefined, signal?: AbortSignal): Promise<WaitOutcome> {
+    if (this.closed || signal?.aborted) return Promise.resolve({closed: true})
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        place: place ?? this.nextPlace++,
+        ...target,
+        end: (outcome) => {
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', aborted)
+          resolve(outcome)
+        },
+      }
+      const leave = (outcome: WaitOutcome) => {
+        const i = this.waiters.indexOf(waiter)
+        if (i >= 0) this.waiters.splice(i, 1)
+        waiter.end(outcome)
+      }
+      const aborted = () => leave({closed: true})
+      const timer = setTimeout(() => leave({woken: null, place: waiter.place}), ms)
+      signal?.addEventListener('abort', aborted, {once: true})
+      // In order of place: a checkout that waits again goes back where it was.
+      let i = this.waiters.length
+      while (i > 0 && this.waiters[i - 1].place > waiter.place) i--
+      this.waiters.splice(i, 0, waiter)
+    })
+  }
+
+  /** A seat may be free: wakes the first in line for it. */
+  freed(seat: FreedSeat): void {
+    this.passOn(seat, -1)
+  }
+
+  /** A woken checkout at `place` could not take the seat: the next in line after it gets the chance. */
+  passOn(seat: FreedSeat, place: number): void {
+    const i = this.waiters.findIndex((w) => w.place > place && (w.licenseId === seat.licenseId || (w.licenseId === undefined && w.productCode === seat.productCode)))
+    if (i < 0) return
+    const [waiter] = this.waiters.splice(i, 1)
+    waiter.end({woken: seat, place: waiter.place})
+  }
+
+  /** Seats may be free anywhere (a policy or reservation changed): every waiting checkout tries again. */
+  wakeAll(): void {
+    const all = this.waiters
+    this.waiters = []
+    for (const w of all) w.end({woken: null, place: w.place})
+  }
+
+  /** The server stops: every waiting checkout ends now, and none waits from now on. */
+  close(): void {
+    this.closed = true
+    const all = this.waiters
+    this.waiters = []
+    for (const w of all) w.end({closed: true})
+  }
+}
