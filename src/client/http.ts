@@ -206,7 +206,7 @@ export class ServerClient {
 
   /** The reservations of a license (or every license), with the seats of each in use. */
   async listReservations(license?: string): Promise<ReservationUsage[]> {
-    return (await this.request<{reservations: ReservationUsage[]}>('GET', `/v1/admin/reservations${license === undefined ? '' : `?license=${encodeURIComponent(license)}`}`)).reservations
+    return (await this.request<{reservations: ReservationUsage[]}>('GET', `/v1/admin/reservations${queryString({license})}`)).reservations
   }
 
   /** Keeps seats of a concurrent license for a user, host or address (pattern as in the access rules). */
