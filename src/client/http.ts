@@ -30,6 +30,8 @@ export interface ServerStatus {
   testMode: boolean
   leaseTtl: number
   reclaimed: number
+  /** Checkouts waiting in line for a seat now. */
+  waiting: number
   licenses: Array<Omit<SeatUsage, 'holders'>>
 }
 

@@ -264,6 +264,7 @@ export class ServerMetrics {
   private readonly free = this.registry.gauge('licadm_seats_free', 'Seats of a concurrent license free to check out, at scrape time.', ['license', 'product'])
   private readonly borrowed = this.registry.gauge('licadm_seats_borrowed', 'Seats of a concurrent license borrowed (offline), at scrape time.', ['license', 'product'])
   private readonly reserved = this.registry.gauge('licadm_seats_reserved', 'Seats of a concurrent license kept by reservations for their users, hosts or addresses, at scrape time.', ['license', 'product'])
+  private readonly waiting = this.registry.gauge('licadm_checkouts_waiting', 'Checkouts waiting in line for a seat, at scrape time.')
   private readonly info = this.registry.gauge('licadm_build_info', 'Always 1; the server version as a label.', ['version'])
   private readonly started = this.registry.gauge('licadm_start_time_seconds', 'When the server started, in seconds since the epoch (server clock).')
 
@@ -296,7 +297,7 @@ export class ServerMetrics {
    * Refreshes the computed metrics: seats per license (from the seat service, at scrape time) and
    * the sweeper's reclaims (a running total it keeps).
    */
-  async collect(source: {seats: () => Promise<readonly SeatUsage[]>; reclaimed: () => number}): Promise<void> {
+  async collect(source: {seats: () => Promise<readonly SeatUsage[]>; reclaimed: () => number; waiting: () => number}): Promise<void> {
     const licenses = await source.seats()
     this.inUse.reset()
     this.free.reset()
@@ -309,6 +310,7 @@ export class ServerMetrics {
       this.borrowed.labels(...labels).set(l.borrowed)
       this.reserved.labels(...labels).set(l.reserved)
     }
+    this.waiting.set(source.waiting())
     const reclaimed = source.reclaimed()
     const counted = this.expiries.labels()
     if (reclaimed > counted.value) counted.inc(reclaimed - counted.value)

@@ -122,8 +122,9 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(text.stdout).toMatch(/1\/10/)
     expect(text.stdout).toMatch(/ann/)
     const status = ok(await sb.run(['server', 'status', '--json'], {env}))
-    expect(status).toMatchObject({reachable: true, version: expect.any(String)})
+    expect(status).toMatchObject({reachable: true, version: expect.any(String), waiting: 0})
     expect(status.licenses[0]).toMatchObject({used: 1, quantity: 10})
+    expect((await sb.run(['server', 'status'], {env})).stdout).toMatch(/Waiting\s+0 checkout\(s\) in line for a seat/)
 
     // A client token may not force-release; the admin token may (with --yes).
     const denied = fails(await sb.run(['seat', 'remove', leaseId, '--yes', '--json'], {env}), 7)

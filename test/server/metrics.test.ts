@@ -94,6 +94,7 @@ describe('GET /metrics', () => {
     expect(samples.get('licadm_seats_reserved{license="' + ten + '",product="7"}')).toBe(3)
     expect(samples.get('licadm_seats_reserved{license="' + two + '",product="8"}')).toBe(0)
     expect(samples.get('licadm_lease_expiries_total')).toBe(0)
+    expect(samples.get('licadm_checkouts_waiting')).toBe(0)
 
     expect((await s.admin.advanceClock(301)).reclaimed).toBe(4)
     const after = await scrape(s)
@@ -144,6 +145,7 @@ describe('GET /metrics', () => {
       ['licadm_seats_in_use', 'gauge'],
       ['licadm_seats_free', 'gauge'],
       ['licadm_seats_reserved', 'gauge'],
+      ['licadm_checkouts_waiting', 'gauge'],
       ['licadm_lease_expiries_total', 'counter'],
       ['licadm_refusals_total', 'counter'],
       ['licadm_auth_failures_total', 'counter'],

@@ -15,7 +15,7 @@ import {LicadmError, VerificationError} from '../../src/domain/errors.js'
 import {verifyLeaseToken} from '../../src/formats/lease.js'
 import type {Grant} from '../../src/services/seats.js'
 import {tempDir} from '../unit/helpers.js'
-import {CLIENT_TOKEN, closeAll, refusal, testServer, type TestServer} from './helpers.js'
+import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, refusal, testServer, type TestServer} from './helpers.js'
 
 const tmp = tempDir()
 afterAll(async () => {
@@ -379,6 +379,9 @@ describe('waiting for a free seat (waitMs)', () => {
     // One refusal, then one request that the server holds for up to a minute: no polling.
     expect(waits).toEqual([{code: 'NO_SEAT_FREE', waitMs: 60_000}])
     expect(await used(s, two)).toBe(2)
+    expect((await s.client.status()).waiting).toBe(1)
+    const metrics = await (await fetch(`${s.url}/metrics`, {headers: {authorization: `Bearer ${ADMIN_TOKEN}`}})).text()
+    expect(metrics).toMatch(/^licadm_checkouts_waiting 1$/m)
     await held[0].release()
     const seat = await waiting
     expect(seat.state).toBe('active')

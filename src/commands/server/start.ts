@@ -21,7 +21,7 @@ Remote administration: tokens made with "licadm token create" (roles vendor, gro
 
 Logs: JSON lines (pino) on standard error. At --log-level info (the default) one line per answered request (method, URL, route, status, time taken, who asked: the token's name or the container, the refusal's code) and the server's start, stop and errors; warn or error keep only problems, debug adds a line per incoming request, silent writes none. Tokens, headers, secrets and request bodies are never logged.
 
-GET /metrics (with a vendor token) serves Prometheus metrics: requests by route and status, latency, seats in use, free and reserved per license, lease expiries, refusals and auth failures by reason.
+GET /metrics (with a vendor token) serves Prometheus metrics: requests by route and status, latency, seats in use, free and reserved per license, checkouts waiting, lease expiries, refusals and auth failures by reason.
 
 --test-mode starts a manual clock (at --clock, or now) that only "licadm server clock --advance" (POST /v1/test/clock/advance, with a vendor token) moves, so lease expiry and borrows running out can be tested without waiting.
 

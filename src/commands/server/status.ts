@@ -4,7 +4,7 @@ import {seatServerFlags} from '../../cli/server-flags.js'
 export default class ServerStatus extends BaseCommand<typeof ServerStatus> {
   static override summary = 'Show whether a license server is reachable, its version and uptime, and the seats in use per license.'
 
-  static override description = 'Without a token, only reachability, version and uptime are shown (GET /healthz); with a token (LICADM_TOKEN), the seats in use per concurrent license too. Exit status 8 when the server cannot be reached.'
+  static override description = 'Without a token, only reachability, version and uptime are shown (GET /healthz); with a token (LICADM_TOKEN), the checkouts waiting in line and the seats in use per concurrent license too. Exit status 8 when the server cannot be reached.'
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350',
@@ -25,7 +25,7 @@ export default class ServerStatus extends BaseCommand<typeof ServerStatus> {
       uptime: health.uptime,
       serverTime: health.serverTime,
       ...(client.lastTime ? {skewMs: client.lastTime.skewMs} : {}),
-      ...(status ? {testMode: status.testMode, leaseTtl: status.leaseTtl, reclaimed: status.reclaimed, licenses: status.licenses} : {}),
+      ...(status ? {testMode: status.testMode, leaseTtl: status.leaseTtl, reclaimed: status.reclaimed, waiting: status.waiting, licenses: status.licenses} : {}),
     }
     if (!this.jsonEnabled()) {
       const {details, table} = await import('../../cli/render.js')
@@ -36,6 +36,7 @@ export default class ServerStatus extends BaseCommand<typeof ServerStatus> {
         ['Version', health.version],
         ['Uptime', formatDuration(health.uptime)],
         ['Server time', health.serverTime],
+        ...(status ? ([['Waiting', `${status.waiting} checkout(s) in line for a seat`]] as Array<[string, string]>) : []),
       ]))
       if (status) {
         this.log('')

@@ -17,7 +17,7 @@ export async function metricsRoutes(app: FastifyInstance, {metrics}: {metrics: S
 
   app.get('/metrics', async (request, reply) => {
     await licadm.authorize(request, 'vendor')
-    await metrics.collect({seats: () => licadm.seats.list({holders: false}), reclaimed: () => licadm.sweeper.reclaimed})
+    await metrics.collect({seats: () => licadm.seats.list({holders: false}), reclaimed: () => licadm.sweeper.reclaimed, waiting: () => licadm.seats.queue.length})
     return reply.type(METRICS_CONTENT_TYPE).send(await metrics.expose())
   })
 }

@@ -33,6 +33,7 @@ export async function systemRoutes(app: FastifyInstance): Promise<void> {
       testMode: licadm.testClock !== undefined,
       leaseTtl: licadm.seats.settings.leaseTtl,
       reclaimed: licadm.sweeper.reclaimed,
+      waiting: licadm.seats.queue.length,
       licenses: licenses.map(({holders: _h, ...l}) => l),
     })
   })
