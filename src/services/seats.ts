@@ -267,9 +267,9 @@ export class SeatService {
       try {
         return await this.checkoutOnce(who, target, scope)
       } catch (error) {
-        if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error
         // The seat that woke this checkout may not be one it can take: the next in line may.
         if (woken) this.queue.passOn(woken, place!)
+        if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error
         const left = deadline - Date.now()
         // A request counts as one denial in the usage report, however often it tried while it waited.
         if (left <= 0) this.refused(error)

@@ -431,6 +431,24 @@ describe('waiting for a free seat (waitMs)', () => {
     await t.close()
   })
 
+  it('a woken checkout refused for another reason passes the seat on to the next in line', async () => {
+    const t = await testServer()
+    const lic = t.license('two')
+    const a = await t.client.checkout({license: lic, user: 'a', host: 'x'})
+    await t.client.checkout({license: lic, user: 'b', host: 'x'})
+    const mallory = refusal(t.client.checkout({license: lic, user: 'mallory', host: 'pc'}, {waitMs: 30_000}))
+    await until('mallory waits', () => t.seats.queue.length === 1)
+    const carol = t.client.checkout({license: lic, user: 'carol', host: 'pc'}, {waitMs: 30_000})
+    await until('carol waits', () => t.seats.queue.length === 2)
+    await t.admin.addRule({product: 8, action: 'deny', subject: 'user', pattern: 'mallory'})
+    await t.client.release(a.lease.id)
+    expect((await mallory).code).toBe('ACCESS_DENIED')
+    // Before Mallory had her answer, the seat went on to Carol: nobody waits any more.
+    expect(t.seats.queue.length).toBe(0)
+    expect((await carol).lease.user).toBe('carol')
+    await t.close()
+  })
+
   it('the server answers waiting checkouts at once when it stops', async () => {
     const {s, two} = await serverWithTtl(60)
     await s.client.checkout({license: two, user: 'h1', host: 'x'})
