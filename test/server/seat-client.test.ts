@@ -449,6 +449,28 @@ describe('waiting for a free seat (waitMs)', () => {
     await t.close()
   })
 
+  it('100 checkouts waiting on a 10-seat license, each releasing its seat soon after: all are served, never more than 10 seats at once', async () => {
+    const t = await testServer()
+    const ten = t.license('ten')
+    const holders = await Promise.all(Array.from({length: 10}, (_, i) => t.client.checkout({license: ten, user: `holder${i}`, host: 'x'})))
+    let most = 0
+    const waiter = async (i: number) => {
+      const grant = await t.client.checkout({license: ten, user: `waiter${i}`, host: 'pc'}, {waitMs: 120_000})
+      most = Math.max(most, await used(t, ten))
+      await t.client.release(grant.lease.id)
+      return grant.lease.user
+    }
+    const waiting = Promise.all(Array.from({length: 100}, (_, i) => waiter(i)))
+    await until('all wait', () => t.seats.queue.length === 100)
+    for (const h of holders) await t.client.release(h.lease.id)
+    const served = await waiting
+    expect(new Set(served).size).toBe(100)
+    expect(most).toBeLessThanOrEqual(10)
+    expect(await used(t, ten)).toBe(0)
+    expect(t.seats.queue.length).toBe(0)
+    await t.close()
+  })
+
   it('the server answers waiting checkouts at once when it stops', async () => {
     const {s, two} = await serverWithTtl(60)
     await s.client.checkout({license: two, user: 'h1', host: 'x'})
