@@ -41,6 +41,18 @@ export interface UsageDay extends UsageCounts {
   day: string
 }
 
+/** One user's checkouts and denials of a license over a report's days. */
+export interface UserUsage {
+  user: string
+  checkouts: number
+  denials: number
+}
+
+/** Counts of a license and day not flushed yet, with its users'. */
+interface PendingCounts extends UsageCounts {
+  users: Map<string, {checkouts: number; denials: number}>
+}
+
 /**
  * Seat usage counted in memory where seats are taken and refused (a map lookup and an increment:
  * the checkout is the server's hot path), and added to the store's seat_usage_days by flush(), which
@@ -49,18 +61,21 @@ export interface UsageDay extends UsageCounts {
  */
 export class UsageCounter {
   /** Counts not yet flushed, by day number (days since the epoch) and license. */
-  private pending = new Map<number, Map<string, UsageCounts>>()
+  private pending = new Map<number, Map<string, PendingCounts>>()
   private prunedBefore = ''
 
   /** A checkout or borrow was granted; `usedAfter`: the seats in use with it (null: it took no new seat). */
-  granted(licenseId: string, now: number, usedAfter: number | null): void {
+  granted(licenseId: string, user: string, now: number, usedAfter: number | null): void {
     const c = this.counts(licenseId, now)
     c.checkouts++
     if (usedAfter !== null && usedAfter > c.peak) c.peak = usedAfter
+    userCounts(c, user).checkouts++
   }
 
-  denied(licenseId: string, now: number): void {
-    this.counts(licenseId, now).denials++
+  denied(licenseId: string, user: string, now: number): void {
+    const c = this.counts(licenseId, now)
+    c.denials++
+    userCounts(c, user).denials++
   }
 
   reclaimed(licenseId: string, now: number, leases = 1): void {
@@ -93,23 +108,41 @@ export class UsageCounter {
           c.denials,
           c.reclaimed,
         )
+        for (const [user, u] of c.users) {
+          q.run(
+            `insert into seat_usage_users (license_id, day, "user", checkouts, denials) values (?, ?, ?, ?, ?)
+             on conflict (license_id, day, "user") do update set checkouts = checkouts + excluded.checkouts, denials = denials + excluded.denials`,
+            licenseId,
+            day,
+            user,
+            u.checkouts,
+            u.denials,
+          )
+        }
       }
     }
     const cutoff = dayBefore(isoDay(now), USAGE_RETENTION_DAYS)
     if (cutoff !== this.prunedBefore) {
       q.run('delete from seat_usage_days where day < ?', cutoff)
+      q.run('delete from seat_usage_users where day < ?', cutoff)
       this.prunedBefore = cutoff
     }
   }
 
-  private counts(licenseId: string, now: number): UsageCounts {
+  private counts(licenseId: string, now: number): PendingCounts {
     const dayNumber = Math.floor(now / DAY_SECONDS)
     let licenses = this.pending.get(dayNumber)
     if (!licenses) this.pending.set(dayNumber, (licenses = new Map()))
     let c = licenses.get(licenseId)
-    if (!c) licenses.set(licenseId, (c = {peak: 0, checkouts: 0, denials: 0, reclaimed: 0}))
+    if (!c) licenses.set(licenseId, (c = {peak: 0, checkouts: 0, denials: 0, reclaimed: 0, users: new Map()}))
     return c
   }
+}
+
+function userCounts(c: PendingCounts, user: string): {checkouts: number; denials: number} {
+  let u = c.users.get(user)
+  if (!u) c.users.set(user, (u = {checkouts: 0, denials: 0}))
+  return u
 }
 
 /** A license's usage over a report's days, with each day that had any. */
@@ -120,6 +153,8 @@ export interface LicenseUsage extends UsageCounts {
   /** Days on which every seat was in use at some time. */
   daysFull: number
   days: UsageDay[]
+  /** Its users, most checkouts first (then most denials). */
+  users: UserUsage[]
 }
 
 export interface UsageReport {
@@ -135,7 +170,14 @@ export function summarizeUsage(
   until: string,
   licenses: ReadonlyArray<{id: string; product_code: number; quantity: number}>,
   rows: ReadonlyArray<UsageDay & {license_id: string}>,
+  userRows: ReadonlyArray<UserUsage & {license_id: string}>,
 ): UsageReport {
+  const usersByLicense = new Map<string, UserUsage[]>()
+  for (const {license_id, ...u} of userRows) {
+    let users = usersByLicense.get(license_id)
+    if (!users) usersByLicense.set(license_id, (users = []))
+    users.push({user: u.user, checkouts: Number(u.checkouts), denials: Number(u.denials)})
+  }
   const byLicense = new Map<string, UsageDay[]>()
   for (const {license_id, ...day} of rows) {
     let days = byLicense.get(license_id)
@@ -158,6 +200,7 @@ export function summarizeUsage(
         denials: sum('denials'),
         reclaimed: sum('reclaimed'),
         days,
+        users: (usersByLicense.get(l.id) ?? []).sort((a, b) => b.checkouts - a.checkouts || b.denials - a.denials || a.user.localeCompare(b.user)),
       }
     }),
   }

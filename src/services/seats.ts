@@ -17,7 +17,7 @@ import type {AccessRuleTable, LeaseTable, SeatMode, SeatPolicyTable, SeatReserva
 import type {SqlValue, SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import {SeatQueue, type FreedSeat} from './seat-queue.js'
-import {dayBefore, isoDay, parseDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport} from './seat-usage.js'
+import {dayBefore, isoDay, parseDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport, type UserUsage} from './seat-usage.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
 
@@ -272,9 +272,9 @@ export class SeatService {
         if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error
         const left = deadline - Date.now()
         // A request counts as one denial in the usage report, however often it tried while it waited.
-        if (left <= 0) this.refused(error)
+        if (left <= 0) this.refused(error, who)
         const outcome = await this.queue.wait({licenseId: target.license, productCode: target.product}, Math.min(left, RECHECK_MS), place, options.signal)
-        if ('closed' in outcome) this.refused(error)
+        if ('closed' in outcome) this.refused(error, who)
         place = outcome.place
         woken = outcome.woken
       }
@@ -303,7 +303,7 @@ export class SeatService {
       }
       throw refusal!
     })
-    this.counter.granted(lease.licenseId, now, usedAfter)
+    this.counter.granted(lease.licenseId, lease.user, now, usedAfter)
     return {lease, ttl, token: await leaseToken(lease, features, issuer)}
   }
 
@@ -417,8 +417,8 @@ export class SeatService {
         return {borrow: lease, features: Number(license.features), usedAfter: need.usedAfter}
       }
       throw refusal!
-    }).catch((error: unknown) => this.refused(error))
-    this.counter.granted(borrow.licenseId, now, usedAfter)
+    }).catch((error: unknown) => this.refused(error, who))
+    this.counter.granted(borrow.licenseId, borrow.user, now, usedAfter)
     return {borrow, file: armorBorrow(signBorrow(seatClaims(borrow, features, vendor), signer))}
   }
 
@@ -468,8 +468,8 @@ export class SeatService {
   /**
    * Seat usage per concurrent license from `since` to `until` (UTC days, YYYY-MM-DD, both included;
    * by default the `days` (30) days to today): the most seats in use at once, checkouts, denials for want of
-   * a free seat, reclaimed leases, and the days on which every seat was taken. Licenses revoked
-   * before the period are left out.
+   * a free seat, reclaimed leases, the days on which every seat was taken, and each user's checkouts
+   * and denials. Licenses revoked before the period are left out.
    */
   async usageReport(filter: {license?: string; since?: string; until?: string; days?: unknown} = {}): Promise<UsageReport> {
     const licenseId = filter.license === undefined ? undefined : checkId(filter.license, 'license')
@@ -479,11 +479,11 @@ export class SeatService {
     const since = filter.since === undefined ? dayBefore(until, days - 1) : parseDay(filter.since, 'since')
     if (since > until) throw new InvalidValueError('since', `${since} is after ${until}: the report's first day comes before its last`)
     await this.flushUsage()
+    // The days of the report, and of the one license asked for.
+    const within = `day >= ? and day <= ?${licenseId === undefined ? '' : ' and license_id = ?'}`
+    const bounds = licenseId === undefined ? [since, until] : [since, until, licenseId]
     return this.ctx.store.runSync((q) => {
-      const rows = q.all<UsageDay & {license_id: string}>(
-        `select license_id, day, peak, checkouts, denials, reclaimed from seat_usage_days where day >= ? and day <= ?${licenseId === undefined ? '' : ' and license_id = ?'}`,
-        ...(licenseId === undefined ? [since, until] : [since, until, licenseId]),
-      )
+      const rows = q.all<UsageDay & {license_id: string}>(`select license_id, day, peak, checkouts, denials, reclaimed from seat_usage_days where ${within}`, ...bounds)
       const active = new Set(rows.map((r) => r.license_id))
       let licenses = q.all<{id: string; product_code: number; quantity: number; kind: string; status: string}>(
         `select id, product_code, quantity, kind, status from licenses where kind = 'concurrent'${licenseId === undefined ? '' : ' and id = ?'} order by id`,
@@ -495,7 +495,8 @@ export class SeatService {
         throw new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${licenseId} is a single license, not a concurrent one: it has no floating seats to report on`, {details: {licenseId}})
       }
       licenses = licenses.filter((l) => l.status !== 'revoked' || active.has(l.id))
-      return summarizeUsage(since, until, licenses, rows)
+      const users = q.all<UserUsage & {license_id: string}>(`select license_id, "user", sum(checkouts) as checkouts, sum(denials) as denials from seat_usage_users where ${within} group by license_id, "user"`, ...bounds)
+      return summarizeUsage(since, until, licenses, rows, users)
     })
   }
 
@@ -711,8 +712,8 @@ export class SeatService {
   }
 
   /** Counts a refusal for want of a free seat in the usage report, and passes every refusal on. */
-  private refused(error: unknown): never {
-    if (error instanceof LicadmError && error.code === 'NO_SEAT_FREE' && typeof error.details?.licenseId === 'string') this.counter.denied(error.details.licenseId, epochSeconds(this.ctx.clock))
+  private refused(error: unknown, who: Requester): never {
+    if (error instanceof LicadmError && error.code === 'NO_SEAT_FREE' && typeof error.details?.licenseId === 'string') this.counter.denied(error.details.licenseId, who.user, epochSeconds(this.ctx.clock))
     throw error
   }
 

@@ -10,6 +10,7 @@ declare module './schema.js' {
     access_defaults: AccessDefaultTable
     seat_reservations: SeatReservationTable
     seat_usage_days: SeatUsageDayTable
+    seat_usage_users: SeatUsageUserTable
   }
 }
 
@@ -84,4 +85,13 @@ export interface SeatUsageDayTable {
   denials: number
   /** Leases reclaimed after their TTL without a heartbeat (and borrows that ran out). */
   reclaimed: number
+}
+
+/** One user's checkouts and denials of a license on one day, UTC (migration 0009_seat_usage). */
+export interface SeatUsageUserTable {
+  license_id: string
+  day: string
+  user: string
+  checkouts: number
+  denials: number
 }

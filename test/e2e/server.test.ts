@@ -302,7 +302,7 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     await stopServer(s)
   })
 
-  it('server usage reports peak seats, checkouts, denials and reclaims per license (vendor token only), and keeps them across a restart', async () => {
+  it('server usage reports peak seats, checkouts, denials and reclaims per license and per user (vendor token only), and keeps them across a restart', async () => {
     const sb = box()
     const data = sb.path('server-data')
     const seed = seedFile(sb, {...SEED, licenses: [{key: 'two', product: 7, quantity: 2}]})
@@ -315,13 +315,19 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     s = await startServer(sb, ['--data', data, '--seed', seed])
     const report = ok(await sb.run(['server', 'usage', '--days', '7', '--json'], {env: env()}))
     expect(report.licenses).toEqual([expect.objectContaining({licenseId: license, quantity: 2, peak: 2, daysFull: 1, checkouts: 2, denials: 1, reclaimed: 0})])
+    expect(report.licenses[0].users).toEqual([
+      {user: 'ann', checkouts: 1, denials: 0},
+      {user: 'bob', checkouts: 1, denials: 0},
+      {user: 'carol', checkouts: 0, denials: 1},
+    ])
     const today = report.until
-    const text = await sb.run(['server', 'usage', '--daily'], {env: env()})
+    const text = await sb.run(['server', 'usage', '--daily', '--by-user'], {env: env()})
     expect(text.code, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^Seat usage from \d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2} \(UTC\)/)
     expect(text.stdout).toMatch(/LICENSE\s+PRODUCT\s+PEAK\s+FULL\s+CHECKOUTS\s+DENIED\s+RECLAIMED/)
     expect(text.stdout).toMatch(new RegExp(`${license}\\s+7\\s+2/2\\s+1 day\\s+2\\s+1\\s+0`))
     expect(text.stdout).toMatch(new RegExp(`${today}\\s+${license}\\s+2/2\\s+2\\s+1\\s+0`))
+    expect(text.stdout).toMatch(/USER\s+LICENSE\s+CHECKOUTS\s+DENIED\n.*\nann\s+lic_\w+\s+1\s+0\nbob\s+lic_\w+\s+1\s+0\ncarol\s+lic_\w+\s+0\s+1/)
     expect(fails(await sb.run(['server', 'usage', '--since', '2026-13-01', '--json'], {env: env()}), 2).message).toMatch(/since/)
     await stopServer(s)
   })

@@ -469,15 +469,24 @@ describe('the seat usage report', () => {
         {day: '2026-06-01', peak: 2, checkouts: 3, denials: 2, reclaimed: 0},
         {day: '2026-06-02', peak: 1, checkouts: 1, denials: 0, reclaimed: 2},
       ],
+      // Per user: most checkouts first, then most denials.
+      users: [
+        {user: 'ann', checkouts: 1, denials: 0},
+        {user: 'bob', checkouts: 1, denials: 0},
+        {user: 'dave', checkouts: 1, denials: 0},
+        {user: 'fay', checkouts: 1, denials: 0},
+        {user: 'carol', checkouts: 0, denials: 2},
+      ],
     })
     // The borrow ran out on the first day, but was reclaimed on the second.
-    expect(tenUsage).toMatchObject({peak: 1, daysFull: 0, checkouts: 1, denials: 0, reclaimed: 1})
+    expect(tenUsage).toMatchObject({peak: 1, daysFull: 0, checkouts: 1, denials: 0, reclaimed: 1, users: [{user: 'erin', checkouts: 1, denials: 0}]})
 
     // One license, the last day, a given span.
     expect((await s.admin.usageReport({license: two, days: 1})).licenses).toEqual([expect.objectContaining({checkouts: 1, days: [expect.objectContaining({day: '2026-06-02'})]})])
     expect((await s.admin.usageReport({since: '2026-06-01', until: '2026-06-01'})).licenses.map((l) => l.checkouts)).toEqual(report.licenses.map((l) => (l.licenseId === two ? 3 : 1)))
     const early = await s.admin.usageReport({until: '2026-05-31'})
-    expect(early.licenses.every((l) => l.checkouts === 0 && l.days.length === 0)).toBe(true)
+    expect(early.licenses.every((l) => l.checkouts === 0 && l.days.length === 0 && l.users.length === 0)).toBe(true)
+    expect((await s.admin.usageReport({license: two, days: 1})).licenses[0].users.map((u) => u.user)).toEqual(['fay'])
     await s.close()
   })
 
@@ -523,6 +532,7 @@ describe('the seat usage report', () => {
       const ten = server.licenses.find((l) => l.key === 'ten')!.id
       const saved = () => server.store.db.selectFrom('seat_usage_days').selectAll().where('license_id', '=', ten).execute()
       await server.store.db.insertInto('seat_usage_days').values({license_id: ten, day: '2020-01-01', peak: 9, checkouts: 9, denials: 9, reclaimed: 9}).execute()
+      await server.store.db.insertInto('seat_usage_users').values({license_id: ten, day: '2020-01-01', user: 'old', checkouts: 9, denials: 9}).execute()
       await admin().checkout({license: ten, user: 'ann', host: 'pc1'})
       expect((await saved()).map((r) => r.day)).toEqual(['2020-01-01'])
       await server.sweeper.run()
@@ -531,7 +541,8 @@ describe('the seat usage report', () => {
       await server.close()
       server = await start()
       expect(await saved()).toEqual([expect.objectContaining({checkouts: 2, peak: 2})])
-      expect((await admin().usageReport({license: ten})).licenses[0]).toMatchObject({peak: 2, checkouts: 2})
+      expect((await admin().usageReport({license: ten})).licenses[0]).toMatchObject({peak: 2, checkouts: 2, users: [{user: 'ann', checkouts: 1, denials: 0}, {user: 'bob', checkouts: 1, denials: 0}]})
+      expect(await server.store.db.selectFrom('seat_usage_users').select('user').where('day', '<', '2021-01-01').execute()).toEqual([])
       await server.close()
     } finally {
       rmSync(dir, {recursive: true, force: true})

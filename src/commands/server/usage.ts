@@ -7,7 +7,7 @@ import {USAGE_DAYS} from '../../services/seat-usage.js'
 export default class ServerUsage extends BaseCommand<typeof ServerUsage> {
   static override summary = "A license server's seat usage per license: peak seats in use, checkouts, denials, reclaimed leases."
 
-  static override description = `Per concurrent license over the days asked for (UTC; by default the 30 days to the server's today): the most seats in use at once, the days on which every seat was taken (FULL), checkouts and borrows granted, DENIED (checkout and borrow requests refused because no seat was free; one that waits in line counts if it ends without a seat) and leases RECLAIMED after their clients stopped heartbeating (a sign of crashed clients or too short a lease TTL). Many denials and full days say the license needs more seats; a low peak, fewer. --daily adds a line per day with activity. The server counts in memory and saves about once a second and when it stops; it keeps ${USAGE_DAYS.max} days. Needs a vendor (admin) token.`
+  static override description = `Per concurrent license over the days asked for (UTC; by default the 30 days to the server's today): the most seats in use at once, the days on which every seat was taken (FULL), checkouts and borrows granted, DENIED (checkout and borrow requests refused because no seat was free; one that waits in line counts if it ends without a seat) and leases RECLAIMED after their clients stopped heartbeating (a sign of crashed clients or too short a lease TTL). Many denials and full days say the license needs more seats; a low peak, fewer. --daily adds a line per day with activity, --by-user a line per user (most checkouts first; --json always has both). The server counts in memory and saves about once a second and when it stops; it keeps ${USAGE_DAYS.max} days. Needs a vendor (admin) token.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350',
@@ -22,6 +22,7 @@ export default class ServerUsage extends BaseCommand<typeof ServerUsage> {
     since: Flags.string({summary: 'First day (YYYY-MM-DD, UTC).'}),
     until: Flags.string({summary: 'Last day (YYYY-MM-DD, UTC; default: today).'}),
     daily: Flags.boolean({summary: 'A line per license and day with activity.'}),
+    'by-user': Flags.boolean({summary: 'A line per license and user: checkouts and denials.'}),
   }
 
   async run() {
@@ -59,6 +60,18 @@ export default class ServerUsage extends BaseCommand<typeof ServerUsage> {
             {header: 'CHECKOUTS', get: (d) => d.checkouts},
             {header: 'DENIED', get: (d) => d.denials},
             {header: 'RECLAIMED', get: (d) => d.reclaimed},
+          ]),
+        )
+      }
+      const users = report.licenses.flatMap((l) => l.users.map((u) => ({...u, licenseId: l.licenseId})))
+      if (f['by-user'] && users.length > 0) {
+        this.log('')
+        this.log(
+          await table(users, [
+            {header: 'USER', get: (u) => u.user},
+            {header: 'LICENSE', get: (u) => u.licenseId},
+            {header: 'CHECKOUTS', get: (u) => u.checkouts},
+            {header: 'DENIED', get: (u) => u.denials},
           ]),
         )
       }
