@@ -137,7 +137,9 @@ export class ServerClient {
     for (let wait = 0; ; ) {
       try {
         if (wait === 0) return await this.request<Grant>('POST', '/v1/leases', input)
-        return await this.request<Grant>('POST', '/v1/leases', {...input, wait}, {timeoutMs: wait * 1000 + (this.options.timeoutMs ?? 10_000) + WAIT_MARGIN_MS, signal: options.signal})
+        // The place in line the last wait kept, so that a long wait keeps its turn.
+        const place = typeof last?.details?.place === 'number' ? last.details.place : undefined
+        return await this.request<Grant>('POST', '/v1/leases', {...input, wait, place}, {timeoutMs: wait * 1000 + (this.options.timeoutMs ?? 10_000) + WAIT_MARGIN_MS, signal: options.signal})
       } catch (error) {
         if (options.signal?.aborted && last) throw last
         if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error

@@ -7,6 +7,9 @@ export interface FreedSeat {
 /** Why a wait in line ended: a seat that may be free, the time was up, or the queue was closed. */
 export type WaitOutcome = {woken: FreedSeat; place: number} | {woken: null; place: number} | {closed: true}
 
+/** How long a place is kept for a checkout whose request ran out of time, for its next request. */
+export const HOLD_MS = 30_000
+
 interface Waiter {
   place: number
   licenseId?: string
@@ -24,6 +27,8 @@ interface Waiter {
 export class SeatQueue {
   private waiters: Waiter[] = []
   private nextPlace = 0
+  /** Places kept for checkouts that will ask again (see hold), with whose they are and until when. */
+  private readonly held = new Map<number, {holder: string; until: number}>()
   /** The server stops: no checkout waits any more. */
   closed = false
 
@@ -61,6 +66,25 @@ export class SeatQueue {
       while (i > 0 && this.waiters[i - 1].place > waiter.place) i--
       this.waiters.splice(i, 0, waiter)
     })
+  }
+
+  /**
+   * Keeps `place` for `holder` (who asks for what) for HOLD_MS: a client that waits longer than one
+   * request asks again with it (claim) and keeps its place in line.
+   */
+  hold(place: number, holder: string): void {
+    const now = Date.now()
+    for (const [p, h] of this.held) if (h.until <= now) this.held.delete(p)
+    this.held.set(place, {holder, until: now + HOLD_MS})
+  }
+
+  /** The place kept for `holder` under this number, given up to it; undefined when there is none. */
+  claim(place: number | undefined, holder: string): number | undefined {
+    if (place === undefined) return undefined
+    const kept = this.held.get(place)
+    if (!kept || kept.holder !== holder || kept.until <= Date.now()) return undefined
+    this.held.delete(place)
+    return place
   }
 
   /** A seat may be free: wakes the first in line for it. */

@@ -254,14 +254,18 @@ export class SeatService {
    * Checks out a seat, or refuses saying why (no seat free, expired, revoked, access denied). With
    * `waitMs`, a checkout refused for want of a free seat (NO_SEAT_FREE, or USER_LIMIT until its user
    * releases one) waits in line (SeatQueue) and tries again when a seat of its license may be free,
-   * until it gets one or the time is up (the last refusal then), or `signal` aborts.
+   * until it gets one or the time is up (the last refusal then, with `details.place`: the place in
+   * line kept for a while for the same checkout, given back as `place`), or `signal` aborts. A request
+   * counts as one denial in the usage report, however often it tried while it waited.
    */
-  async checkout(input: CheckoutInput, scope: SeatScope = {}, options: {waitMs?: number; signal?: AbortSignal} = {}): Promise<Grant> {
+  async checkout(input: CheckoutInput, scope: SeatScope = {}, options: {waitMs?: number; signal?: AbortSignal; place?: number} = {}): Promise<Grant> {
     const who = checkRequester(input)
     const target = checkTarget(input)
     // Real time: a test clock may stand still while a client waits.
     const deadline = Date.now() + (options.waitMs ?? 0)
-    let place: number | undefined
+    // Who asks for what: a place in line is kept for the same checkout only.
+    const holder = JSON.stringify([who.user, who.host, who.process ?? null, target.license ?? null, target.product ?? null, target.features, scope.container ?? null])
+    let place = this.queue.claim(options.place, holder)
     let woken: FreedSeat | null = null
     for (;;) {
       try {
@@ -271,8 +275,12 @@ export class SeatService {
         if (woken) this.queue.passOn(woken, place!)
         if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error
         const left = deadline - Date.now()
-        // A request counts as one denial in the usage report, however often it tried while it waited.
-        if (left <= 0) this.refused(error, who)
+        if (left <= 0) {
+          if (place === undefined) this.refused(error, who)
+          // Its place is kept for its next request: the refusal says which.
+          this.queue.hold(place, holder)
+          this.refused(new LicadmError(error.code, error.exit, error.message, {hint: error.hint, details: {...error.details, place}}), who)
+        }
         const outcome = await this.queue.wait({licenseId: target.license, productCode: target.product}, Math.min(left, RECHECK_MS), place, options.signal)
         if ('closed' in outcome) this.refused(error, who)
         place = outcome.place

@@ -471,6 +471,30 @@ describe('waiting for a free seat (waitMs)', () => {
     await t.close()
   })
 
+  it('a checkout that waits longer than one request keeps its place in line; a place is kept for that checkout only', async () => {
+    const t = await testServer()
+    const lic = t.license('two')
+    const holders = [await t.client.checkout({license: lic, user: 'a', host: 'x'}), await t.client.checkout({license: lic, user: 'b', host: 'x'})]
+    // Ann's request waits a second in vain: its refusal says which place is kept for her.
+    const first = await refusal(t.client.request('POST', '/v1/leases', {license: lic, user: 'ann', host: 'pc', wait: 1}))
+    expect(first.code).toBe('NO_SEAT_FREE')
+    const place = first.details?.place
+    expect(place).toEqual(expect.any(Number))
+    const bob = t.client.checkout({license: lic, user: 'bob', host: 'pc2'}, {waitMs: 30_000})
+    await until('bob waits', () => t.seats.queue.length === 1)
+    // Ann asks again with her place, and is ahead of Bob; Carol's claim to the same place is not hers.
+    const ann = t.client.request<Grant>('POST', '/v1/leases', {license: lic, user: 'ann', host: 'pc', wait: 30, place})
+    await until('ann waits', () => t.seats.queue.length === 2)
+    const carol = refusal(t.client.request('POST', '/v1/leases', {license: lic, user: 'carol', host: 'pc3', wait: 30, place}))
+    await until('carol waits', () => t.seats.queue.length === 3)
+    await t.client.release(holders[0].lease.id)
+    expect((await ann).lease.user).toBe('ann')
+    await t.client.release(holders[1].lease.id)
+    expect((await bob).lease.user).toBe('bob')
+    await t.close()
+    expect((await carol).code).toBe('NO_SEAT_FREE')
+  })
+
   it('the server answers waiting checkouts at once when it stops', async () => {
     const {s, two} = await serverWithTtl(60)
     await s.client.checkout({license: two, user: 'h1', host: 'x'})
