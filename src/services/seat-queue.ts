@@ -29,8 +29,12 @@ export class SeatQueue {
   private nextPlace = 0
   /** Places kept for checkouts that will ask again (see hold), with whose they are and until when. */
   private readonly held = new Map<number, {holder: string; until: number}>()
+  private stopped = false
+
   /** The server stops: no checkout waits any more. */
-  closed = false
+  get closed(): boolean {
+    return this.stopped
+  }
 
   /** How many checkouts wait now. */
   get length(): number {
@@ -42,7 +46,7 @@ export class SeatQueue {
    * wait of the same checkout. Ends early, as closed, when `signal` aborts or the queue closes.
    */
   wait(target: {licenseId?: string; productCode?: number}, ms: number, place: number | undefined, signal?: AbortSignal): Promise<WaitOutcome> {
-    if (this.closed || signal?.aborted) return Promise.resolve({closed: true})
+    if (this.stopped || signal?.aborted) return Promise.resolve({closed: true})
     return new Promise((resolve) => {
       const waiter: Waiter = {
         place: place ?? this.nextPlace++,
@@ -109,7 +113,7 @@ export class SeatQueue {
 
   /** The server stops: every waiting checkout ends now, and none waits from now on. */
   close(): void {
-    this.closed = true
+    this.stopped = true
     const all = this.waiters
     this.waiters = []
     for (const w of all) w.end({closed: true})
