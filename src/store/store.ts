@@ -27,7 +27,9 @@ export interface SyncSql {
   run(text: string, ...params: SqlValue[]): number
   /**
    * SQLite's `data_version`: it changes when another connection (another licadm process on the
-   * same store) commits, so a cache of stored rows knows it must be read again.
+   * same store) commits, so a cache of stored rows knows it must be read again. Read once per
+   * `write`, `writeSync` or `runSync`: inside a write transaction no other connection commits, and
+   * the caches asked within one call see one version.
    */
   dataVersion(): number
 }
@@ -88,7 +90,7 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
   await migrate(db)
   const now = syncSql(native, statements.prepare)
   // better-sqlite3's transaction wrapper: BEGIN IMMEDIATE, COMMIT, and ROLLBACK when fn throws.
-  const immediate = native.transaction((fn: (q: SyncSql) => unknown) => fn(now)).immediate
+  const immediate = native.transaction((fn: (q: SyncSql) => unknown) => fn(now.fresh())).immediate
   // A synchronous body never yields, so it may run at once whenever Kysely does not hold the
   // connection (no Kysely transaction is open around it); else it waits its turn for the connection.
   // Waiting on Kysely's lock every time cost more than the statements under load: each release
@@ -102,7 +104,7 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
       return db.connection().execute(async (conn) => {
         await sql`begin immediate`.execute(conn)
         try {
-          const result = await fn(conn, now)
+          const result = await fn(conn, now.fresh())
           await sql`commit`.execute(conn)
           return result
         } catch (error) {
@@ -115,7 +117,7 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
       return whenFree(() => immediate(fn) as ReturnType<typeof fn>)
     },
     runSync(fn) {
-      return whenFree(() => fn(now))
+      return whenFree(() => fn(now.fresh()))
     },
     async insertMany(_tx, table, rows) {
       if (rows.length === 0) return
@@ -175,14 +177,22 @@ class TrackedSqliteDriver extends SqliteDriver {
   }
 }
 
-function syncSql(native: import('better-sqlite3').Database, prepare: (text: string) => import('better-sqlite3').Statement): SyncSql {
+/** SyncSql, and `fresh()`: what each store call runs its body with (the data version read anew). */
+function syncSql(native: import('better-sqlite3').Database, prepare: (text: string) => import('better-sqlite3').Statement): {fresh(): SyncSql} {
   // Its own statement: pluck() changes how a statement returns rows, so it is not shared via the cache.
   const version = native.prepare('pragma data_version').pluck()
-  return {
+  let known: number | undefined
+  const sql: SyncSql = {
     get: <R>(text: string, ...params: SqlValue[]) => prepare(text).get(...params) as R | undefined,
     all: <R>(text: string, ...params: SqlValue[]) => prepare(text).all(...params) as R[],
     run: (text: string, ...params: SqlValue[]) => prepare(text).run(...params).changes,
-    dataVersion: () => version.get() as number,
+    dataVersion: () => (known ??= version.get() as number),
+  }
+  return {
+    fresh() {
+      known = undefined
+      return sql
+    },
   }
 }
 
