@@ -172,23 +172,13 @@ export function summarizeUsage(
   rows: ReadonlyArray<UsageDay & {license_id: string}>,
   userRows: ReadonlyArray<UserUsage & {license_id: string}>,
 ): UsageReport {
-  const usersByLicense = new Map<string, UserUsage[]>()
-  for (const {license_id, ...u} of userRows) {
-    let users = usersByLicense.get(license_id)
-    if (!users) usersByLicense.set(license_id, (users = []))
-    users.push({user: u.user, checkouts: Number(u.checkouts), denials: Number(u.denials)})
-  }
-  const byLicense = new Map<string, UsageDay[]>()
-  for (const {license_id, ...day} of rows) {
-    let days = byLicense.get(license_id)
-    if (!days) byLicense.set(license_id, (days = []))
-    days.push({day: day.day, peak: Number(day.peak), checkouts: Number(day.checkouts), denials: Number(day.denials), reclaimed: Number(day.reclaimed)})
-  }
+  const usersByLicense = byLicense(userRows, (u) => ({user: u.user, checkouts: Number(u.checkouts), denials: Number(u.denials)}))
+  const daysByLicense = byLicense(rows, (d) => ({day: d.day, peak: Number(d.peak), checkouts: Number(d.checkouts), denials: Number(d.denials), reclaimed: Number(d.reclaimed)}))
   return {
     since,
     until,
     licenses: licenses.map((l) => {
-      const days = (byLicense.get(l.id) ?? []).sort((a, b) => a.day.localeCompare(b.day))
+      const days = (daysByLicense.get(l.id) ?? []).sort((a, b) => a.day.localeCompare(b.day))
       const sum = (key: 'checkouts' | 'denials' | 'reclaimed') => days.reduce((n, d) => n + d[key], 0)
       return {
         licenseId: l.id,
@@ -204,4 +194,15 @@ export function summarizeUsage(
       }
     }),
   }
+}
+
+/** Rows grouped by their license_id, each made into a `T`, in the order of the rows. */
+export function byLicense<R extends {license_id: string}, T>(rows: readonly R[], make: (row: R) => T): Map<string, T[]> {
+  const groups = new Map<string, T[]>()
+  for (const row of rows) {
+    let group = groups.get(row.license_id)
+    if (!group) groups.set(row.license_id, (group = []))
+    group.push(make(row))
+  }
+  return groups
 }

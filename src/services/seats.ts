@@ -17,7 +17,7 @@ import type {AccessRuleTable, LeaseTable, SeatMode, SeatPolicyTable, SeatReserva
 import type {SqlValue, SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import {SeatQueue, type FreedSeat} from './seat-queue.js'
-import {dayBefore, isoDay, parseDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport, type UserUsage} from './seat-usage.js'
+import {byLicense, dayBefore, isoDay, parseDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport, type UserUsage} from './seat-usage.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
 
@@ -263,9 +263,10 @@ export class SeatService {
     const target = checkTarget(input)
     // Real time: a test clock may stand still while a client waits.
     const deadline = Date.now() + (options.waitMs ?? 0)
-    // Who asks for what: a place in line is kept for the same checkout only.
-    const holder = JSON.stringify([who.user, who.host, who.process ?? null, target.license ?? null, target.product ?? null, target.features, scope.container ?? null])
-    let place = this.queue.claim(options.place, holder)
+    // Who asks for what: a place in line is kept for the same checkout only. Made only for a
+    // checkout that waits (not on the hot path of one that does not).
+    const holder = () => JSON.stringify([who.user, who.host, who.process ?? null, target.license ?? null, target.product ?? null, target.features, scope.container ?? null])
+    let place = options.place === undefined ? undefined : this.queue.claim(options.place, holder())
     let woken: FreedSeat | null = null
     for (;;) {
       try {
@@ -278,7 +279,7 @@ export class SeatService {
         if (left <= 0) {
           if (place === undefined) this.refused(error, who)
           // Its place is kept for its next request: the refusal says which.
-          this.queue.hold(place, holder)
+          this.queue.hold(place, holder())
           this.refused(new LicadmError(error.code, error.exit, error.message, {hint: error.hint, details: {...error.details, place}}), who)
         }
         const outcome = await this.queue.wait({licenseId: target.license, productCode: target.product}, Math.min(left, RECHECK_MS), place, options.signal)
@@ -457,7 +458,6 @@ export class SeatService {
     })
   }
 
-  /** Deletes every lease and borrow past its expiry; returns how many seats were reclaimed. */
   /**
    * Deletes every lease and borrow past its expiry; returns how many seats were reclaimed. Then adds
    * the usage counted since the last sweep to the store (see UsageCounter).
@@ -534,18 +534,13 @@ export class SeatService {
     const licenses = await q.execute()
     if (filter.license !== undefined && licenses.length === 0) throw new NotFoundError('license', filter.license)
     const leases = await this.ctx.store.db.selectFrom('leases').selectAll().where('expires_at', '>', now).orderBy('created_at').orderBy('id').execute()
-    const byLicense = new Map<string, Lease[]>()
-    for (const row of leases) {
-      let list = byLicense.get(row.license_id)
-      if (!list) byLicense.set(row.license_id, (list = []))
-      list.push(fromRow(row))
-    }
+    const leasesByLicense = byLicense(leases, fromRow)
     const policies = new Map((await this.ctx.store.db.selectFrom('seat_policies').selectAll().execute()).map((p) => [p.license_id, p.mode]))
     const reserved = new Map(
       (await this.ctx.store.db.selectFrom('seat_reservations').select(['license_id', (eb) => eb.fn.sum<number>('seats').as('seats')]).groupBy('license_id').execute()).map((r) => [r.license_id, Number(r.seats)]),
     )
     return licenses.map((l) => {
-      const holders = byLicense.get(l.id) ?? []
+      const holders = leasesByLicense.get(l.id) ?? []
       return {
         licenseId: l.id,
         productCode: Number(l.product_code),
@@ -849,9 +844,11 @@ export class SeatService {
       const held = seatsUsed(q.all<LeaseTable>('select "user", host, kind, mode, seats from leases where license_id = ? and "user" = ? and expires_at > ?', license.id, who.user, now))
       if (held + need > maxPerUser) return userLimit(license.id, who.user, held, need, maxPerUser)
     }
-    // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count once per station.
-    const used = license.stations === 0 && license.plain !== undefined ? Number(license.plain) : this.used(q, license.id, now)
-    const kept = this.keptForOthers(q, license.id, who, now, license.quantity - used - need)
+    // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count
+    // once per station, so then the holders are read (once, for the reservations too).
+    const counted = license.stations === 0 && license.plain !== undefined ? undefined : this.holdersOf(q, license.id, now)
+    const used = counted ? seatsUsed(counted) : Number(license.plain)
+    const kept = this.keptForOthers(q, license.id, who, now, license.quantity - used - need, counted)
     if (used + need + kept.seats <= license.quantity && !(mode === 'exclusive' && used > 0)) return {seats: need, usedAfter: used + need}
     const holders = this.settings.hideHolders
       ? undefined
@@ -878,12 +875,12 @@ export class SeatService {
    * The seats of a license that reservations keep for others than `who`: each reservation's seats
    * less those its own holders use now (see reservedInUse). Counted only when the reservations could
    * matter, when all they keep is more than the seats `free` after this checkout; otherwise (and
-   * for a license without reservations) it costs no statement.
+   * for a license without reservations) it costs no statement. `holders`: the license's, when read already.
    */
-  private keptForOthers(q: SyncSql, licenseId: string, who: Requester, now: number, free: number): {seats: number; for: string[]} {
+  private keptForOthers(q: SyncSql, licenseId: string, who: Requester, now: number, free: number, holders?: HolderRow[]): {seats: number; for: string[]} {
     const reservations = this.reservationsOf(q, licenseId)
     if (reservations.length === 0 || reservations.reduce((sum, r) => sum + r.seats, 0) <= free) return NONE_KEPT
-    const inUse = reservedInUse(reservations, this.holdersOf(q, licenseId, now))
+    const inUse = reservedInUse(reservations, holders ?? this.holdersOf(q, licenseId, now))
     let seats = 0
     const others: string[] = []
     reservations.forEach((r, i) => {
@@ -897,11 +894,6 @@ export class SeatService {
   /** The unexpired leases and borrows of a license, as far as counting and matching need them. */
   private holdersOf(q: SyncSql, licenseId: string, now: number): HolderRow[] {
     return q.all<HolderRow>('select "user", host, address, kind, mode, seats from leases where license_id = ? and expires_at > ?', licenseId, now)
-  }
-
-  /** Seats in use: a station's leases count once, other leases their seats. */
-  private used(q: SyncSql, licenseId: string, now: number): number {
-    return seatsUsed(this.holdersOf(q, licenseId, now))
   }
 }
 

@@ -30,11 +30,13 @@ export async function seatRoutes(app: FastifyInstance): Promise<void> {
   // With "wait" (seconds), a checkout refused for want of a seat waits in line on the server.
   // "place": the place in line a waiting checkout's last refusal kept for it (details.place).
   app.post<{Body: CheckoutInput & {wait?: number; place?: number}}>('/v1/leases', {schema: {body: checkoutBody}}, async (request, reply) => {
-    const {wait, place, ...input} = request.body
+    // The service reads the checkout's own fields of the body (wait and place are the route's).
+    const input = {...request.body, address: request.ip}
+    const {wait, place} = request.body
     const scope = seatScope(request)
-    if (!wait) return reply.code(201).send(ok(await seats.checkout({...input, address: request.ip}, scope)))
+    if (!wait) return reply.code(201).send(ok(await seats.checkout(input, scope)))
     const gone = clientGone(reply)
-    const grant = await seats.checkout({...input, address: request.ip}, scope, {waitMs: wait * 1000, signal: gone, place}).catch((error: unknown) => {
+    const grant = await seats.checkout(input, scope, {waitMs: wait * 1000, signal: gone, place}).catch((error: unknown) => {
       // The server stops: this answer comes after it closed the idle connections, so it closes its own.
       if (seats.queue.closed) void reply.header('connection', 'close')
       throw error
