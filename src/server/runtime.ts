@@ -22,6 +22,7 @@ import {ServerAuth, TokenSet, type RateLimitOptions, type TokenRole} from './aut
 import {StderrLines, type LogLevel, type LogStream} from './logging.js'
 import {MemoryKeyRing} from './memory-keyring.js'
 import {applySeed, parseSeed, seedTokens, tokenGrant, type SeededLicense} from './seed.js'
+import {ensureVendor, namedVendor} from './server-vendor.js'
 import {Sweeper} from './sweeper.js'
 
 export const DEFAULT_PORT = 22350
@@ -42,6 +43,8 @@ export interface ServerOptions {
   clock: Clock
   /** Enables POST /v1/test/clock/advance; `clock` must then be a ManualClock. */
   testMode?: boolean
+  /** The vendor of a new store (--vendor-code/--vendor-name); a store of another vendor is refused. */
+  vendor?: {code?: string; name?: string}
   /** Seed file text (JSON or NDJSON). */
   seed?: string
   seedSource?: string
@@ -101,13 +104,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     const ctx: ServiceContext = {store, keys, clock: options.clock, actor: options.actor ?? 'server'}
     const vendorService = new VendorService(ctx)
-    const existing = await store.db.selectFrom('vendor').select('code').executeTakeFirst()
-    // A data directory's first start without a vendor in the seed: a placeholder, said so once started.
-    const placeholderIn = !existing && data.kind === 'dir' && !seed?.vendor ? data.dir : undefined
-    if (!existing) {
-      if (data.kind === 'profile') await vendorService.get() // refuses: the profile has no vendor
-      await vendorService.init({code: seed?.vendor?.code ?? 1, name: seed?.vendor?.name ?? 'licadm test vendor'})
-    }
+    const {placeholder} = await ensureVendor(ctx, namedVendor(options.vendor, seed?.vendor), {
+      describe: data.kind === 'dir' ? `the store in ${data.dir}` : "the profile's store",
+      mayCreate: data.kind !== 'profile',
+    })
+    // A data directory's first start without a vendor named: a placeholder, said so once started.
+    const placeholderIn = placeholder && data.kind === 'dir' ? data.dir : undefined
     // Lease tokens and responses are signed on a thread of their own: the event loop goes on serving.
     const seats = new SeatService(ctx, {...DEFAULT_SEAT_SETTINGS, ...options.settings}, (signer) => {
       if (!signer.privateKey) return signer
@@ -174,7 +176,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (placeholderIn !== undefined) {
       app.log.warn(
         {vendor},
-        `the new store in ${placeholderIn} got the placeholder vendor ${vendor.code} (${vendor.name}), which every lease token and borrow file names: for a server of your own, start a new data directory with a --seed file that names the vendor ({"vendor": {"code": …, "name": …}}), or serve a profile's store ("licadm init")`,
+        `the new store in ${placeholderIn} got the placeholder vendor ${vendor.code} (${vendor.name}), which every lease token and borrow file names: for a server of your own, start a new data directory with --vendor-code and --vendor-name (or a --seed file's "vendor"), or serve a profile's store ("licadm init")`,
       )
     }
     const address = app.server.address()

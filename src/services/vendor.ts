@@ -31,10 +31,11 @@ export class VendorService {
   constructor(private readonly ctx: ServiceContext) {}
 
   /** Creates the vendor and its first key in an empty store. */
-  async init(input: {code: unknown; name: string; passphrase?: string}): Promise<Vendor & {kid: string; keyPath: string}> {
-    const code = parseUint(input.code, '--vendor-code', LIMITS.code, {required: true})!
-    const name = input.name.trim()
-    if (name === '' || name.length > 200) throw new LicadmError('INVALID_VALUE', ExitCode.usage, '--name: give 1 to 200 characters')
+  /** `labels` name the code and name in refusals (the flags or seed fields they came from). */
+  async init(input: {code: unknown; name: string; passphrase?: string}, labels = {code: '--vendor-code', name: '--name'}): Promise<Vendor & {kid: string; keyPath: string}> {
+    const code = parseUint(input.code, labels.code, LIMITS.code, {required: true})!
+    const name = typeof input.name === 'string' ? input.name.trim() : ''
+    if (name === '' || name.length > 200) throw new LicadmError('INVALID_VALUE', ExitCode.usage, `${labels.name}: give 1 to 200 characters`)
     const now = epochSeconds(this.ctx.clock)
     const {privateKey, publicKey} = generateSigningKey()
     const kid = keyId(publicKey)

@@ -442,6 +442,29 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect((await s.exited).code).toBe(0)
   })
 
+  it('--vendor-code and --vendor-name name a new --data store\'s vendor; a start naming another is refused (exit 4), one naming half of it is a usage error', async () => {
+    const sb = box()
+    const data = sb.path('acme-srv')
+    const env = {LICADM_CLIENT_TOKEN: CLIENT}
+    const s = await startServer(sb, ['--data', data, '--vendor-code', '1001', '--vendor-name', 'Acme Software', '--public-key-out', sb.path('acme.pem')], env)
+    expect(s.ready.vendor).toEqual({code: 1001, name: 'Acme Software'})
+    s.child.kill('SIGTERM')
+    expect((await s.exited).code).toBe(0)
+    expect(s.stderr()).not.toMatch(/placeholder vendor/)
+    const other = fails(await sb.run(['server', 'start', '--data', data, '--port', '0', '--vendor-code', '1002', '--vendor-name', 'Acme Software', '--json'], {env}), 4)
+    expect(other).toMatchObject({code: 'VENDOR_MISMATCH', message: expect.stringContaining('belongs to vendor 1001 (Acme Software), not 1002'), hint: expect.stringMatching(/new data directory/)})
+    const text = await sb.run(['server', 'start', '--data', data, '--port', '0', '--vendor-code', '1002', '--vendor-name', 'Acme Software'], {env})
+    expect(text.code).toBe(4)
+    expect(text.stderr).toMatch(/^Error: the store in .*acme-srv belongs to vendor 1001 \(Acme Software\), not 1002 \(Acme Software\), named by --vendor-code\/--vendor-name\nHint: .*leave out --vendor-code\/--vendor-name/)
+    const half = await sb.run(['server', 'start', '--data', data, '--port', '0', '--vendor-code', '1001'], {env})
+    expect(half.code).toBe(2)
+    expect(half.stderr).toMatch(/--vendor-name/)
+    // The refused starts changed nothing: the store serves as vendor 1001 still.
+    const again = await startServer(sb, ['--data', data], env)
+    expect(again.ready.vendor).toEqual({code: 1001, name: 'Acme Software'})
+    await stopServer(again)
+  })
+
   it('kill -9 under load, restart on the same --data: the store is intact, no seat counted twice, expired leases reclaimed', async () => {
     const sb = box()
     const seed = seedFile(sb)

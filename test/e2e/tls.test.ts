@@ -128,7 +128,7 @@ describe('licadm server start --tls (spawned)', {timeout: 120_000}, () => {
     // No vendor in a seed: the new store's placeholder vendor is said, once.
     expect(first.ready.vendor).toEqual({code: 1, name: 'licadm test vendor'})
     await stop(first)
-    expect(first.stderr()).toMatch(/"level":40,.*the new store in .*srv got the placeholder vendor 1 \(licadm test vendor\).*--seed file that names the vendor/)
+    expect(first.stderr()).toMatch(/"level":40,.*the new store in .*srv got the placeholder vendor 1 \(licadm test vendor\).*--vendor-code and --vendor-name/)
 
     const second = await startServer(sb, ['--data', data, '--tls'])
     expect(second.ready.tls.fingerprint).toBe(first.ready.tls.fingerprint)

@@ -11,7 +11,7 @@ export default class ServerStart extends BaseCommand<typeof ServerStart> {
 
 Prints one ready line with the URL once it accepts connections (with --json: one JSON object with the URL, the vendor key id and public key, and the seeded licenses); nothing else goes to standard output.
 
-Data: the profile's store and vendor key by default; --data DIR for a store and key of the server's own (DIR/licadm.db, DIR/keys; a key is made on first start, and the vendor is the --seed file's, else a placeholder, vendor 1 "licadm test vendor", which the log warns of); --memory for a throwaway run with an ephemeral vendor key that lives in memory only (no profile needed: write its public key with --public-key-out to verify responses and lease tokens).
+Data: the profile's store and vendor key by default; --data DIR for a store and key of the server's own (DIR/licadm.db, DIR/keys; a key is made on first start, the vendor of a new store is the one named by --vendor-code and --vendor-name, or by the --seed file's "vendor", else a placeholder, vendor 1 "licadm test vendor", which the log warns of; naming a vendor other than an existing store's is refused, VENDOR_MISMATCH, exit 4); --memory for a throwaway run with an ephemeral vendor key that lives in memory only (no profile needed: write its public key with --public-key-out to verify responses and lease tokens).
 
 The seat API needs a client token: --client-token (or LICADM_CLIENT_TOKEN), "tokens" in the --seed file, or a stored token; or an enterprise container's credential, which reaches that container's licenses only (a server whose store has an enterprise container starts without any token). --admin-token (or LICADM_ADMIN_TOKEN) allows force-release, access rules and seat policies.
 
@@ -32,7 +32,7 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
     '<%= config.bin %> <%= command.id %> --cert /etc/licadm/server.crt --key /etc/licadm/server.key',
     'LICADM_CLIENT_TOKEN=$(cat client.token) <%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --memory --seed fixtures.json --port 0 --json',
-    '<%= config.bin %> <%= command.id %> --data /var/lib/licadm --host 0.0.0.0 --lease-ttl 2m',
+    '<%= config.bin %> <%= command.id %> --data /var/lib/licadm --vendor-code 1001 --vendor-name "Acme Software" --host 0.0.0.0 --lease-ttl 2m',
     '<%= config.bin %> <%= command.id %> --memory --seed ci.ndjson --test-mode --clock 2027-01-01T00:00:00Z --public-key-out vendor.pem',
   ]
 
@@ -41,6 +41,8 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
     port: Flags.integer({summary: 'Port to listen on (0 picks a free one).', default: 22350, min: 0, max: 65_535}),
     data: Flags.string({summary: "The server's own data directory (store and vendor key).", exclusive: ['memory']}),
     memory: Flags.boolean({summary: 'Keep everything in memory (a throwaway run; an ephemeral vendor key without a profile).'}),
+    'vendor-code': Flags.string({summary: 'Vendor code of a new --data store or a --memory run (checked against an existing store).', dependsOn: ['vendor-name']}),
+    'vendor-name': Flags.string({summary: 'Vendor name, with --vendor-code.', dependsOn: ['vendor-code']}),
     seed: Flags.string({summary: 'Load products, licenses, users, containers, tokens and rules from this JSON/NDJSON file.'}),
     'public-key-out': Flags.string({summary: "Write the vendor's public key (PEM) to this file once ready."}),
     'client-token': Flags.string({summary: 'Client token for the seat API (better: LICADM_CLIENT_TOKEN).', env: 'LICADM_CLIENT_TOKEN'}),
@@ -109,6 +111,7 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
       data,
       clock,
       testMode: f['test-mode'],
+      vendor: f['vendor-code'] === undefined ? undefined : {code: f['vendor-code'], name: f['vendor-name']},
       seed,
       seedSource: f.seed,
       tls: tls?.material,
