@@ -42,6 +42,12 @@ export interface CheckoutWaitOptions {
   onWait?: (refusal: LicadmError, waitMs: number) => void
   /** Stops the waiting: the last refusal is thrown. */
   signal?: AbortSignal
+  /**
+   * The longest one waiting request lasts (default and most: the server's 60 s). Behind a proxy or
+   * load balancer that cuts requests idle for less, set it below that limit; each request keeps
+   * the place in line the last one had.
+   */
+  requestWaitMs?: number
 }
 
 /** Time a waiting checkout's request is given beyond the server's wait: the checkout and the network. */
@@ -127,12 +133,14 @@ export class ServerClient {
   /**
    * Checks out a seat. With `waitMs`, a refusal for want of a free seat (NO_SEAT_FREE, or USER_LIMIT:
    * the user holds the most a license's policy allows, until one of them is released) is followed by
-   * checkouts that wait in line on the server (up to a minute each) until a seat is granted or the
+   * checkouts that wait in line on the server (up to a minute each, or `requestWaitMs`) until a seat is granted or the
    * time is up (the last refusal is thrown then); every other refusal ends it at once. The server
    * gives a released seat to the checkout waiting longest that can take it.
    */
   async checkout(input: CheckoutInput, options: CheckoutWaitOptions = {}): Promise<Grant> {
     const deadline = Date.now() + Math.max(0, options.waitMs ?? 0)
+    const {max} = SEAT_RANGES.waitSeconds
+    const longest = Math.min(max, Math.max(1, Math.ceil((options.requestWaitMs ?? max * 1000) / 1000)))
     let last: LicadmError | undefined
     for (let wait = 0; ; ) {
       try {
@@ -146,7 +154,7 @@ export class ServerClient {
         last = error
         const left = deadline - Date.now()
         if (left <= 0 || options.signal?.aborted) throw error
-        wait = Math.min(SEAT_RANGES.waitSeconds.max, Math.max(1, Math.ceil(left / 1000)))
+        wait = Math.min(longest, Math.max(1, Math.ceil(left / 1000)))
         options.onWait?.(error, wait * 1000)
       }
     }

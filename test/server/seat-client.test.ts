@@ -495,6 +495,35 @@ describe('waiting for a free seat (waitMs)', () => {
     expect((await carol).code).toBe('NO_SEAT_FREE')
   })
 
+  it("the client's waiting requests, each shorter than the whole wait (requestWaitMs), pass on the place in line: a later checkout stays behind", async () => {
+    const t = await testServer()
+    const lic = t.license('two')
+    const holders = [await t.client.checkout({license: lic, user: 'a', host: 'x'}), await t.client.checkout({license: lic, user: 'b', host: 'x'})]
+    const waits: number[] = []
+    const ann = t.client.checkout({license: lic, user: 'ann', host: 'pc'}, {waitMs: 60_000, requestWaitMs: 1000, onWait: (_, ms) => waits.push(ms)})
+    await until('ann waits', () => t.seats.queue.length === 1)
+    const bob = t.client.checkout({license: lic, user: 'bob', host: 'pc2'}, {waitMs: 60_000})
+    await until('bob waits', () => t.seats.queue.length === 2)
+    // Ann's one-second request ends unserved; her next one goes back to her place, ahead of Bob.
+    await until("ann's next request waits", () => waits.length >= 2 && t.seats.queue.length === 2)
+    expect(waits.slice(0, 2)).toEqual([1000, 1000])
+    await t.client.release(holders[0].lease.id)
+    expect(await Promise.race([ann.then(() => 'ann'), bob.then(() => 'bob')])).toBe('ann')
+    expect(t.seats.queue.length).toBe(1)
+    await t.client.release(holders[1].lease.id)
+    expect((await bob).lease.user).toBe('bob')
+
+    // A request never waits longer than the server allows (a minute).
+    const stop = new AbortController()
+    let asked = 0
+    const capped = await refusal(
+      t.client.checkout({license: lic, user: 'cy', host: 'pc3'}, {waitMs: 300_000, requestWaitMs: 120_000, signal: stop.signal, onWait: (_, ms) => ((asked = ms), stop.abort())}),
+    )
+    expect(capped.code).toBe('NO_SEAT_FREE')
+    expect(asked).toBe(60_000)
+    await t.close()
+  })
+
   it('the server answers waiting checkouts at once when it stops', async () => {
     const {s, two} = await serverWithTtl(60)
     await s.client.checkout({license: two, user: 'h1', host: 'x'})
