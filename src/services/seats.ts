@@ -1,5 +1,5 @@
 import {randomFillSync} from 'node:crypto'
-import {BlockList, isIP} from 'node:net'
+import type {BlockList} from 'node:net'
 
 import type {Selectable} from 'kysely'
 
@@ -7,7 +7,9 @@ import {epochSeconds} from '../domain/clock.js'
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {newId} from '../domain/ids.js'
 import {LIMITS} from '../domain/license.js'
-import {SEAT_RANGES, WAITABLE} from '../domain/seat-policy.js'
+import {reservedInUse, seatsUsed, type CountedReservation, type HolderRow} from '../domain/seat-counting.js'
+import {SEAT_RANGES, SEAT_TEXT_MAX, WAITABLE} from '../domain/seat-policy.js'
+import {addressBlock, checkAction, checkPattern, checkSubject, subjectMatches, subjectValue, type RuleAction, type RuleSubject} from '../domain/seat-subjects.js'
 import {formatDuration, isoSeconds, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
@@ -23,9 +25,7 @@ import {VendorService} from './vendor.js'
 
 export type {SeatMode} from '../store/schema-seats.js'
 export const SEAT_MODES: readonly SeatMode[] = ['checkout', 'station', 'exclusive']
-export const RULE_SUBJECTS = ['user', 'host', 'address'] as const
-export type RuleSubject = (typeof RULE_SUBJECTS)[number]
-export type RuleAction = 'allow' | 'deny'
+export {RULE_SUBJECTS, type RuleAction, type RuleSubject} from '../domain/seat-subjects.js'
 
 /** Server-wide seat settings; a license's seat policy overrides the lease TTL and borrow limits. */
 export interface SeatSettings {
@@ -188,8 +188,6 @@ const LICENSE_WITH_USED = `select l.id, l.product_code, l.kind, l.quantity, l.fe
      from leases x where x.license_id = l.id and x.expires_at <= ?) as plain,
   coalesce(c.stations, 0) - (select count(*) from leases y where y.license_id = l.id and y.expires_at <= ? and y.kind = 'lease' and y.mode = 'station') as stations
   from licenses l left join seat_counts c on c.license_id = l.id`
-
-const TEXT_MAX = 200
 
 /** A waiting checkout tries again at least this often (ms), for changes no event announces: another process's writes. */
 const RECHECK_MS = 5000
@@ -725,7 +723,7 @@ export class SeatService {
     const set = this.ruleSet(q, product)
     const match = (rule: AccessRule): boolean => subjectMatches(rule, set.blocks.get(rule.id), who)
     for (const rule of set.rules) {
-      if (rule.action === 'deny' && match(rule)) return {allowed: false, reason: `${rule.subject} ${describe(rule, who)} is denied for product ${product} (rule ${rule.id}: deny ${rule.subject} ${rule.pattern})`}
+      if (rule.action === 'deny' && match(rule)) return {allowed: false, reason: `${rule.subject} ${subjectValue(rule.subject, who)} is denied for product ${product} (rule ${rule.id}: deny ${rule.subject} ${rule.pattern})`}
     }
     for (const rule of set.rules) {
       if (rule.action === 'allow' && match(rule)) return {allowed: true, reason: `rule ${rule.id}`}
@@ -964,59 +962,10 @@ interface Seats {
   usedAfter: number | null
 }
 
-/** A lease as counted and matched against reservations. */
-type HolderRow = Pick<LeaseTable, 'user' | 'host' | 'address' | 'kind' | 'mode' | 'seats'>
-
-type CompiledReservation = SeatReservation & {block: BlockList | undefined}
+/** A reservation with its address pattern compiled. */
+type CompiledReservation = SeatReservation & CountedReservation
 
 const NONE_KEPT: {seats: number; for: string[]} = {seats: 0, for: []}
-
-/**
- * The seats of each reservation its own holders use: every holder (a station once) fills the first
- * reservations it matches that have room, oldest first; what a holder needs beyond them comes from
- * the free seats.
- */
-export function reservedInUse(reservations: readonly CompiledReservation[], holders: readonly HolderRow[]): number[] {
-  const room = reservations.map((r) => r.seats)
-  const stations = new Set<string>()
-  for (const h of holders) {
-    let seats = h.seats
-    if (h.kind === 'lease' && h.mode === 'station') {
-      const station = `${h.user}\u0000${h.host}`
-      if (stations.has(station)) continue
-      stations.add(station)
-      seats = 1
-    }
-    const holder = {user: h.user, host: h.host, address: h.address ?? undefined}
-    for (let i = 0; i < reservations.length && seats > 0; i++) {
-      if (room[i] === 0 || !subjectMatches(reservations[i], reservations[i].block, holder)) continue
-      const taken = Math.min(room[i], seats)
-      room[i] -= taken
-      seats -= taken
-    }
-  }
-  return reservations.map((r, i) => r.seats - room[i])
-}
-
-/**
- * Whether a requester is who a rule or reservation names: its user or host by pattern (wildcards,
- * any case), or its address within the pattern's block (`block`, compiled from an address pattern).
- */
-function subjectMatches(target: {subject: RuleSubject; pattern: string}, block: BlockList | undefined, who: {user: string; host: string; address?: string}): boolean {
-  if (target.subject === 'address') return who.address !== undefined && block !== undefined && block.check(...addressArgs(who.address))
-  return glob(target.pattern, target.subject === 'user' ? who.user : who.host)
-}
-
-/** Seats used by these (active) leases: the leases of one station count once. */
-export function seatsUsed(rows: ReadonlyArray<{user: string; host: string; kind: string; mode: string; seats: number}>): number {
-  let used = 0
-  const stations = new Set<string>()
-  for (const r of rows) {
-    if (r.kind === 'lease' && r.mode === 'station') stations.add(`${r.user}\u0000${r.host}`)
-    else used += r.seats
-  }
-  return used + stations.size
-}
 
 function licenseProblem(license: LicenseRow, now: number): LicadmError | null {
   const id = license.id
@@ -1056,12 +1005,12 @@ function leaseNotFound(id: string): LicadmError {
 
 function checkText(v: unknown, name: string, required: boolean): string | undefined {
   if (v === undefined || v === null) {
-    if (required) throw new InvalidValueError(name, `is required (1 to ${TEXT_MAX} characters)`)
+    if (required) throw new InvalidValueError(name, `is required (1 to ${SEAT_TEXT_MAX} characters)`)
     return undefined
   }
   if (typeof v !== 'string') throw new InvalidValueError(name, 'expected a string')
   const s = v.trim()
-  if (s === '' || s.length > TEXT_MAX) throw new InvalidValueError(name, `give 1 to ${TEXT_MAX} characters`)
+  if (s === '' || s.length > SEAT_TEXT_MAX) throw new InvalidValueError(name, `give 1 to ${SEAT_TEXT_MAX} characters`)
   return s
 }
 
@@ -1084,62 +1033,6 @@ function checkTarget(input: CheckoutInput): {license?: string; product?: number;
   const features = parseUint(input.features ?? 0, 'features', LIMITS.features, {hex: true})!
   if ((license === undefined) === (product === null)) throw new InvalidValueError('license', 'give either a license id or a product code (and optionally features)')
   return {license, product: product ?? undefined, features}
-}
-
-function checkSubject(subject: string): RuleSubject {
-  if (!(RULE_SUBJECTS as readonly string[]).includes(subject)) throw new InvalidValueError('subject', `"${subject}" is not a subject: use user, host or address`)
-  return subject as RuleSubject
-}
-
-/** A user or host pattern (wildcards), or an address or CIDR block for `address`. */
-function checkPattern(subject: RuleSubject, value: unknown): string {
-  const pattern = String(value ?? '').trim()
-  if (pattern === '' || pattern.length > TEXT_MAX) throw new InvalidValueError('pattern', `give 1 to ${TEXT_MAX} characters`)
-  if (subject === 'address') addressBlock(pattern)
-  return pattern
-}
-
-function checkAction(action: string): RuleAction {
-  if (action !== 'allow' && action !== 'deny') throw new InvalidValueError('action', `"${action}" is not an action: use allow or deny`)
-  return action
-}
-
-/** `*` and `?` wildcards, case-insensitive. */
-function glob(pattern: string, value: string): boolean {
-  if (!/[*?]/.test(pattern)) return pattern.toLowerCase() === value.toLowerCase()
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`, 'i')
-  return re.test(value)
-}
-
-function normalizeAddress(address: string): string {
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address
-}
-
-function addressArgs(address: string): [string, 'ipv4' | 'ipv6'] {
-  const a = normalizeAddress(address)
-  return [a, isIP(a) === 6 ? 'ipv6' : 'ipv4']
-}
-
-/** An address rule: one address, or a CIDR block (10.0.0.0/8, fd00::/8). */
-function addressBlock(pattern: string): BlockList {
-  const list = new BlockList()
-  const [address, prefix] = pattern.split('/')
-  const family = isIP(address)
-  if (family === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
-    throw new InvalidValueError('pattern', `"${pattern}" is not an address or CIDR block (e.g. 10.0.0.5, 192.168.0.0/16, fd00::/8)`)
-  }
-  const type = family === 6 ? 'ipv6' : 'ipv4'
-  if (prefix === undefined) list.addAddress(address, type)
-  else {
-    const bits = Number(prefix)
-    if (bits > (family === 6 ? 128 : 32)) throw new InvalidValueError('pattern', `"${pattern}": the prefix length is out of range`)
-    list.addSubnet(address, bits, type)
-  }
-  return list
-}
-
-function describe(rule: AccessRule, who: Requester): string {
-  return rule.subject === 'user' ? who.user : rule.subject === 'host' ? who.host : normalizeAddress(who.address ?? '')
 }
 
 function toRule(r: {id: number; product_code: number; action: RuleAction; subject: RuleSubject; pattern: string; created_at: number}): AccessRule {
