@@ -56,6 +56,8 @@ export interface CheckoutTarget {
   license?: string
   product?: number
   features?: number
+  /** Seats the lease takes at once (default 1; only a license counting per checkout grants more). */
+  seats?: number
   /** Default `pid:<this process id>`. */
   process?: string
 }

@@ -15,6 +15,8 @@ export const SEAT_RANGES = {
   maxPerUser: {min: 1, max: LIMITS.quantity.max},
   /** Seconds one checkout request waits on the server for a seat (a client waiting longer asks again). */
   waitSeconds: {min: 0, max: 60},
+  /** Seats one checkout takes at once (a license counting per checkout; its quantity bounds them further). */
+  checkoutSeats: {min: 1, max: LIMITS.quantity.max},
   /** Seats one reservation keeps (the license's quantity bounds them further). */
   reservedSeats: {min: 1, max: LIMITS.quantity.max},
 } as const

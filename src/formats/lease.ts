@@ -28,6 +28,8 @@ export interface SeatClaims {
   user: string
   host: string
   mode: 'checkout' | 'station' | 'exclusive'
+  /** Seats one checkout took at once, when more than one (mode checkout). */
+  seats?: number
 }
 
 export function signLease(claims: SeatClaims, signer: Signer): string {

@@ -54,9 +54,11 @@ export interface CheckoutInput extends Requester {
   license?: string
   product?: number
   features?: number
+  /** Seats the lease takes at once (default 1): a license counting per checkout only. */
+  seats?: number
 }
 
-export interface BorrowInput extends CheckoutInput {
+export interface BorrowInput extends Omit<CheckoutInput, 'seats'> {
   /** Seconds. */
   duration: number
 }
@@ -259,16 +261,17 @@ export class SeatService {
   async checkout(input: CheckoutInput, scope: SeatScope = {}, options: {waitMs?: number; signal?: AbortSignal; place?: number} = {}): Promise<Grant> {
     const who = checkRequester(input)
     const target = checkTarget(input)
+    const count = parseUint(input.seats ?? 1, 'seats', SEAT_RANGES.checkoutSeats)!
     // Real time: a test clock may stand still while a client waits.
     const deadline = Date.now() + (options.waitMs ?? 0)
     // Who asks for what: a place in line is kept for the same checkout only. Made only for a
     // checkout that waits (not on the hot path of one that does not).
-    const holder = () => JSON.stringify([who.user, who.host, who.process ?? null, target.license ?? null, target.product ?? null, target.features, scope.container ?? null])
+    const holder = () => JSON.stringify([who.user, who.host, who.process ?? null, target.license ?? null, target.product ?? null, target.features, count, scope.container ?? null])
     let place = options.place === undefined ? undefined : this.queue.claim(options.place, holder())
     let woken: FreedSeat | null = null
     for (;;) {
       try {
-        return await this.checkoutOnce(who, target, scope)
+        return await this.checkoutOnce(who, target, count, scope)
       } catch (error) {
         // The seat that woke this checkout may not be one it can take: the next in line may.
         if (woken) this.queue.passOn(woken, place!)
@@ -288,7 +291,7 @@ export class SeatService {
     }
   }
 
-  private async checkoutOnce(who: Requester, target: ReturnType<typeof checkTarget>, scope: SeatScope): Promise<Grant> {
+  private async checkoutOnce(who: Requester, target: ReturnType<typeof checkTarget>, count: number, scope: SeatScope): Promise<Grant> {
     const issuer = await this.signing()
     const now = epochSeconds(this.ctx.clock)
     const {lease, ttl, features, usedAfter} = await this.ctx.store.writeSync((q) => {
@@ -299,9 +302,10 @@ export class SeatService {
         const policy = this.policy(q, license.id)
         const mode = policy?.mode ?? 'checkout'
         const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
-        const need = this.seatsNeeded(q, license, mode, who, now, policy?.maxPerUser ?? null)
+        const need = this.seatsNeeded(q, license, mode, who, now, policy?.maxPerUser ?? null, count)
         if (need instanceof LicadmError) {
-          refusal ??= need
+          // A license that may free seats later is the better answer than one that never could.
+          if (!refusal || (!WAITABLE.has(refusal.code) && WAITABLE.has(need.code))) refusal = need
           continue
         }
         const lease = this.newLease('lease', license, who, mode, need.seats, now, ttl)
@@ -825,8 +829,14 @@ export class SeatService {
   /**
    * Seats a new lease takes on this license and the seats in use with it (a station that holds one
    * already takes no new seat: null), or why none is free: the user holds the most the policy allows (`maxPerUser`), or the license is full.
+   * `count`: the seats asked for at once (a license counting per checkout only); a count the license
+   * or its policy could never grant is refused as such, not waited for.
    */
-  private seatsNeeded(q: SyncSql, license: LicenseRow, mode: SeatMode, who: Requester, now: number, maxPerUser: number | null): Seats | LicadmError {
+  private seatsNeeded(q: SyncSql, license: LicenseRow, mode: SeatMode, who: Requester, now: number, maxPerUser: number | null, count = 1): Seats | LicadmError {
+    if (count > 1) {
+      const never = seatCountRefusal(license, mode, count, maxPerUser)
+      if (never) return never
+    }
     if (mode === 'station') {
       const same = q.get(
         `select id from leases where license_id = ? and kind = 'lease' and mode = 'station' and "user" = ? and host = ? and expires_at > ? limit 1`,
@@ -837,10 +847,10 @@ export class SeatService {
       )
       if (same) return {seats: 1, usedAfter: null}
     }
-    const need = mode === 'exclusive' ? license.quantity : 1
+    const need = mode === 'exclusive' ? license.quantity : count
     if (maxPerUser !== null) {
       const held = seatsUsed(q.all<LeaseTable>('select "user", host, kind, mode, seats from leases where license_id = ? and "user" = ? and expires_at > ?', license.id, who.user, now))
-      if (held + need > maxPerUser) return userLimit(license.id, who.user, held, need, maxPerUser)
+      if (held + need > maxPerUser) return userLimit(license.id, who.user, held, need, maxPerUser, mode)
     }
     // `plain` counts the seats of every unexpired lease but station ones; station leases (if any) count
     // once per station, so then the holders are read (once, for the reservations too).
@@ -851,17 +861,20 @@ export class SeatService {
     const holders = this.settings.hideHolders
       ? undefined
       : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at, id limit 50', license.id, now).map(fromRow)
-    const who_ = holders?.map((h) => `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : ''}`)
+    const who_ = holders?.map((h) => `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : ''}${h.seats > 1 && h.mode === 'checkout' ? ` ×${h.seats}` : ''}`)
+    const free = Math.max(0, license.quantity - used - kept.seats)
+    const asked = count === 1 ? `no seat of license ${license.id} is free` : `only ${free} of the ${count} seats asked of license ${license.id} ${free === 1 ? 'is' : 'are'} free`
     return new LicadmError(
       'NO_SEAT_FREE',
       ExitCode.conflict,
-      `no seat of license ${license.id} is free${kept.seats ? ` for user ${who.user} on host ${who.host}` : ''}: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${[...new Set(who_)].slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}${kept.seats ? `; ${kept.seats} more reserved for ${kept.for.join(', ')}` : ''}`,
+      `${asked}${kept.seats ? ` for user ${who.user} on host ${who.host}` : ''}: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${[...new Set(who_)].slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}${kept.seats ? `; ${kept.seats} more reserved for ${kept.for.join(', ')}` : ''}`,
       {
         hint: 'Wait in line for a seat ("licadm seat checkout --wait 10m", or the seat client\'s waitMs), or ask an administrator to force-release a stuck one.',
         details: {
           licenseId: license.id,
           quantity: license.quantity,
           used,
+          ...(count > 1 ? {asked: count} : {}),
           ...(kept.seats ? {reservedForOthers: kept.seats} : {}),
           ...(holders ? {holders: holders.map((h) => ({user: h.user, host: h.host, kind: h.kind, since: isoSeconds(h.createdAt), expiresAt: isoSeconds(h.expiresAt)}))} : {}),
         },
@@ -923,11 +936,33 @@ function policyRow(p: SeatPolicy) {
 }
 
 /** The refusal for a user who would hold more seats of a license than its policy allows. */
-function userLimit(licenseId: string, user: string, held: number, need: number, maxPerUser: number): LicadmError {
-  const taking = need === 1 ? 'another seat' : `${need} seats (exclusive)`
+function userLimit(licenseId: string, user: string, held: number, need: number, maxPerUser: number, mode: SeatMode): LicadmError {
+  const taking = need === 1 ? 'another seat' : mode === 'exclusive' ? `${need} seats (exclusive)` : `${need} more seats`
   return new LicadmError('USER_LIMIT', ExitCode.conflict, `user ${user} holds ${held} seat(s) of license ${licenseId}; ${taking} would pass its limit of ${maxPerUser} per user`, {
     hint: 'Release a seat this user holds (or wait for one to be released), or ask an administrator to raise the license\'s --max-per-user.',
     details: {licenseId, user, held, maxPerUser},
+  })
+}
+
+/**
+ * A checkout of several seats at once that this license could never grant: its mode takes one seat
+ * (station) or the whole license (exclusive), or it has fewer seats than asked, in all or per user.
+ */
+function seatCountRefusal(license: LicenseRow, mode: SeatMode, count: number, maxPerUser: number | null): LicadmError | null {
+  const details = {licenseId: license.id, asked: count, quantity: license.quantity, mode, maxPerUser}
+  if (mode !== 'checkout') {
+    const takes = mode === 'station' ? 'counts one seat per user and host (station)' : 'is taken whole by one checkout (exclusive)'
+    return new LicadmError('SEAT_COUNT_REFUSED', ExitCode.usage, `license ${license.id} ${takes}: a checkout of ${count} seats does not apply to it`, {
+      hint: 'Check out one seat, or ask an administrator to count this license per checkout ("licadm server policy LICENSE --mode checkout").',
+      details,
+    })
+  }
+  const most = Math.min(license.quantity, maxPerUser ?? license.quantity)
+  if (count <= most) return null
+  const limit = most === license.quantity ? `has ${license.quantity} seat(s) in all` : `allows ${maxPerUser} seat(s) per user`
+  return new LicadmError('SEAT_COUNT_REFUSED', ExitCode.conflict, `license ${license.id} ${limit}: a checkout of ${count} seats could never be granted`, {
+    hint: `Ask for at most ${most} seat(s), or for a license with more seats.`,
+    details,
   })
 }
 
@@ -945,6 +980,8 @@ function seatClaims(lease: Lease, features: number, vendor: Vendor): SeatClaims 
     user: lease.user,
     host: lease.host,
     mode: lease.mode,
+    // Several seats taken at once by one checkout (an exclusive lease's are the license's quantity).
+    ...(lease.mode === 'checkout' && lease.seats > 1 ? {seats: lease.seats} : {}),
   }
 }
 

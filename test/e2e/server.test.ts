@@ -142,6 +142,13 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(rule.rule.id).toBeGreaterThan(0)
     const refused = fails(await sb.run(['seat', 'checkout', '--product', '7', '--user', 'mallory', '--json'], {env}), 7)
     expect(refused.code).toBe('ACCESS_DENIED')
+    // Several seats in one lease: seat list shows how many; a count the license cannot grant is refused.
+    const job = ok(await sb.run(['seat', 'checkout', '--license', license, '--seats', '4', '--user', 'ci', '--host', 'runner', '--json'], {env}))
+    expect(job.lease.seats).toBe(4)
+    expect((await sb.run(['seat', 'checkout', '--license', license, '--seats', '2', '--user', 'ci', '--host', 'runner2'], {env})).stdout).toMatch(/^Seats\s+2$/m)
+    expect((await sb.run(['seat', 'list'], {env})).stdout).toMatch(/6\/10[\s\S]*KIND\s+SEATS\s+USER[\s\S]*lease\s+4\s+ci\s+runner\s/)
+    expect(fails(await sb.run(['seat', 'checkout', '--license', license, '--seats', '11', '--json'], {env}), 4)).toMatchObject({code: 'SEAT_COUNT_REFUSED', message: expect.stringMatching(/has 10 seat\(s\) in all/)})
+    expect((await sb.run(['seat', 'checkout', '--license', license, '--seats', '0'], {env})).code).toBe(2)
     // The token never appears in any output.
     expect(text.stdout + text.stderr).not.toContain(CLIENT)
     // Not in test mode: its clock does not move.

@@ -79,7 +79,7 @@ export async function closeAll(): Promise<void> {
 }
 
 /** Runs fn and returns the LicadmError-like refusal it throws. */
-export async function refusal(promise: Promise<unknown>): Promise<{code: string; exit: number; message: string; details?: Record<string, unknown>}> {
+export async function refusal(promise: Promise<unknown>): Promise<{code: string; exit: number; message: string; hint?: string; details?: Record<string, unknown>}> {
   try {
     await promise
   } catch (error) {

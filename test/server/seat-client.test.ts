@@ -431,6 +431,33 @@ describe('waiting for a free seat (waitMs)', () => {
     await t.close()
   })
 
+  it('a waiting checkout of several seats lets smaller ones behind it take single freed seats, and gets its seats once that many are free', async () => {
+    const t = await testServer()
+    const ten = t.license('ten')
+    const holders = await Promise.all(Array.from({length: 10}, (_, i) => t.client.checkout({license: ten, user: `h${i}`, host: 'x'})))
+    const seats = new SeatClient({server: t.url, token: CLIENT_TOKEN, publicKeys: t.publicKeys, user: 'render', host: 'farm', releaseOnExit: false})
+    let granted = false
+    const big = seats.checkout({license: ten, seats: 3}, {waitMs: 30_000, autoHeartbeat: false}).then((seat) => ((granted = true), seat))
+    await until('the job of three waits', () => t.seats.queue.length === 1)
+    const small = t.client.checkout({license: ten, user: 'ann', host: 'pc'}, {waitMs: 30_000})
+    await until('ann waits', () => t.seats.queue.length === 2)
+    await t.client.release(holders[0].lease.id)
+    expect((await small).lease.user).toBe('ann')
+    expect(t.seats.queue.length).toBe(1)
+    // Two free seats are not three: it tries, and waits on.
+    await t.client.release(holders[1].lease.id)
+    await t.client.release(holders[2].lease.id)
+    await until('the job waits on', () => t.seats.queue.length === 1)
+    expect(granted).toBe(false)
+    await t.client.release(holders[3].lease.id)
+    const seat = await big
+    expect(seat.lease).toMatchObject({seats: 3, user: 'render'})
+    expect(await used(t, ten)).toBe(10)
+    await seats.close()
+    expect(await used(t, ten)).toBe(7)
+    await t.close()
+  })
+
   it('a woken checkout refused for another reason passes the seat on to the next in line', async () => {
     const t = await testServer()
     const lic = t.license('two')

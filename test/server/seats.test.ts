@@ -302,6 +302,83 @@ describe('counting modes', () => {
     await s.close()
   })
 
+  it('a checkout of several seats takes them in one lease, frees them at once, and is refused when fewer are free, saying how many', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    const job = await s.client.checkout({license: ten, user: 'ci', host: 'job1', seats: 4})
+    expect(job.lease).toMatchObject({seats: 4, mode: 'checkout'})
+    expect(await used(s, ten)).toBe(4)
+    // The lease token says how many seats it holds.
+    expect(verifyLeaseToken(job.token, s.publicKeys, Math.floor(s.clock.now() / 1000)).claims.seats).toBe(4)
+    const single = await s.client.checkout({license: ten, user: 'ann', host: 'pc1'})
+    expect(verifyLeaseToken(single.token, s.publicKeys, Math.floor(s.clock.now() / 1000)).claims.seats).toBeUndefined()
+    await s.client.checkout({license: ten, user: 'bob', host: 'pc2', seats: 3})
+    const short = await refusal(s.client.checkout({license: ten, user: 'cy', host: 'pc3', seats: 3}))
+    expect(short).toMatchObject({code: 'NO_SEAT_FREE', exit: 4, details: {used: 8, quantity: 10, asked: 3}})
+    expect(short.message).toMatch(new RegExp(`^only 2 of the 3 seats asked of license ${ten} are free: 8 of 10 in use by `))
+    expect(new Set(short.message.split(' in use by ')[1].split(', '))).toEqual(new Set(['ci@job1 ×4', 'ann@pc1', 'bob@pc2 ×3']))
+    // Two of them are free, as two single checkouts or one of two.
+    await s.client.checkout({license: ten, user: 'cy', host: 'pc3', seats: 2})
+    expect(await used(s, ten)).toBe(10)
+    expect((await s.client.release(job.lease.id)).released).toBe(true)
+    expect(await used(s, ten)).toBe(6)
+    // A heartbeat keeps all of them; the sweep frees all of them.
+    const big = await s.client.checkout({license: ten, user: 'ci', host: 'job2', seats: 4})
+    expect((await s.client.heartbeat(big.lease.id)).lease.seats).toBe(4)
+    s.clock.advance(301_000)
+    await s.seats.sweep()
+    expect(await used(s, ten)).toBe(0)
+    await s.close()
+  })
+
+  it('a count the license could never grant is refused at once, not waited for: more seats than it has or allows a user, or a mode that takes one or all', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    let waits = 0
+    const tooMany = await refusal(s.client.checkout({license: ten, user: 'ci', host: 'job', seats: 11}, {waitMs: 60_000, onWait: () => waits++}))
+    expect(tooMany).toMatchObject({code: 'SEAT_COUNT_REFUSED', exit: 4, message: `license ${ten} has 10 seat(s) in all: a checkout of 11 seats could never be granted`, details: {asked: 11, quantity: 10}})
+    expect(waits).toBe(0)
+    await s.admin.setPolicy(ten, {maxPerUser: 3})
+    expect((await refusal(s.client.checkout({license: ten, user: 'ci', host: 'job', seats: 4}, {waitMs: 60_000}))).message).toMatch(/allows 3 seat\(s\) per user: a checkout of 4 seats could never/)
+    // Within the cap, but past what the user holds already: USER_LIMIT, which a waiting checkout waits out.
+    await s.client.checkout({license: ten, user: 'ci', host: 'job', seats: 2})
+    expect(await refusal(s.client.checkout({license: ten, user: 'ci', host: 'job2', seats: 2}))).toMatchObject({code: 'USER_LIMIT', message: expect.stringMatching(/2 more seats would pass its limit of 3 per user/)})
+    for (const mode of ['station', 'exclusive'] as const) {
+      await s.admin.setPolicy(ten, {mode})
+      const refused = await refusal(s.client.checkout({license: ten, user: 'dee', host: 'pc', seats: 2}))
+      expect(refused).toMatchObject({code: 'SEAT_COUNT_REFUSED', exit: 2, message: expect.stringMatching(mode === 'station' ? /counts one seat per user and host/ : /taken whole by one checkout/)})
+      expect(refused.hint).toMatch(/--mode checkout/)
+    }
+    // The request itself: a count of 0 or not a whole number is a 400 naming the field.
+    expect((await refusal(s.client.checkout({license: ten, user: 'dee', host: 'pc', seats: 0}))).message).toMatch(/seats/)
+    await s.close()
+
+    // By product: a license too small for the count is passed over; a full one that could serve later is the answer.
+    const p = await testServer({seed: {...defaultSeed, licenses: [{key: 'small', product: 7, quantity: 2}, {key: 'big', product: 7, quantity: 5}]}})
+    const held = await Promise.all(Array.from({length: 5}, (_, i) => p.client.checkout({license: p.license('big'), ...who(i)})))
+    expect(await refusal(p.client.checkout({product: 7, user: 'ci', host: 'job', seats: 3}))).toMatchObject({code: 'NO_SEAT_FREE', details: {licenseId: p.license('big'), asked: 3}})
+    await Promise.all(held.slice(0, 3).map((h) => p.client.release(h.lease.id)))
+    expect((await p.client.checkout({product: 7, user: 'ci', host: 'job', seats: 3})).lease).toMatchObject({licenseId: p.license('big'), seats: 3})
+    await p.close()
+  })
+
+  it('checkouts of several seats under concurrency never take more than the license has', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.allSettled(Array.from({length: 120}, (_, i) => s.client.checkout({license: ten, ...who(i), seats: 1 + (i % 3)})))
+      const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+      const taken = granted.reduce((sum, g) => sum + g.lease.seats, 0)
+      expect(taken).toBeLessThanOrEqual(10)
+      expect(taken).toBeGreaterThanOrEqual(8) // the license is full: what is left is less than the smallest refused ask
+      expect(await used(s, ten)).toBe(taken)
+      expect(new Set(results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as {code: string}).code] : [])))).toEqual(new Set(['NO_SEAT_FREE']))
+      await Promise.all(granted.map((g) => s.client.release(g.lease.id)))
+    }
+    expect(await used(s, ten)).toBe(0)
+    await s.close()
+  })
+
   it('a refusal for a full license names the holders, unless the server hides them', async () => {
     const s = await testServer()
     const two = s.license('two')

@@ -10,17 +10,21 @@ export default class SeatCheckout extends BaseCommand<typeof SeatCheckout> {
 
 A refusal says why: no seat free (and who holds them), license expired or revoked, access denied by the server's rules (exit 4, 6, 17, 7).
 
+--seats N takes N seats at once in one lease (a job that needs several), from a license that counts per checkout; all of them are free again when the lease is released or reclaimed. A count the license could never grant (more than its seats, or than its policy allows one user; a station-shared or exclusive license) is refused at once (SEAT_COUNT_REFUSED, exit 4 or 2), not waited for.
+
 --wait waits in line on the server while no seat is free, or the user holds the most seats the license's policy allows (NO_SEAT_FREE, USER_LIMIT), until one is granted or the time is up (exit 4 then); every other refusal ends it at once. A released seat goes to the checkout that has waited longest and can take it.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350 --license lic_01jx…',
     'LICADM_SERVER=http://licenses.lan:22350 LICADM_TOKEN=… <%= config.bin %> <%= command.id %> --product 7 --features 0x3 --json',
     '<%= config.bin %> <%= command.id %> --product 7 --wait 10m --json',
+    '<%= config.bin %> <%= command.id %> --license lic_01jx… --seats 4 --wait 1h',
   ]
 
   static override flags = {
     ...seatServerFlags,
     ...seatTargetFlags,
+    seats: Flags.integer({summary: 'Seats to take at once (default 1; a license that counts per checkout).', min: 1}),
     process: Flags.string({summary: 'What holds the seat on the host (default: this process id).'}),
     wait: Flags.string({summary: 'While no seat is free, wait in line for one this long (e.g. 30s, 10m).'}),
   }
@@ -39,6 +43,7 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
     const grant = await client.checkout(
       {
         ...target,
+        seats: this.flags.seats,
         user: this.flags.user ?? holder.user,
         host: this.flags.host ?? holder.host,
         process: this.flags.process ?? `licadm:${process.pid}`,
@@ -59,6 +64,7 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
         ['License', grant.lease.licenseId],
         ['Product', grant.lease.productCode],
         ['Holder', `${grant.lease.user}@${grant.lease.host}`],
+        ['Seats', grant.lease.seats],
         ['Expires', date(grant.lease.expiresAt)],
         ['Heartbeat', `within ${grant.ttl} s`],
         ['Token', grant.token],

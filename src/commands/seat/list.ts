@@ -56,6 +56,8 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
             {header: 'LEASE', get: (h) => h.id},
             {header: 'LICENSE', get: (h) => h.licenseId},
             {header: 'KIND', get: (h) => h.kind},
+            // A lease of several seats (a checkout of --seats N, an exclusive one) says how many.
+            ...(holders.some((h) => h.seats > 1) ? [{header: 'SEATS', get: (h: (typeof holders)[number]) => h.seats}] : []),
             {header: 'USER', get: (h) => h.user},
             {header: 'HOST', get: (h) => h.host},
             {header: 'SINCE', get: (h) => date(h.createdAt)},

@@ -25,7 +25,7 @@ const seatTarget = {
 export const checkoutBody = {
   type: 'object',
   additionalProperties: false,
-  properties: {...seatTarget, wait: {type: 'integer', ...range(SEAT_RANGES.waitSeconds)}, place: {type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER}},
+  properties: {...seatTarget, seats: {type: 'integer', ...range(SEAT_RANGES.checkoutSeats)}, wait: {type: 'integer', ...range(SEAT_RANGES.waitSeconds)}, place: {type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER}},
   required: ['user', 'host'],
 } as const
 
