@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {UsageError} from '../domain/errors.js'
-import type {ServerClient} from '../client/http.js'
+import type {CheckoutWaitOptions, ServerClient, ServerClientOptions} from '../client/http.js'
 import type {TrustOptions} from '../client/transport.js'
 import type {ProfileRemote, Profiles} from './profiles.js'
 
@@ -51,6 +51,15 @@ export async function serverClient(
   flags: {server?: string; token?: string; 'public-key'?: string; ca?: string; profile?: string},
   options: {needsToken?: boolean; profiles?: () => Promise<Profiles>; timeoutMs?: number; credentials?: string} = {},
 ): Promise<ServerClient> {
+  const {ServerClient} = await import('../client/http.js')
+  return new ServerClient(await serverConnection(flags, options))
+}
+
+/** What serverClient() connects with, for a client of another kind (the seat client of "seat run"). */
+export async function serverConnection(
+  flags: {server?: string; token?: string; 'public-key'?: string; ca?: string; profile?: string},
+  options: {needsToken?: boolean; profiles?: () => Promise<Profiles>; timeoutMs?: number; credentials?: string} = {},
+): Promise<ServerClientOptions> {
   let remote: ProfileRemote = {}
   if (options.profiles) {
     const profiles = await options.profiles()
@@ -85,8 +94,7 @@ export async function serverClient(
     const {parsePublicKeys} = await import('../crypto/keys.js')
     publicKeys = new Map(parsePublicKeys(readInput(flags['public-key'], '--public-key'), '--public-key').map((k) => [k.kid, k.key]))
   }
-  const {ServerClient} = await import('../client/http.js')
-  return new ServerClient({server, token, publicKeys, trust, timeoutMs: options.timeoutMs})
+  return {server, token, publicKeys, trust, timeoutMs: options.timeoutMs}
 }
 
 /**
@@ -160,6 +168,29 @@ export const seatTargetFlags = {
   features: Flags.string({summary: 'Feature bits the license must have (with --product; decimal or 0x…).', dependsOn: ['product']}),
   user: Flags.string({summary: 'Who holds the seat (default: your OS user name).'}),
   host: Flags.string({summary: 'Host that holds the seat (default: this host name).'}),
+}
+
+/** How a checkout asks ("seat checkout", "seat run"): how many seats, what holds them, how long it waits. */
+export const seatCheckoutFlags = {
+  seats: Flags.integer({summary: 'Seats to take at once (default 1; a license that counts per checkout).', min: 1}),
+  process: Flags.string({summary: 'What holds the seat on the host (default: this process id).'}),
+  wait: Flags.string({summary: 'While no seat is free, wait in line for one this long (e.g. 30s, 10m).'}),
+}
+
+/** --wait as the checkout's wait options; `say` tells once that the checkout waits (not with --json). */
+export async function checkoutWait(wait: string | undefined, say?: (message: string) => void): Promise<CheckoutWaitOptions> {
+  if (wait === undefined) return {}
+  const {parseDurationFlag} = await import('../domain/values.js')
+  const waitMs = parseDurationFlag(wait, '--wait', {min: 1, max: 7 * 86_400}) * 1000
+  let told = false
+  return {
+    waitMs,
+    onWait: (refusal) => {
+      if (told || !say) return
+      told = true
+      say(`${refusal.message}; waiting up to ${wait} for a free seat…`)
+    },
+  }
 }
 
 export function parseTarget(flags: {license?: string; product?: string; features?: string}): {license?: string; product?: number; features?: number} {

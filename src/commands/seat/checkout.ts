@@ -1,7 +1,5 @@
-import {Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../cli/base-command.js'
-import {seatTargetFlags, seatServerFlags} from '../../cli/server-flags.js'
+import {seatCheckoutFlags, seatTargetFlags, seatServerFlags} from '../../cli/server-flags.js'
 
 export default class SeatCheckout extends BaseCommand<typeof SeatCheckout> {
   static override summary = 'Check out a floating seat of a concurrent license from a license server.'
@@ -24,22 +22,15 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
   static override flags = {
     ...seatServerFlags,
     ...seatTargetFlags,
-    seats: Flags.integer({summary: 'Seats to take at once (default 1; a license that counts per checkout).', min: 1}),
-    process: Flags.string({summary: 'What holds the seat on the host (default: this process id).'}),
-    wait: Flags.string({summary: 'While no seat is free, wait in line for one this long (e.g. 30s, 10m).'}),
+    ...seatCheckoutFlags,
   }
 
   async run() {
-    const {serverClient, defaultHolder, parseTarget} = await import('../../cli/server-flags.js')
+    const {serverClient, defaultHolder, parseTarget, checkoutWait} = await import('../../cli/server-flags.js')
     const target = parseTarget(this.flags)
     const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const holder = await defaultHolder()
-    let waitMs = 0
-    if (this.flags.wait !== undefined) {
-      const {parseDurationFlag} = await import('../../domain/values.js')
-      waitMs = parseDurationFlag(this.flags.wait, '--wait', {min: 1, max: 7 * 86_400}) * 1000
-    }
-    let told = false
+    const wait = await checkoutWait(this.flags.wait, this.jsonEnabled() ? undefined : (message) => this.logToStderr(message))
     const grant = await client.checkout(
       {
         ...target,
@@ -48,14 +39,7 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
         host: this.flags.host ?? holder.host,
         process: this.flags.process ?? `licadm:${process.pid}`,
       },
-      {
-        waitMs,
-        onWait: (refusal) => {
-          if (told || this.jsonEnabled()) return
-          told = true
-          this.logToStderr(`${refusal.message}; waiting up to ${this.flags.wait} for a free seat…`)
-        },
-      },
+      wait,
     )
     if (!this.jsonEnabled()) {
       const {details, date} = await import('../../cli/render.js')
