@@ -36,6 +36,8 @@ export const ENVIRONMENT = [
   ['LICADM_ADMIN_TOKEN', 'server start: a vendor (admin) token (as --admin-token). Never logged.'],
   ['LICADM_CONTAINER_SECRET', "An enterprise or personal container's secret, for the commands that hand it on (device activate --saw, saw create) when no --credentials file is given. Never printed."],
   ['LICADM_DEVICE_DIR', 'The device directory of the device commands (identity, device keys, credentials, trusted vendor keys). Default: "device" in the data directory.'],
+  ['LICADM_LEASE_ID', 'Set by seat run for the command it runs: the id of the lease that holds its seat.'],
+  ['LICADM_LICENSE_ID', 'Set by seat run for the command it runs: the license of that lease.'],
   ['LICADM_P12_PASSPHRASE', 'server cert export --p12: the passphrase of the PKCS#12 file (else asked in a terminal).'],
   ['NO_COLOR', 'When set to a non-empty value, output has no colour.'],
   ['FORCE_COLOR', 'When set (and not 0), output is coloured even when it is not a terminal.'],
