@@ -60,6 +60,7 @@ export interface PolicySettings {
   borrowMaxSeconds?: number | null
   borrowMaxSeats?: number | null
   maxPerUser?: number | null
+  linger?: number | null
 }
 
 /** What the last response said about time: the server's clock and this machine's offset from it. */
@@ -164,7 +165,8 @@ export class ServerClient {
     return this.request('POST', `/v1/leases/${encodeURIComponent(leaseId)}/heartbeat`)
   }
 
-  release(leaseId: string): Promise<{released: boolean; leaseId: string}> {
+  /** `lingersUntil`: the end of the seat's linger (server epoch seconds), when its license's policy has one. */
+  release(leaseId: string): Promise<{released: boolean; leaseId: string; lingersUntil?: number}> {
     return this.request('DELETE', `/v1/leases/${encodeURIComponent(leaseId)}`)
   }
 

@@ -13,6 +13,8 @@ export const SEAT_RANGES = {
   borrowSeats: {min: 0, max: LIMITS.quantity.max},
   /** Seats of one license one user holds at once. */
   maxPerUser: {min: 1, max: LIMITS.quantity.max},
+  /** Seconds a released seat stays taken by its lease (0: none). */
+  linger: {min: 0, max: 86_400},
   /** Seconds one checkout request waits on the server for a seat (a client waiting longer asks again). */
   waitSeconds: {min: 0, max: 60},
   /** Seats one checkout takes at once (a license counting per checkout; its quantity bounds them further). */

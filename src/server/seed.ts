@@ -45,7 +45,7 @@ export interface SeedLicense {
   expires?: string
   customer?: string
   metadata?: Record<string, string>
-  seat?: {mode?: string; leaseTtl?: number; borrowMaxSeconds?: number; borrowMaxSeats?: number; maxPerUser?: number}
+  seat?: {mode?: string; leaseTtl?: number; borrowMaxSeconds?: number; borrowMaxSeats?: number; maxPerUser?: number; linger?: number}
 }
 
 export interface SeededLicense {

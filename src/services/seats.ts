@@ -76,7 +76,10 @@ export interface Lease {
   seats: number
   createdAt: number
   renewedAt: number
+  /** For a lingering lease (released, its seat still taken): the end of the linger. */
   expiresAt: number
+  /** When a lingering lease was released; null while it is held. */
+  releasedAt: number | null
 }
 
 export interface Grant {
@@ -123,6 +126,8 @@ export interface SeatPolicy {
   borrowMaxSeats: number | null
   /** The most seats one user holds of the license at once, leases and borrows (null: no cap). */
   maxPerUser: number | null
+  /** Seconds a released lease keeps its seat (null: none); the same user on the same host takes it back. */
+  linger: number | null
 }
 
 export interface AccessRule {
@@ -302,12 +307,18 @@ export class SeatService {
         const policy = this.policy(q, license.id)
         const mode = policy?.mode ?? 'checkout'
         const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
-        const need = this.seatsNeeded(q, license, mode, who, now, policy?.maxPerUser ?? null, count)
+        // A seat lingering after this user's release on this host is theirs to take back.
+        const takenBack = policy?.linger ? takeBackLingering(q, license.id, who, now) : false
+        // Its seats in use are read again without the lease taken back.
+        const counted = takenBack ? q.get<LicenseRow>(`${LICENSE_WITH_USED} where l.id = ?`, now, now, license.id)! : license
+        const need = this.seatsNeeded(q, counted, mode, who, now, policy?.maxPerUser ?? null, count)
         if (need instanceof LicadmError) {
+          if (takenBack) q.run('rollback to lingering')
           // A license that may free seats later is the better answer than one that never could.
           if (!refusal || (!WAITABLE.has(refusal.code) && WAITABLE.has(need.code))) refusal = need
           continue
         }
+        if (takenBack) q.run('release lingering')
         const lease = this.newLease('lease', license, who, mode, need.seats, now, ttl)
         insertLease(q, lease)
         return {lease, ttl, features: Number(license.features), usedAfter: need.usedAfter}
@@ -334,6 +345,7 @@ export class SeatService {
       createdAt: now,
       renewedAt: now,
       expiresAt: capExpiry(now + seconds, license),
+      releasedAt: null,
     }
   }
 
@@ -347,6 +359,7 @@ export class SeatService {
     const outcome = await this.ctx.store.writeSync((q): {lease: Lease; ttl: number; features: number} | {refusal: LicadmError} => {
       const row = q.get<LeaseTable>('select * from leases where id = ?', leaseId)
       if (!row || row.kind !== 'lease' || !inScope(q, row.license_id, scope)) throw leaseNotFound(leaseId)
+      if (row.released_at !== null) throw lingering(row)
       if (Number(row.expires_at) <= now) {
         q.run('delete from leases where id = ?', leaseId)
         this.counter.reclaimed(row.license_id, now)
@@ -376,16 +389,33 @@ export class SeatService {
     return {lease, ttl, token: await leaseToken(lease, features, issuer)}
   }
 
-  /** Frees a lease's seat at once. Releasing a lease that is gone already changes nothing. */
-  async release(id: string, scope: SeatScope = {}): Promise<{released: boolean; leaseId: string}> {
+  /**
+   * Frees a lease's seat at once, or, when its license's policy has a linger, at the linger's end
+   * (`lingersUntil`). Releasing a lease that is gone or released already changes nothing.
+   */
+  async release(id: string, scope: SeatScope = {}): Promise<{released: boolean; leaseId: string; lingersUntil?: number}> {
     const leaseId = checkId(id, 'lease id')
-    const gone = await this.ctx.store.runSync((q) =>
-      scope.container === undefined
-        ? q.get<FreedRow>("delete from leases where id = ? and kind = 'lease' returning license_id, product_code", leaseId)
-        : q.get<FreedRow>("delete from leases where id = ? and kind = 'lease' and license_id in (select license_id from container_licenses where serial = ?) returning license_id, product_code", leaseId, scope.container),
-    )
-    if (gone) this.freed(gone)
-    return {released: gone !== undefined, leaseId}
+    const now = epochSeconds(this.ctx.clock)
+    const outcome = await this.ctx.store.runSync((q): {freed?: FreedRow; lingersUntil?: number} | undefined => {
+      const row = q.get<FreedRow & {released_at: number | null; expires_at: number}>("select license_id, product_code, released_at, expires_at from leases where id = ? and kind = 'lease'", leaseId)
+      if (!row || row.released_at !== null || !inScope(q, row.license_id, scope)) return undefined
+      const linger = this.policy(q, row.license_id)?.linger
+      if (linger && Number(row.expires_at) > now) {
+        const lingersUntil = Math.min(now + linger, this.licenseEnd(q, row.license_id) ?? Number.MAX_SAFE_INTEGER)
+        q.run('update leases set released_at = ?, expires_at = ? where id = ?', now, lingersUntil, leaseId)
+        return {lingersUntil}
+      }
+      q.run('delete from leases where id = ?', leaseId)
+      return {freed: row}
+    })
+    if (outcome?.freed) this.freed(outcome.freed)
+    return {released: outcome !== undefined, leaseId, ...(outcome?.lingersUntil === undefined ? {} : {lingersUntil: outcome.lingersUntil})}
+  }
+
+  /** A license's expiry (null: none). */
+  private licenseEnd(q: SyncSql, licenseId: string): number | null {
+    const row = q.get<{expires_at: number | null}>('select expires_at from licenses where id = ?', licenseId)
+    return row?.expires_at === null || row?.expires_at === undefined ? null : Number(row.expires_at)
   }
 
   /** Takes a seat offline for `duration` seconds, as a signed borrow file. */
@@ -466,9 +496,10 @@ export class SeatService {
    */
   async sweep(): Promise<number> {
     const now = epochSeconds(this.ctx.clock)
-    const gone = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).returning(['license_id', 'product_code']).execute()
+    const gone = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).returning(['license_id', 'product_code', 'released_at']).execute()
     for (const row of gone) {
-      this.counter.reclaimed(row.license_id, now)
+      // A lingering lease was released: its end is no missed heartbeat.
+      if (row.released_at === null) this.counter.reclaimed(row.license_id, now)
       this.freed(row)
     }
     await this.flushUsage()
@@ -570,7 +601,7 @@ export class SeatService {
       const license = await tx.selectFrom('licenses').select(['id', 'kind']).where('id', '=', licenseId).executeTakeFirst()
       if (!license) throw new NotFoundError('license', licenseId)
       const before = this.policy(q, licenseId)
-      const base = options.merge && before ? before : {licenseId, mode: 'checkout' as SeatMode, leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: null}
+      const base = options.merge && before ? before : {licenseId, mode: 'checkout' as SeatMode, leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: null, linger: null}
       const policy: SeatPolicy = {...base, ...given}
       const row = policyRow(policy)
       await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
@@ -789,7 +820,7 @@ export class SeatService {
     if (policy === undefined) {
       const row = q.get<SeatPolicyTable>('select * from seat_policies where license_id = ?', licenseId)
       policy = row
-        ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats, maxPerUser: row.max_per_user}
+        ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats, maxPerUser: row.max_per_user, linger: row.linger || null}
         : null
       this.policies.set(licenseId, policy)
     }
@@ -861,7 +892,7 @@ export class SeatService {
     const holders = this.settings.hideHolders
       ? undefined
       : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at, id limit 50', license.id, now).map(fromRow)
-    const who_ = holders?.map((h) => `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : ''}${h.seats > 1 && h.mode === 'checkout' ? ` ×${h.seats}` : ''}`)
+    const who_ = holders?.map((h) => `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : h.releasedAt !== null ? ' (lingering)' : ''}${h.seats > 1 && h.mode === 'checkout' ? ` ×${h.seats}` : ''}`)
     const free = Math.max(0, license.quantity - used - kept.seats)
     const asked = count === 1 ? `no seat of license ${license.id} is free` : `only ${free} of the ${count} seats asked of license ${license.id} ${free === 1 ? 'is' : 'are'} free`
     return new LicadmError(
@@ -915,6 +946,7 @@ export interface PolicyInput {
   borrowMaxSeconds?: unknown
   borrowMaxSeats?: unknown
   maxPerUser?: unknown
+  linger?: unknown
 }
 
 /** The policy settings an input gives, checked; a setting left undefined is absent, null is "the default". */
@@ -928,11 +960,33 @@ function policySettings(input: PolicyInput): Partial<Omit<SeatPolicy, 'licenseId
   if (input.borrowMaxSeconds !== undefined) given.borrowMaxSeconds = parseUint(input.borrowMaxSeconds, 'borrowMaxSeconds', SEAT_RANGES.borrowSeconds)
   if (input.borrowMaxSeats !== undefined) given.borrowMaxSeats = parseUint(input.borrowMaxSeats, 'borrowMaxSeats', SEAT_RANGES.borrowSeats)
   if (input.maxPerUser !== undefined) given.maxPerUser = parseUint(input.maxPerUser, 'maxPerUser', SEAT_RANGES.maxPerUser)
+  if (input.linger !== undefined) given.linger = parseUint(input.linger, 'linger', SEAT_RANGES.linger) || null
   return given
 }
 
 function policyRow(p: SeatPolicy) {
-  return {mode: p.mode, lease_ttl: p.leaseTtl, borrow_max_seconds: p.borrowMaxSeconds, borrow_max_seats: p.borrowMaxSeats, max_per_user: p.maxPerUser}
+  return {mode: p.mode, lease_ttl: p.leaseTtl, borrow_max_seconds: p.borrowMaxSeconds, borrow_max_seats: p.borrowMaxSeats, max_per_user: p.maxPerUser, linger: p.linger}
+}
+
+/**
+ * Deletes the lingering lease (released, its seat still taken) of `who` on this license, if any,
+ * under the savepoint "lingering": the caller releases it once the new lease is in, or rolls back
+ * to it when the checkout is refused, so the lingering seat stays as it was.
+ */
+function takeBackLingering(q: SyncSql, licenseId: string, who: Requester, now: number): boolean {
+  const row = q.get<{id: string}>('select id from leases where license_id = ? and "user" = ? and host = ? and released_at is not null and expires_at > ? limit 1', licenseId, who.user, who.host, now)
+  if (!row) return false
+  q.run('savepoint lingering')
+  q.run('delete from leases where id = ?', row.id)
+  return true
+}
+
+/** A heartbeat for a lease released while its seat lingers. */
+function lingering(row: LeaseTable): LicadmError {
+  return new LicadmError('LEASE_NOT_FOUND', ExitCode.notFound, `lease ${row.id} was released at ${isoSeconds(Number(row.released_at))}; its seat lingers until ${isoSeconds(Number(row.expires_at))} for a checkout by user ${row.user} on host ${row.host}`, {
+    hint: 'Check out again: the same user on the same host takes the lingering seat back.',
+    details: {leaseId: row.id, releasedAt: isoSeconds(Number(row.released_at)), lingersUntil: isoSeconds(Number(row.expires_at))},
+  })
 }
 
 /** The refusal for a user who would hold more seats of a license than its policy allows. */
@@ -1100,6 +1154,7 @@ export function fromRow(r: LeaseTable): Lease {
     createdAt: Number(r.created_at),
     renewedAt: Number(r.renewed_at),
     expiresAt: Number(r.expires_at),
+    releasedAt: r.released_at === null || r.released_at === undefined ? null : Number(r.released_at),
   }
 }
 

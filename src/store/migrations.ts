@@ -7,6 +7,7 @@ import {seatCountsMigration} from './migrations/0006_seat_counts.js'
 import {seatUserLimitMigration} from './migrations/0007_seat_user_limit.js'
 import {seatReservationsMigration} from './migrations/0008_seat_reservations.js'
 import {seatUsageMigration} from './migrations/0009_seat_usage.js'
+import {seatLingerMigration} from './migrations/0010_seat_linger.js'
 
 /**
  * Versioned migrations, applied in name order when a store is opened. A migration is never edited
@@ -175,6 +176,7 @@ const migrations: Record<string, Migration> = {
   '0007_seat_user_limit': seatUserLimitMigration,
   '0008_seat_reservations': seatReservationsMigration,
   '0009_seat_usage': seatUsageMigration,
+  '0010_seat_linger': seatLingerMigration,
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -30,6 +30,8 @@ export interface LeaseTable {
   created_at: number
   renewed_at: number
   expires_at: number
+  /** When a lingering lease was released (migration 0010_seat_linger); null while it is held. */
+  released_at: number | null
 }
 
 /** Seats taken per license (migration 0006_seat_counts), kept by triggers on leases. */
@@ -47,6 +49,8 @@ export interface SeatPolicyTable {
   borrow_max_seats: number | null
   /** The most seats one user holds at once (migration 0007_seat_user_limit); null: no cap. */
   max_per_user: number | null
+  /** Seconds a released seat stays taken (migration 0010_seat_linger); null or 0: none. */
+  linger: number | null
 }
 
 export interface AccessRuleTable {

@@ -239,7 +239,7 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(shown.stdout).toMatch(/mode station, lease TTL 2m, borrow at most the server's and 1 seat\(s\) at once, at most 2 seat\(s\) per user/)
     // "default" puts one setting back; --reset replaces the whole policy.
     expect(await policy('--lease-ttl', 'default')).toMatchObject({mode: 'station', leaseTtl: null, maxPerUser: 2})
-    expect(await policy('--reset', '--max-per-user', '1')).toEqual({licenseId: license, mode: 'checkout', leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: 1})
+    expect(await policy('--reset', '--max-per-user', '1')).toEqual({licenseId: license, mode: 'checkout', leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: 1, linger: null})
     expect(fails(await sb.run(['server', 'policy', license, '--max-per-user', '0', '--json'], {env}), 2).message).toMatch(/--max-per-user/)
     expect(fails(await sb.run(['server', 'policy', license, '--lease-ttl', 'soon', '--json'], {env}), 2).message).toMatch(/--lease-ttl/)
     expect(await policy()).toMatchObject({maxPerUser: 1})
@@ -263,6 +263,15 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(pc2.stdout).toMatch(/bob\s+pc2/)
     expect(pc2.stdout).not.toMatch(/\bann\b/)
     expect((await sb.run(['seat', 'list', '--user', 'zed', '--host', 'pc9'], {env: seatEnv})).stdout).toMatch(/no seats held by user zed on host pc9/)
+
+    // A linger: bob's released seat stays his for two minutes, shown as lingering; "0" ends lingering for new releases.
+    expect(await policy('--linger', '2m')).toMatchObject({maxPerUser: 1, linger: 120})
+    expect((await sb.run(['server', 'policy', license], {env})).stdout).toMatch(/at most 1 seat\(s\) per user, a released seat lingers 2m/)
+    const bobs = ok(await sb.run(['seat', 'list', '--user', 'bob', '--json'], {env: seatEnv})).licenses[0].holders[0].id
+    expect((await sb.run(['seat', 'release', bobs], {env: seatEnv})).stdout).toMatch(new RegExp(`^Released lease ${bobs}; its seat lingers until \\S+Z \\(the same user on the same host takes it back\\)`))
+    expect((await sb.run(['seat', 'list', '--user', 'bob'], {env: seatEnv})).stdout).toMatch(/lingering\s+bob\s+pc2/)
+    expect(await policy('--linger', '0')).toMatchObject({linger: null})
+    expect(fails(await sb.run(['server', 'policy', license, '--linger', '2d', '--json'], {env}), 2).message).toMatch(/--linger/)
     await stopServer(s)
   })
 

@@ -55,7 +55,8 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
           await table(holders, [
             {header: 'LEASE', get: (h) => h.id},
             {header: 'LICENSE', get: (h) => h.licenseId},
-            {header: 'KIND', get: (h) => h.kind},
+            // A lingering lease was released: its seat stays taken until it expires.
+            {header: 'KIND', get: (h) => (h.releasedAt === null ? h.kind : 'lingering')},
             // A lease of several seats (a checkout of --seats N, an exclusive one) says how many.
             ...(holders.some((h) => h.seats > 1) ? [{header: 'SEATS', get: (h: (typeof holders)[number]) => h.seats}] : []),
             {header: 'USER', get: (h) => h.user},

@@ -18,7 +18,9 @@ export default class SeatRelease extends BaseCommand<typeof SeatRelease> {
     const {serverClient} = await import('../../cli/server-flags.js')
     const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const result = await client.release(this.args.lease)
-    this.log(result.released ? `Released lease ${result.leaseId}` : `Lease ${result.leaseId} was not held (released, expired or removed already); nothing changed`)
+    const {isoSeconds} = await import('../../domain/values.js')
+    const lingers = result.lingersUntil === undefined ? '' : `; its seat lingers until ${isoSeconds(result.lingersUntil)} (the same user on the same host takes it back)`
+    this.log(result.released ? `Released lease ${result.leaseId}${lingers}` : `Lease ${result.leaseId} was not held (released, expired or removed already); nothing changed`)
     return result
   }
 }

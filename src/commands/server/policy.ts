@@ -9,11 +9,12 @@ import type {SeatPolicy} from '../../services/seats.js'
 const DEFAULT = 'default'
 
 export default class ServerPolicy extends BaseCommand<typeof ServerPolicy> {
-  static override summary = "Show or change a license's seat policy on a license server: counting mode, lease TTL, borrow limits, seats per user."
+  static override summary = "Show or change a license's seat policy on a license server: counting mode, lease TTL, borrow limits, seats per user, linger."
 
   static override description = `Without settings, shows the license's policy. With settings, changes those and keeps the others; --reset replaces the whole policy (settings not given go back to the server's). A setting given as "${DEFAULT}" goes back to the server's (--lease-ttl, --borrow-max-duration, --borrow-max-seats of "server start"; for --max-per-user, no cap).
 Counting modes: checkout (each checkout takes a seat; the default), station (one user on one host takes one seat however many processes), exclusive (one holder takes the license whole).
 --max-per-user caps the seats one user holds at once, leases and borrows together (a station counts once): one more checkout or borrow is refused as USER_LIMIT (exit 4), so one user or one CI job cannot take every seat.
+--linger keeps a released seat taken for a while (the LINGER of other floating-license servers), so a tool that starts and stops often keeps its seat between runs: the same user on the same host takes the lingering seat back at the next checkout, nobody else may take it until the linger ends, and "seat list" shows it as lingering. An administrator's "seat remove" frees it at once.
 Needs a vendor (admin) token.`
 
   static override examples = [
@@ -21,6 +22,7 @@ Needs a vendor (admin) token.`
     '<%= config.bin %> <%= command.id %> lic_01jx… --mode station --lease-ttl 2m',
     '<%= config.bin %> <%= command.id %> lic_01jx… --borrow-max-duration 7d --borrow-max-seats 2 --json',
     '<%= config.bin %> <%= command.id %> lic_01jx… --max-per-user 2',
+    '<%= config.bin %> <%= command.id %> lic_01jx… --linger 2m',
     `<%= config.bin %> <%= command.id %> lic_01jx… --max-per-user ${DEFAULT}`,
     '<%= config.bin %> <%= command.id %> lic_01jx… --reset',
   ]
@@ -34,6 +36,7 @@ Needs a vendor (admin) token.`
     'borrow-max-duration': Flags.string({summary: `Longest borrow of this license (e.g. 7d; "${DEFAULT}": the server's).`}),
     'borrow-max-seats': Flags.string({summary: `Most seats of this license borrowed at once ("${DEFAULT}": the server's).`}),
     'max-per-user': Flags.string({summary: `Most seats of this license one user holds at once ("${DEFAULT}": no cap).`}),
+    linger: Flags.string({summary: `How long a released seat stays taken (e.g. 30s, 5m; 0 or "${DEFAULT}": none).`}),
     reset: Flags.boolean({summary: "Replace the whole policy: settings not given go back to the server's."}),
   }
 
@@ -48,6 +51,7 @@ Needs a vendor (admin) token.`
       borrowMaxSeconds: setting(f['borrow-max-duration'], (v) => parseDurationFlag(v, '--borrow-max-duration', SEAT_RANGES.borrowSeconds)),
       borrowMaxSeats: setting(f['borrow-max-seats'], (v) => parseUint(v, '--borrow-max-seats', SEAT_RANGES.borrowSeats, {required: true})),
       maxPerUser: setting(f['max-per-user'], (v) => parseUint(v, '--max-per-user', SEAT_RANGES.maxPerUser, {required: true})),
+      linger: setting(f.linger, (v) => (v.trim() === '0' ? null : parseDurationFlag(v, '--linger', SEAT_RANGES.linger))),
     }
     const changes = Object.values(settings).some((v) => v !== undefined)
     const {serverClient} = await import('../../cli/server-flags.js')
@@ -59,12 +63,13 @@ Needs a vendor (admin) token.`
 }
 
 function describePolicy(license: string, policy: SeatPolicy | null, formatDuration: (seconds: number) => string): string {
-  if (!policy) return `License ${license}: no policy of its own: mode checkout, the server's lease TTL and borrow limits, no limit per user`
+  if (!policy) return `License ${license}: no policy of its own: mode checkout, the server's lease TTL and borrow limits, no limit per user, no linger`
   const or = <T>(v: T | null, show: (v: T) => string) => (v === null ? "the server's" : show(v))
   return [
     `License ${policy.licenseId}: mode ${policy.mode}`,
     `lease TTL ${or(policy.leaseTtl, formatDuration)}`,
     `borrow at most ${or(policy.borrowMaxSeconds, formatDuration)} and ${or(policy.borrowMaxSeats, (n) => `${n} seat(s)`)} at once`,
     policy.maxPerUser === null ? 'no limit per user' : `at most ${policy.maxPerUser} seat(s) per user`,
+    policy.linger === null ? 'no linger' : `a released seat lingers ${formatDuration(policy.linger)}`,
   ].join(', ')
 }

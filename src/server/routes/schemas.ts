@@ -108,6 +108,7 @@ export const policyBody = {
     borrowMaxSeconds: {type: ['integer', 'null'], ...range(SEAT_RANGES.borrowSeconds)},
     borrowMaxSeats: {type: ['integer', 'null'], ...range(SEAT_RANGES.borrowSeats)},
     maxPerUser: {type: ['integer', 'null'], ...range(SEAT_RANGES.maxPerUser)},
+    linger: {type: ['integer', 'null'], ...range(SEAT_RANGES.linger)},
   },
 } as const
 
