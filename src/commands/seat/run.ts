@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {seatCheckoutFlags, seatServerFlags, seatTargetFlags} from '../../cli/server-flags.js'
-import {LicadmError, UsageError} from '../../domain/errors.js'
+import {UsageError, type LicadmError} from '../../domain/errors.js'
 
 export default class SeatRun extends BaseCommand<typeof SeatRun> {
   static override summary = 'Run a command while it holds a floating seat: check out, keep the lease, release when it ends.'
@@ -73,6 +73,8 @@ licadm's own lines go to standard error; with --json, one JSON object follows th
           process.stderr.write(`licadm: ${error.message}${this.flags['keep-on-lost'] ? '; the command runs on without a seat' : '; stopping the command'}\n`)
           if (!this.flags['keep-on-lost']) stop()
         }
+        // Lost between the checkout and the start: said and acted on now.
+        if (lost) onLost(lost)
       })
       const released = lost ? false : await seat.release()
       say?.(released ? `released lease ${seat.id}` : `lease ${seat.id} was no longer held`)
