@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {ConflictError, InvalidValueError, UsageError} from '../domain/errors.js'
+import {ConflictError, UsageError} from '../domain/errors.js'
 
 export default class Init extends BaseCommand<typeof Init> {
   static override summary = 'Create a vendor profile: vendor code and name, a signing key and the store.'
@@ -38,10 +38,8 @@ In a terminal, missing values are asked for; without one (or with CI set, or --j
     const vendorName = await this.need('name', this.flags.name, questions.vendorName)
     // Refuse bad values before anything is touched: with --force, the old profile is moved aside
     // below, and a refusal after that would leave the profile without its keys and store.
-    const {parseUint} = await import('../domain/values.js')
-    const {LIMITS} = await import('../domain/license.js')
-    parseUint(vendorCode, '--vendor-code', LIMITS.code, {required: true})
-    if (vendorName.trim() === '' || vendorName.trim().length > 200) throw new InvalidValueError('--name', 'give 1 to 200 characters')
+    const {vendorIdentity} = await import('../services/vendor.js')
+    vendorIdentity(vendorCode, vendorName)
     const passphrase = await this.newPassphrase()
 
     const clock = this.clock()

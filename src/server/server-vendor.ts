@@ -1,15 +1,13 @@
 import {ConflictError, UsageError} from '../domain/errors.js'
-import {LIMITS} from '../domain/license.js'
-import {parseUint} from '../domain/values.js'
 import type {ServiceContext} from '../services/context.js'
-import {VendorService} from '../services/vendor.js'
+import {VendorService, vendorIdentity, type VendorLabels} from '../services/vendor.js'
 
 /** The vendor a start names, and where it was named (for refusals). */
 interface NamedVendor {
   code: number
   name: string
   from: string
-  labels: {code: string; name: string}
+  labels: VendorLabels
 }
 
 export const PLACEHOLDER_VENDOR = {code: 1, name: 'licadm test vendor'}
@@ -52,11 +50,8 @@ export async function ensureVendor(ctx: ServiceContext, wanted: NamedVendor | un
   return {placeholder: false}
 }
 
-function checked(code: unknown, name: unknown, from: string, labels: NamedVendor['labels']): NamedVendor {
-  const c = parseUint(code, labels.code, LIMITS.code, {required: true})!
-  const n = typeof name === 'string' ? name.trim() : ''
-  if (n === '' || n.length > 200) throw new UsageError(`${labels.name}: give the vendor's name, 1 to 200 characters`, {details: {flag: labels.name}})
-  return {code: c, name: n, from, labels}
+function checked(code: unknown, name: unknown, from: string, labels: VendorLabels): NamedVendor {
+  return {...vendorIdentity(code, name, labels), from, labels}
 }
 
 const same = (a: {code: number; name: string}, b: {code: number; name: string}) => a.code === b.code && a.name === b.name

@@ -2,7 +2,7 @@ import {createPublicKey, type KeyObject} from 'node:crypto'
 import {rmSync} from 'node:fs'
 
 import {epochSeconds} from '../domain/clock.js'
-import {ConflictError, LicadmError, ExitCode, NotFoundError} from '../domain/errors.js'
+import {ConflictError, InvalidValueError, LicadmError, ExitCode, NotFoundError} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
 import {parseUint} from '../domain/values.js'
 import {generateSigningKey, keyId, publicJwk, publicKeyPem, type PublicJwk, type Signer} from '../crypto/keys.js'
@@ -26,16 +26,28 @@ export interface KeyExport {
   jwk: PublicJwk
 }
 
+/** Where a vendor's code and name were given (flags or seed fields), for refusals. */
+export interface VendorLabels {
+  code: string
+  name: string
+}
+
+/** A vendor code and name checked: the code in range, the name 1 to 200 characters once trimmed. */
+export function vendorIdentity(code: unknown, name: unknown, labels: VendorLabels = {code: '--vendor-code', name: '--name'}): Vendor {
+  const checkedCode = parseUint(code, labels.code, LIMITS.code, {required: true})!
+  const checkedName = typeof name === 'string' ? name.trim() : ''
+  if (checkedName === '' || checkedName.length > 200) throw new InvalidValueError(labels.name, "give the vendor's name, 1 to 200 characters")
+  return {code: checkedCode, name: checkedName}
+}
+
 /** The vendor of a profile and its signing keys. */
 export class VendorService {
   constructor(private readonly ctx: ServiceContext) {}
 
   /** Creates the vendor and its first key in an empty store. */
   /** `labels` name the code and name in refusals (the flags or seed fields they came from). */
-  async init(input: {code: unknown; name: string; passphrase?: string}, labels = {code: '--vendor-code', name: '--name'}): Promise<Vendor & {kid: string; keyPath: string}> {
-    const code = parseUint(input.code, labels.code, LIMITS.code, {required: true})!
-    const name = typeof input.name === 'string' ? input.name.trim() : ''
-    if (name === '' || name.length > 200) throw new LicadmError('INVALID_VALUE', ExitCode.usage, `${labels.name}: give 1 to 200 characters`)
+  async init(input: {code: unknown; name: string; passphrase?: string}, labels?: VendorLabels): Promise<Vendor & {kid: string; keyPath: string}> {
+    const {code, name} = vendorIdentity(input.code, input.name, labels)
     const now = epochSeconds(this.ctx.clock)
     const {privateKey, publicKey} = generateSigningKey()
     const kid = keyId(publicKey)
