@@ -78,8 +78,9 @@ export class UsageCounter {
     userCounts(c, user).denials++
   }
 
-  reclaimed(licenseId: string, now: number, leases = 1): void {
-    this.counts(licenseId, now).reclaimed += leases
+  /** A lease was reclaimed after its TTL without a heartbeat, or a borrow ran out. */
+  reclaimed(licenseId: string, now: number): void {
+    this.counts(licenseId, now).reclaimed++
   }
 
   /** Whether there is anything to flush. */

@@ -401,7 +401,7 @@ export class SeatService {
       if (!row || row.released_at !== null || !inScope(q, row.license_id, scope)) return undefined
       const linger = this.policy(q, row.license_id)?.linger
       if (linger && Number(row.expires_at) > now) {
-        const lingersUntil = Math.min(now + linger, this.licenseEnd(q, row.license_id) ?? Number.MAX_SAFE_INTEGER)
+        const lingersUntil = capExpiry(now + linger, q.get<Pick<LicenseRow, 'expires_at'>>('select expires_at from licenses where id = ?', row.license_id)!)
         q.run('update leases set released_at = ?, expires_at = ? where id = ?', now, lingersUntil, leaseId)
         return {lingersUntil}
       }
@@ -410,12 +410,6 @@ export class SeatService {
     })
     if (outcome?.freed) this.freed(outcome.freed)
     return {released: outcome !== undefined, leaseId, ...(outcome?.lingersUntil === undefined ? {} : {lingersUntil: outcome.lingersUntil})}
-  }
-
-  /** A license's expiry (null: none). */
-  private licenseEnd(q: SyncSql, licenseId: string): number | null {
-    const row = q.get<{expires_at: number | null}>('select expires_at from licenses where id = ?', licenseId)
-    return row?.expires_at === null || row?.expires_at === undefined ? null : Number(row.expires_at)
   }
 
   /** Takes a seat offline for `duration` seconds, as a signed borrow file. */
@@ -533,7 +527,7 @@ export class SeatService {
       if (licenseId !== undefined && licenses.length === 0) {
         const single = q.get('select id from licenses where id = ?', licenseId)
         if (!single) throw new NotFoundError('license', licenseId)
-        throw new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${licenseId} is a single license, not a concurrent one: it has no floating seats to report on`, {details: {licenseId}})
+        throw notConcurrent(licenseId, ' to report on')
       }
       licenses = licenses.filter((l) => l.status !== 'revoked' || active.has(l.id))
       const users = q.all<UserUsage & {license_id: string}>(`select license_id, "user", sum(checkouts) as checkouts, sum(denials) as denials from seat_usage_users where ${within} group by license_id, "user"`, ...bounds)
@@ -710,7 +704,7 @@ export class SeatService {
       const license = q.get<{id: string; kind: string; quantity: number}>('select id, kind, quantity from licenses where id = ?', licenseId)
       if (!license) throw new NotFoundError('license', licenseId)
       if (license.kind !== 'concurrent') {
-        throw new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${licenseId} is a single license, not a concurrent one: it has no floating seats to reserve`, {details: {licenseId}})
+        throw notConcurrent(licenseId, ' to reserve')
       }
       const {kept} = q.get<{kept: number}>('select coalesce(sum(seats), 0) as kept from seat_reservations where license_id = ?', licenseId)!
       if (Number(kept) + seats > license.quantity) {
@@ -1060,9 +1054,7 @@ const NONE_KEPT: {seats: number; for: string[]} = {seats: 0, for: []}
 
 function licenseProblem(license: LicenseRow, now: number): LicadmError | null {
   const id = license.id
-  if (license.kind !== 'concurrent') {
-    return new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${id} is a single license, not a concurrent one: it has no floating seats`, {details: {licenseId: id}})
-  }
+  if (license.kind !== 'concurrent') return notConcurrent(id)
   if (license.status === 'revoked') return new LicadmError('LICENSE_REVOKED', ExitCode.revoked, `license ${id} is revoked`, {details: {licenseId: id}})
   if (license.expires_at !== null && Number(license.expires_at) <= now) {
     return new LicadmError('LICENSE_EXPIRED', ExitCode.expired, `license ${id} expired at ${isoSeconds(Number(license.expires_at))}`, {details: {licenseId: id, expiresAt: isoSeconds(Number(license.expires_at))}})
@@ -1073,8 +1065,13 @@ function licenseProblem(license: LicenseRow, now: number): LicadmError | null {
   return null
 }
 
+/** A single license asked for seats (`purpose`: what the seats were wanted for, e.g. " to reserve"). */
+function notConcurrent(licenseId: string, purpose = ''): LicadmError {
+  return new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${licenseId} is a single license, not a concurrent one: it has no floating seats${purpose}`, {details: {licenseId}})
+}
+
 /** A lease never outlives its license. */
-function capExpiry(at: number, license: LicenseRow): number {
+function capExpiry(at: number, license: Pick<LicenseRow, 'expires_at'>): number {
   return license.expires_at === null ? at : Math.min(at, Number(license.expires_at))
 }
 
