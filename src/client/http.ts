@@ -4,6 +4,7 @@ import {ExitCode, LicadmError} from '../domain/errors.js'
 import {SEAT_RANGES, WAITABLE} from '../domain/seat-policy.js'
 import {SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
 import {request as transportRequest, type TransportResponse, type TrustOptions} from './transport.js'
+import type {RuleSubject} from '../domain/seat-subjects.js'
 import type {UsageReport} from '../services/seat-usage.js'
 import type {BorrowGrant, BorrowInput, CheckoutInput, Grant, Lease, SeatUsage, AccessRules, AccessRule, SeatPolicy, SeatReservation, ReservationUsage} from '../services/seats.js'
 
@@ -224,7 +225,7 @@ export class ServerClient {
   }
 
   /** Keeps seats of a concurrent license for a user, host or address (pattern as in the access rules). */
-  async addReservation(reservation: {license: string; subject: 'user' | 'host' | 'address'; pattern: string; seats: number}): Promise<SeatReservation> {
+  async addReservation(reservation: {license: string; subject: RuleSubject; pattern: string; seats: number}): Promise<SeatReservation> {
     return (await this.request<{reservation: SeatReservation}>('POST', '/v1/admin/reservations', reservation)).reservation
   }
 

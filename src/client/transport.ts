@@ -85,13 +85,13 @@ export async function request(req: TransportRequest): Promise<TransportResponse>
   const cancel = () => deadline.abort()
   req.signal?.addEventListener('abort', cancel, {once: true})
   try {
-    if (req.signal?.aborted) throw new LicadmError('CANCELLED', ExitCode.cancelled, `the request to ${url.origin} was cancelled`)
+    if (req.signal?.aborted) throw cancelled(url)
     let socket: TLSSocket | undefined
     if (url.protocol === 'https:' && pinned !== undefined) socket = await pinnedSocket(url, pinned, req.trust?.ca, deadline.signal)
     return await exchange(url, req, socket, deadline.signal)
   } catch (error) {
     if (error instanceof LicadmError) throw error
-    if (req.signal?.aborted) throw new LicadmError('CANCELLED', ExitCode.cancelled, `the request to ${url.origin} was cancelled`)
+    if (req.signal?.aborted) throw cancelled(url)
     if (deadline.signal.aborted) throw unreachable(url, `no answer within ${timeoutMs / 1000} s`, error)
     throw await classify(url, error as NodeJS.ErrnoException, req.trust)
   } finally {
@@ -218,6 +218,11 @@ export function presentedFingerprint(url: URL, timeoutMs = 5000): Promise<string
       else reject(new Error('no certificate'))
     })
   })
+}
+
+/** The caller's signal cancelled the request (before it was sent, or while it waited for its answer). */
+function cancelled(url: URL): LicadmError {
+  return new LicadmError('CANCELLED', ExitCode.cancelled, `the request to ${url.origin} was cancelled`)
 }
 
 function unreachable(url: URL, why: string, cause: unknown): LicadmError {

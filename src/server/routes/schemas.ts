@@ -1,11 +1,14 @@
 /** JSON schemas of the request bodies: Fastify refuses anything else with a 400 naming the field. */
 
 import {SEAT_RANGES} from '../../domain/seat-policy.js'
+import {RULE_SUBJECTS} from '../../domain/seat-subjects.js'
 
 const range = ({min, max}: {min: number; max: number}) => ({minimum: min, maximum: max})
 
 const text = {type: 'string', minLength: 1, maxLength: 200} as const
 const uint32 = {type: 'integer', minimum: 0, maximum: 0xffff_ffff} as const
+/** Whom an access rule or a reservation names. */
+const subject = {type: 'string', enum: RULE_SUBJECTS} as const
 
 export const idParams = {
   type: 'object',
@@ -48,7 +51,7 @@ export const ruleBody = {
   properties: {
     product: {...uint32, minimum: 1},
     action: {type: 'string', enum: ['allow', 'deny']},
-    subject: {type: 'string', enum: ['user', 'host', 'address']},
+    subject,
     pattern: text,
   },
   required: ['product', 'action', 'subject', 'pattern'],
@@ -59,7 +62,7 @@ export const reservationBody = {
   additionalProperties: false,
   properties: {
     license: text,
-    subject: {type: 'string', enum: ['user', 'host', 'address']},
+    subject,
     pattern: text,
     seats: {type: 'integer', ...range(SEAT_RANGES.reservedSeats)},
   },
