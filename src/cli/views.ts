@@ -1,8 +1,25 @@
 import type {License} from '../domain/license.js'
 import type {Product} from '../services/products.js'
+import type {SeatUsage} from '../services/seats.js'
 import {validityAt} from '../domain/license.js'
 import {isoSeconds} from '../domain/values.js'
 import {date, details, hex32, type Column} from './render.js'
+
+/**
+ * The columns of a license server's concurrent licenses ("seat list", "server status"), headed
+ * `usedHeader` for the seats used of all; RESERVED only when some license has seats reserved (for
+ * the users, hosts or addresses of "server reservations").
+ */
+export function seatUsageColumns(licenses: ReadonlyArray<Omit<SeatUsage, 'holders'>>, usedHeader: string): Array<Column<Omit<SeatUsage, 'holders'>>> {
+  return [
+    {header: 'LICENSE', get: (l) => l.licenseId},
+    {header: 'PRODUCT', get: (l) => l.productCode},
+    {header: 'MODE', get: (l) => l.mode},
+    {header: usedHeader, get: (l) => `${l.used}/${l.quantity}`},
+    {header: 'BORROWED', get: (l) => l.borrowed},
+    ...(licenses.some((l) => l.reserved > 0) ? [{header: 'RESERVED', get: (l: Omit<SeatUsage, 'holders'>) => l.reserved}] : []),
+  ]
+}
 
 /** A license as `--json` shows it: times as ISO strings, validity spelled out. */
 export function licenseJson(l: License, nowSeconds: number) {

@@ -28,21 +28,8 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
     const licenses = await client.list({license: this.flags.license, product: this.flags.product, user: this.flags.user, host: this.flags.host})
     if (!this.jsonEnabled()) {
       const {table, date} = await import('../../cli/render.js')
-      this.log(
-        await table(
-          licenses,
-          [
-            {header: 'LICENSE', get: (l) => l.licenseId},
-            {header: 'PRODUCT', get: (l) => l.productCode},
-            {header: 'MODE', get: (l) => l.mode},
-            {header: 'USED', get: (l) => `${l.used}/${l.quantity}`},
-            {header: 'BORROWED', get: (l) => l.borrowed},
-            // Reserved seats are kept for the users, hosts or addresses of "server reservations".
-            ...(licenses.some((l) => l.reserved > 0) ? [{header: 'RESERVED', get: (l: (typeof licenses)[number]) => l.reserved}] : []),
-          ],
-          'no concurrent licenses on this server',
-        ),
-      )
+      const {seatUsageColumns} = await import('../../cli/views.js')
+      this.log(await table(licenses, seatUsageColumns(licenses, 'USED'), 'no concurrent licenses on this server'))
       const holders = licenses.flatMap((l) => l.holders)
       const {user, host} = this.flags
       if (holders.length === 0 && licenses.length > 0 && (user !== undefined || host !== undefined)) {

@@ -40,20 +40,8 @@ export default class ServerStatus extends BaseCommand<typeof ServerStatus> {
       ]))
       if (status) {
         this.log('')
-        this.log(
-          await table(
-            status.licenses,
-            [
-              {header: 'LICENSE', get: (l) => l.licenseId},
-              {header: 'PRODUCT', get: (l) => l.productCode},
-              {header: 'MODE', get: (l) => l.mode},
-              {header: 'SEATS USED', get: (l) => `${l.used}/${l.quantity}`},
-              {header: 'BORROWED', get: (l) => l.borrowed},
-              ...(status.licenses.some((l) => l.reserved > 0) ? [{header: 'RESERVED', get: (l: (typeof status.licenses)[number]) => l.reserved}] : []),
-            ],
-            'no concurrent licenses on this server',
-          ),
-        )
+        const {seatUsageColumns} = await import('../../cli/views.js')
+        this.log(await table(status.licenses, seatUsageColumns(status.licenses, 'SEATS USED'), 'no concurrent licenses on this server'))
       }
     }
     return result
