@@ -886,13 +886,13 @@ export class SeatService {
     const holders = this.settings.hideHolders
       ? undefined
       : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at, id limit 50', license.id, now).map(fromRow)
-    const who_ = holders?.map((h) => `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : h.releasedAt !== null ? ' (lingering)' : ''}${h.seats > 1 && h.mode === 'checkout' ? ` ×${h.seats}` : ''}`)
+    const who_ = holders && holderNames(holders)
     const free = Math.max(0, license.quantity - used - kept.seats)
     const asked = count === 1 ? `no seat of license ${license.id} is free` : `only ${free} of the ${count} seats asked of license ${license.id} ${free === 1 ? 'is' : 'are'} free`
     return new LicadmError(
       'NO_SEAT_FREE',
       ExitCode.conflict,
-      `${asked}${kept.seats ? ` for user ${who.user} on host ${who.host}` : ''}: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${[...new Set(who_)].slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}${kept.seats ? `; ${kept.seats} more reserved for ${kept.for.join(', ')}` : ''}`,
+      `${asked}${kept.seats ? ` for user ${who.user} on host ${who.host}` : ''}: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${who_.slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}${kept.seats ? `; ${kept.seats} more reserved for ${kept.for.join(', ')}` : ''}`,
       {
         hint: 'Wait in line for a seat ("licadm seat checkout --wait 10m", or the seat client\'s waitMs), or ask an administrator to force-release a stuck one.',
         details: {
@@ -901,7 +901,7 @@ export class SeatService {
           used,
           ...(count > 1 ? {asked: count} : {}),
           ...(kept.seats ? {reservedForOthers: kept.seats} : {}),
-          ...(holders ? {holders: holders.map((h) => ({user: h.user, host: h.host, kind: h.kind, since: isoSeconds(h.createdAt), expiresAt: isoSeconds(h.expiresAt)}))} : {}),
+          ...(holders ? {holders: holders.map((h) => ({user: h.user, host: h.host, kind: h.kind, seats: h.seats, since: isoSeconds(h.createdAt), expiresAt: isoSeconds(h.expiresAt)}))} : {}),
         },
       },
     )
@@ -984,6 +984,21 @@ function lingering(row: LeaseTable): LicadmError {
 }
 
 /** The refusal for a user who would hold more seats of a license than its policy allows. */
+/**
+ * Who holds a full license's seats, one entry per holder (user@host, marked borrowed or lingering)
+ * with the seats they hold together: checkout leases add their seats, a station's leases count
+ * once, as the license counts them.
+ */
+function holderNames(holders: Lease[]): string[] {
+  const seats = new Map<string, number>()
+  for (const h of holders) {
+    const name = `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : h.releasedAt !== null ? ' (lingering)' : ''}`
+    const held = seats.get(name) ?? 0
+    seats.set(name, h.mode === 'station' && h.kind === 'lease' ? Math.max(held, 1) : held + (h.mode === 'checkout' ? h.seats : 1))
+  }
+  return [...seats].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name))
+}
+
 function userLimit(licenseId: string, user: string, held: number, need: number, maxPerUser: number, mode: SeatMode): LicadmError {
   const taking = need === 1 ? 'another seat' : mode === 'exclusive' ? `${need} seats (exclusive)` : `${need} more seats`
   return new LicadmError('USER_LIMIT', ExitCode.conflict, `user ${user} holds ${held} seat(s) of license ${licenseId}; ${taking} would pass its limit of ${maxPerUser} per user`, {
