@@ -18,7 +18,8 @@ In a terminal, missing values are asked for; without one (or with CI set, or --j
 
   static override flags = {
     'vendor-code': Flags.string({summary: 'Vendor code: the number that identifies you as publisher (1 to 4294967295).'}),
-    name: Flags.string({summary: 'Vendor name, as shown in license files.'}),
+    // --vendor-name as server start spells it beside --vendor-code.
+    name: Flags.string({summary: 'Vendor name, as shown in license files.', aliases: ['vendor-name']}),
     encrypt: Flags.boolean({summary: 'Encrypt the signing key with a passphrase (from LICADM_KEY_PASSPHRASE or asked).'}),
     use: Flags.boolean({summary: 'Make the new profile the current one even if another is.'}),
     force: Flags.boolean({summary: 'Replace an existing profile (its keys and store are moved aside, not deleted).'}),

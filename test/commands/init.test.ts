@@ -48,6 +48,12 @@ describe('init: refused values create nothing', () => {
     expect(listFiles(join(sb.dataDir, 'profiles'))).toEqual([])
   })
 
+  it('takes the vendor name as --vendor-name too, as server start spells it', async () => {
+    const sb = fresh()
+    const made = ok(await runIn(sb, ['init', '--vendor-code', '1001', '--vendor-name', 'Acme Software', '--json']))
+    expect(made).toMatchObject({vendorCode: 1001, vendorName: 'Acme Software'})
+  })
+
   it('--force with a refused value leaves the existing profile intact', async () => {
     const sb = fresh()
     const first = ok(await runIn(sb, ['init', '--vendor-code', '1001', '--name', 'Acme', '--json']))
