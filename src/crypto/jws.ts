@@ -31,20 +31,25 @@ export function signCompact(typ: string, payload: object, signer: Signer): strin
 
 const B64URL = /^[A-Za-z0-9_-]*$/
 
-/** Splits and parses a compact JWS without trusting anything in it. */
-export function decodeCompact(jws: string): DecodedJws {
+const DAMAGED = {hint: 'The file is damaged or cut short: ask for it again, or copy it again as it was sent.'}
+
+/**
+ * Splits and parses a compact JWS without trusting anything in it. `label` names it in messages
+ * ("borrow file").
+ */
+export function decodeCompact(jws: string, label = 'content'): DecodedJws {
   const parts = jws.trim().split('.')
   if (parts.length !== 3 || !parts.every((p) => B64URL.test(p)) || parts[0] === '' || parts[1] === '') {
-    throw new VerificationError('malformed', 'the content is not a JWS in compact serialization (three base64url parts)')
+    throw new VerificationError('malformed', `the ${label} is not a JWS in compact serialization (three base64url parts)`, DAMAGED)
   }
   // Base64 decoders ignore a last character's spare bits; insisting on the canonical form means a
   // changed character can never decode to the same bytes and pass unnoticed.
   if (!parts.every((p) => Buffer.from(p, 'base64url').toString('base64url') === p)) {
-    throw new VerificationError('malformed', 'the JWS is not in canonical base64url: it was changed')
+    throw new VerificationError('malformed', `the ${label} is not in canonical base64url: it was changed`, DAMAGED)
   }
-  const header = parseJsonPart(parts[0], 'header')
-  const payload = parseJsonPart(parts[1], 'payload')
-  if (typeof header.alg !== 'string') throw new VerificationError('malformed', 'the JWS header has no "alg"')
+  const header = parseJsonPart(parts[0], `${label}'s JWS header`)
+  const payload = parseJsonPart(parts[1], `${label}'s JWS payload`)
+  if (typeof header.alg !== 'string') throw new VerificationError('malformed', `the ${label}'s JWS header has no "alg"`, DAMAGED)
   return {header: header as JwsHeader, payload, signingInput: `${parts[0]}.${parts[1]}`, signature: Buffer.from(parts[2], 'base64url')}
 }
 
@@ -53,10 +58,10 @@ function parseJsonPart(part: string, what: string): Record<string, unknown> {
   try {
     value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
   } catch {
-    throw new VerificationError('malformed', `the JWS ${what} is not valid JSON`)
+    throw new VerificationError('malformed', `the ${what} is not valid JSON`, DAMAGED)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new VerificationError('malformed', `the JWS ${what} is not a JSON object`)
+    throw new VerificationError('malformed', `the ${what} is not a JSON object`, DAMAGED)
   }
   return value as Record<string, unknown>
 }
@@ -75,7 +80,7 @@ export interface VerifyOptions {
  * reported as the wrong kind.
  */
 export function verifyCompact(jws: string, options: VerifyOptions): DecodedJws {
-  const decoded = decodeCompact(jws)
+  const decoded = decodeCompact(jws, options.label)
   const {header} = decoded
   if (header.alg !== 'EdDSA') {
     throw new VerificationError('algorithm-not-allowed', `the ${options.label} uses algorithm "${header.alg}"; only EdDSA is accepted`)

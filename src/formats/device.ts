@@ -30,7 +30,7 @@ export function encodeIdentity(identity: DeviceIdentity, signer: Signer, nowSeco
 
 export function decodeIdentity(text: string, nowSeconds: number): DeviceIdentity {
   const {jws} = dearmor(text, 'DEVICE')
-  const {payload} = decodeCompact(jws)
+  const {payload} = decodeCompact(jws, 'device identity file')
   const keys = payload.keys as {sig?: unknown; enc?: unknown} | undefined
   if (typeof payload.sub !== 'string' || typeof keys?.sig !== 'string' || typeof keys.enc !== 'string') {
     throw new VerificationError('malformed', 'the device identity file has no fingerprint or public keys')

@@ -2,7 +2,7 @@ import type {KeyObject} from 'node:crypto'
 
 import {VerificationError} from '../domain/errors.js'
 import {armor, dearmor} from '../crypto/armor.js'
-import {signCompact, verifyCompact, type JwsHeader} from '../crypto/jws.js'
+import {decodeCompact, signCompact, verifyCompact, type JwsHeader} from '../crypto/jws.js'
 import type {Signer} from '../crypto/keys.js'
 import {checkTimes} from './claims.js'
 
@@ -57,6 +57,22 @@ export function verifyLeaseToken(jws: string, keys: ReadonlyMap<string, KeyObjec
 /** Verifies an armored borrow file. */
 export function verifyBorrowFile(text: string, keys: ReadonlyMap<string, KeyObject>, nowSeconds: number): VerifiedSeat {
   return verifySeat(dearmor(text, 'BORROW').jws, BORROW_TYP, 'borrow file', keys, nowSeconds)
+}
+
+/**
+ * The id of a borrow file given back early. With `keys` its signature and type are verified first
+ * (not its times: an expired borrow may be returned, which changes nothing); without, its type and
+ * shape only, as the server decides what the caller may return.
+ */
+export function returnedBorrowId(text: string, keys?: ReadonlyMap<string, KeyObject>): string {
+  const {jws} = dearmor(text, 'BORROW')
+  const label = 'borrow file'
+  const {header, payload} = keys ? verifyCompact(jws, {typ: BORROW_TYP, keys, label}) : decodeCompact(jws, label)
+  if (header.typ !== BORROW_TYP) {
+    throw new VerificationError('wrong-type', `this is not a borrow file: its type is "${String(header.typ ?? '(none)')}", expected "${BORROW_TYP}"`)
+  }
+  if (typeof payload.sub !== 'string' || !payload.sub.startsWith('brw_')) throw new VerificationError('malformed', 'the borrow file names no borrow id')
+  return payload.sub
 }
 
 function verifySeat(jws: string, typ: string, label: string, keys: ReadonlyMap<string, KeyObject>, nowSeconds: number): VerifiedSeat {

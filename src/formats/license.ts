@@ -68,7 +68,7 @@ export interface VerifiedLicense {
 
 /** Reads a license file without checking anything: for display of a file that is refused. */
 export function peekLicense(text: string): VerifiedLicense {
-  const {header, payload} = decodeCompact(dearmor(text, 'LICENSE').jws)
+  const {header, payload} = decodeCompact(dearmor(text, 'LICENSE').jws, 'license file')
   return {header, claims: payload as unknown as LicenseClaims}
 }
 

@@ -131,7 +131,7 @@ export function peekOffline(text: string, expected?: 'REQUEST' | 'UPDATE' | 'REC
       details: {found: armorKind},
     })
   }
-  const {header, payload} = decodeCompact(jws)
+  const {header, payload} = decodeCompact(jws, 'offline activation file')
   return {kind: kind === 'request' && payload.purpose === 'return' ? 'return' : kind, header, claims: payload, jws}
 }
 
@@ -193,7 +193,7 @@ export function verifyReceipt(text: string, keys: ReadonlyMap<string, KeyObject>
 
 /** The license id inside a license JWS carried by an update (not verified here). */
 export function licenseIdOf(jws: string): string {
-  const {payload} = decodeCompact(jws)
+  const {payload} = decodeCompact(jws, 'license in the update')
   if (typeof payload.sub !== 'string') throw new VerificationError('malformed', 'a license in the update has no id')
   return payload.sub
 }

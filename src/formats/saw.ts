@@ -40,7 +40,7 @@ export function encodeSaw(claims: Omit<SawClaims, 'cred'>, credential: string, d
 
 /** Reads the clear claims without trusting them (for `saw inspect` of a file that is refused). */
 export function peekSaw(text: string): SawClaims {
-  return decodeCompact(dearmor(text, 'SAW').jws).payload as unknown as SawClaims
+  return decodeCompact(dearmor(text, 'SAW').jws, 'SAW file').payload as unknown as SawClaims
 }
 
 /** Signature, type, times; the caller checks device, generation and single use. */

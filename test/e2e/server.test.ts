@@ -131,7 +131,15 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(denied.code).toBe('FORBIDDEN')
     const borrow = ok(await sb.run(['seat', 'borrow', '--license', license, '--duration', '2d', '--out', sb.path('x.borrow'), '--json'], {env}))
     expect(borrow.borrow.kind).toBe('borrow')
-    expect(ok(await sb.run(['seat', 'return', sb.path('x.borrow'), '--json'], {env}))).toMatchObject({returned: true})
+    // A changed borrow file is refused when the vendor key is given, and returns nothing.
+    const armored = readFileSync(sb.path('x.borrow'), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('')
+    const [h, p, sig] = Buffer.from(armored, 'base64').toString().split('.')
+    const changedClaims = {...JSON.parse(Buffer.from(p, 'base64url').toString()), sub: 'brw_someone_elses'}
+    const changed = Buffer.from([h, Buffer.from(JSON.stringify(changedClaims)).toString('base64url'), sig].join('.')).toString('base64')
+    writeFileSync(sb.path('changed.borrow'), `-----BEGIN LICADM BORROW-----\n${changed.match(/.{1,64}/g)!.join('\n')}\n-----END LICADM BORROW-----\n`)
+    const tampered = fails(await sb.run(['seat', 'return', sb.path('changed.borrow'), '--public-key', sb.path('vendor.pem'), '--json'], {env}), 5)
+    expect(tampered).toMatchObject({code: 'SIGNATURE_INVALID', message: expect.stringMatching(/borrow file's signature does not verify/)})
+    expect(ok(await sb.run(['seat', 'return', sb.path('x.borrow'), '--public-key', sb.path('vendor.pem'), '--json'], {env}))).toMatchObject({returned: true})
     expect(ok(await sb.run(['seat', 'remove', leaseId, '--yes', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}})).lease.id).toBe(leaseId)
     expect(ok(await sb.run(['seat', 'release', leaseId, '--json'], {env}))).toEqual({released: false, leaseId})
     const gone = fails(await sb.run(['seat', 'heartbeat', leaseId, '--json'], {env}), 3)

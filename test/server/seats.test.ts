@@ -8,7 +8,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {SeatClient} from '../../src/client/seat-client.js'
 import {ServerClient} from '../../src/client/http.js'
-import {verifyBorrowFile, verifyLeaseToken, LEASE_TYP, BORROW_TYP} from '../../src/formats/lease.js'
+import {armorBorrow, returnedBorrowId, verifyBorrowFile, verifyLeaseToken, LEASE_TYP, BORROW_TYP} from '../../src/formats/lease.js'
 import {dearmor} from '../../src/crypto/armor.js'
 import {publicJwk} from '../../src/crypto/keys.js'
 import {systemClock} from '../../src/domain/clock.js'
@@ -701,6 +701,16 @@ describe('borrowing', () => {
     expect(claims.exp).toBe(now + 3 * 86_400)
     const jwks = createLocalJWKSet({keys: [publicJwk(createPublicKey(s.publicKeyPem))]})
     await jwtVerify(dearmor(b.file, 'BORROW').jws, jwks, {typ: BORROW_TYP, currentDate: new Date(s.clock.now())})
+    // The file given back early: verified with the keys, else checked for its type and shape.
+    expect(returnedBorrowId(b.file, s.publicKeys)).toBe(b.borrow.id)
+    const [h, p, sig] = dearmor(b.file, 'BORROW').jws.split('.')
+    const changed = armorBorrow([h, Buffer.from(JSON.stringify({...claims, sub: 'brw_other'})).toString('base64url'), sig].join('.'))
+    expect(() => returnedBorrowId(changed, s.publicKeys)).toThrow(expect.objectContaining({code: 'SIGNATURE_INVALID'}))
+    expect(returnedBorrowId(changed)).toBe('brw_other')
+    const lease = await s.client.checkout({license: two, ...who(9)})
+    expect(() => returnedBorrowId(armorBorrow(lease.token))).toThrow(expect.objectContaining({code: 'WRONG_TYPE', message: expect.stringMatching(/not a borrow file: its type is "licadm-lease\+jwt"/)}))
+    expect(() => returnedBorrowId(armorBorrow(`${Buffer.from('{"alg":').toString('base64url')}.${p}.${sig}`))).toThrow(expect.objectContaining({code: 'MALFORMED', message: expect.stringMatching(/^the borrow file's JWS header is not valid JSON$/), hint: expect.stringMatching(/ask for it again/)}))
+    expect(await s.client.release(lease.lease.id)).toMatchObject({released: true})
 
     const limit = await refusal(s.client.borrow({license: two, ...who(2), duration: 86_400}))
     expect(limit.code).toBe('BORROW_LIMIT')
