@@ -244,10 +244,11 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     // A change keeps the settings it does not name.
     expect(await policy('--max-per-user', '2', '--borrow-max-seats', '1')).toMatchObject({mode: 'station', leaseTtl: 120, borrowMaxSeats: 1, maxPerUser: 2})
     const shown = await sb.run(['server', 'policy', license], {env})
-    expect(shown.stdout).toMatch(/mode station, lease TTL 2m, borrow at most the server's and 1 seat\(s\) at once, at most 2 seat\(s\) per user/)
+    expect(shown.stdout).toMatch(/mode station, lease TTL 2m, borrow for at most the server's longest time, 1 seat\(s\) at once, at most 2 seat\(s\) per user/)
     // "default" puts one setting back; --reset replaces the whole policy.
     expect(await policy('--lease-ttl', 'default')).toMatchObject({mode: 'station', leaseTtl: null, maxPerUser: 2})
     expect(await policy('--reset', '--max-per-user', '1')).toEqual({licenseId: license, mode: 'checkout', leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: 1, linger: null})
+    expect((await sb.run(['server', 'policy', license], {env})).stdout).toMatch(/mode checkout, the server's lease TTL, the server's borrow limits, at most 1 seat\(s\) per user, no linger/)
     expect(fails(await sb.run(['server', 'policy', license, '--max-per-user', '0', '--json'], {env}), 2).message).toMatch(/--max-per-user/)
     expect(fails(await sb.run(['server', 'policy', license, '--lease-ttl', 'soon', '--json'], {env}), 2).message).toMatch(/--lease-ttl/)
     expect(await policy()).toMatchObject({maxPerUser: 1})

@@ -64,11 +64,13 @@ Needs a vendor (admin) token.`
 
 function describePolicy(license: string, policy: SeatPolicy | null, formatDuration: (seconds: number) => string): string {
   if (!policy) return `License ${license}: no policy of its own: mode checkout, the server's lease TTL and borrow limits, no limit per user, no linger`
-  const or = <T>(v: T | null, show: (v: T) => string) => (v === null ? "the server's" : show(v))
+  const or = <T>(v: T | null, show: (v: T) => string, server: string) => (v === null ? server : show(v))
   return [
     `License ${policy.licenseId}: mode ${policy.mode}`,
-    `lease TTL ${or(policy.leaseTtl, formatDuration)}`,
-    `borrow at most ${or(policy.borrowMaxSeconds, formatDuration)} and ${or(policy.borrowMaxSeats, (n) => `${n} seat(s)`)} at once`,
+    policy.leaseTtl === null ? "the server's lease TTL" : `lease TTL ${formatDuration(policy.leaseTtl)}`,
+    policy.borrowMaxSeconds === null && policy.borrowMaxSeats === null
+      ? "the server's borrow limits"
+      : `borrow for at most ${or(policy.borrowMaxSeconds, formatDuration, "the server's longest time")}, ${or(policy.borrowMaxSeats, (n) => `${n} seat(s)`, "the server's most seats")} at once`,
     policy.maxPerUser === null ? 'no limit per user' : `at most ${policy.maxPerUser} seat(s) per user`,
     policy.linger === null ? 'no linger' : `a released seat lingers ${formatDuration(policy.linger)}`,
   ].join(', ')
