@@ -6,7 +6,8 @@ import {SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
 import {request as transportRequest, type TransportResponse, type TrustOptions} from './transport.js'
 import type {RuleSubject} from '../domain/seat-subjects.js'
 import type {UsageReport} from '../services/seat-usage.js'
-import type {BorrowGrant, BorrowInput, CheckoutInput, Grant, Lease, SeatUsage, AccessRules, AccessRule, SeatPolicy, SeatReservation, ReservationUsage} from '../services/seats.js'
+import type {BorrowGrant, BorrowInput, CheckoutInput, Grant, Lease, SeatUsage} from '../services/seats.js'
+import type {AccessRules, AccessRule, SeatPolicy, SeatReservation, ReservationUsage} from '../services/seat-rules.js'
 
 export interface ServerClientOptions {
   /** The server's base URL, e.g. http://127.0.0.1:22350 */

@@ -152,8 +152,8 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
     )
     byKey.set(key, license.id)
     let mode = 'checkout'
-    if (l.seat) mode = (await seats.setPolicy({license: license.id, ...seatPolicy(l.seat, key)}).catch(seedRefusal)).mode
-    else mode = (await seats.getPolicy(license.id))?.mode ?? 'checkout'
+    if (l.seat) mode = (await seats.rules.setPolicy({license: license.id, ...seatPolicy(l.seat, key)}).catch(seedRefusal)).mode
+    else mode = (await seats.rules.getPolicy(license.id))?.mode ?? 'checkout'
     seeded.push({key, id: license.id, product: license.productCode, quantity: license.quantity, mode})
   }
   if (!applied) {
@@ -168,9 +168,9 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
       const {container} = await containers.create(c).catch(seedRefusal)
       for (const ref of c.licenses ?? []) await containers.addLicense(container.serial, byKey.get(ref) ?? ref).catch(seedRefusal)
     }
-    for (const r of seed.rules) await seats.addRule(r).catch(seedRefusal)
-    for (const d of seed.defaults) await seats.setDefaultAction(d.product, d.action).catch(seedRefusal)
-    for (const r of seed.reservations) await seats.addReservation({...r, license: byKey.get(r.license) ?? r.license}).catch(seedRefusal)
+    for (const r of seed.rules) await seats.rules.addRule(r).catch(seedRefusal)
+    for (const d of seed.defaults) await seats.rules.setDefaultAction(d.product, d.action).catch(seedRefusal)
+    for (const r of seed.reservations) await seats.rules.addReservation({...r, license: byKey.get(r.license) ?? r.license}).catch(seedRefusal)
     await ctx.store.write(async (tx) => {
       await tx.insertInto('requests').values({key: marker, fingerprint, count: 0, created_at: epochSeconds(ctx.clock)}).onConflict((oc) => oc.doNothing()).execute()
     })

@@ -1,31 +1,28 @@
 import {randomFillSync} from 'node:crypto'
-import type {BlockList} from 'node:net'
-
-import type {Selectable} from 'kysely'
 
 import {epochSeconds} from '../domain/clock.js'
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {newId} from '../domain/ids.js'
 import {LIMITS} from '../domain/license.js'
-import {reservedInUse, seatsUsed, type CountedReservation, type HolderRow} from '../domain/seat-counting.js'
-import {SEAT_RANGES, SEAT_TEXT_MAX, WAITABLE} from '../domain/seat-policy.js'
-import {addressBlock, checkAction, checkPattern, checkSubject, subjectMatches, subjectValue, type RuleAction, type RuleSubject} from '../domain/seat-subjects.js'
+import {reservedInUse, seatsUsed, type HolderRow} from '../domain/seat-counting.js'
+import {SEAT_RANGES, WAITABLE} from '../domain/seat-policy.js'
+import {subjectMatches} from '../domain/seat-subjects.js'
 import {formatDuration, isoSeconds, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
 import {armorBorrow, LEASE_TYP, signBorrow, type SeatClaims} from '../formats/lease.js'
 import {signCompactAsync} from '../crypto/sign-async.js'
-import type {AccessRuleTable, LeaseTable, SeatMode, SeatPolicyTable, SeatReservationTable} from '../store/schema-seats.js'
+import type {LeaseTable, SeatMode} from '../store/schema-seats.js'
 import type {SqlValue, SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import {SeatQueue, type FreedSeat} from './seat-queue.js'
 import {byLicense, dayBefore, isoDay, parseDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport, type UserUsage} from './seat-usage.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
+import {checkId, checkRequester, checkTarget, holderNames, leaseNotFound, licenseProblem, lingering, notConcurrent, notInContainer, seatCountRefusal, userLimit} from './seat-refusals.js'
+import {SeatRules, type ReservationUsage} from './seat-rules.js'
 
 export type {SeatMode} from '../store/schema-seats.js'
-export const SEAT_MODES: readonly SeatMode[] = ['checkout', 'station', 'exclusive']
-export {RULE_SUBJECTS, type RuleAction, type RuleSubject} from '../domain/seat-subjects.js'
 
 /** Server-wide seat settings; a license's seat policy overrides the lease TTL and borrow limits. */
 export interface SeatSettings {
@@ -118,59 +115,6 @@ export interface SeatUsage {
   holders: Lease[]
 }
 
-export interface SeatPolicy {
-  licenseId: string
-  mode: SeatMode
-  leaseTtl: number | null
-  borrowMaxSeconds: number | null
-  borrowMaxSeats: number | null
-  /** The most seats one user holds of the license at once, leases and borrows (null: no cap). */
-  maxPerUser: number | null
-  /** Seconds a released lease keeps its seat (null: none); the same user on the same host takes it back. */
-  linger: number | null
-}
-
-export interface AccessRule {
-  id: number
-  productCode: number
-  action: RuleAction
-  subject: RuleSubject
-  pattern: string
-  createdAt: number
-}
-
-/**
- * Seats of a concurrent license kept for a user, a host or a client address (a pattern as in the
- * access rules): nobody else may take them. A lease fills the first (oldest) reservation it matches
- * that has room, so the reservation's holders take its seats first and the license's free ones after.
- */
-export interface SeatReservation {
-  id: number
-  licenseId: string
-  subject: RuleSubject
-  pattern: string
-  seats: number
-  createdAt: number
-}
-
-/** A reservation with the seats of it its holders use now. */
-export interface ReservationUsage extends SeatReservation {
-  inUse: number
-}
-
-export interface ReservationInput {
-  license: string
-  subject: string
-  pattern: string
-  seats: unknown
-}
-
-export interface AccessRules {
-  productCode: number
-  defaultAction: RuleAction
-  rules: AccessRule[]
-}
-
 interface LicenseRow {
   id: string
   product_code: number
@@ -216,7 +160,8 @@ function idRandom(): Buffer {
 
 /**
  * Floating seats of concurrent licenses: checkout, heartbeat, release, borrow, return,
- * force-release, the sweeper's reclaim, seat policies and access rules. Every seat is allocated
+ * force-release, the sweeper's reclaim and the usage report; the access rules, reservations and
+ * seat policies they obey are administered through `rules` (SeatRules). Every seat is allocated
  * inside one write transaction (BEGIN IMMEDIATE): the count and the insert see the same leases, so
  * concurrent checkouts never hand out more seats than there are. Checkout, heartbeat and release
  * run their statements synchronously (store.writeSync): they are the license server's hot path.
@@ -224,17 +169,12 @@ function idRandom(): Buffer {
 export class SeatService {
   private readonly vendorService: VendorService
   private issuer?: Promise<{vendor: Vendor; signer: Signer}>
-  /** Access rules per product, compiled; valid while the store's data_version is `cachedVersion`. */
-  private readonly rules = new Map<number, {defaultAction: RuleAction; rules: AccessRule[]; blocks: Map<number, BlockList>}>()
-  /** Reservations per license, compiled (most licenses have none: an empty list); valid as the rules. */
-  private readonly reservationSets = new Map<string, CompiledReservation[]>()
-  /** Seat policies per license (null: none), read once per checkout otherwise; valid as the rules. */
-  private readonly policies = new Map<string, SeatPolicy | null>()
-  private cachedVersion = -1
   /** Seat usage per license and day, counted here and flushed to the store by the sweeper. */
   private readonly counter = new UsageCounter()
   /** Checkouts waiting for a seat (see checkout's `waitMs`). */
   readonly queue = new SeatQueue()
+  /** Access rules, reservations and seat policies: their administration, and what checkouts read of them. */
+  readonly rules: SeatRules
 
   /**
    * @param withSigner how the server signs with the vendor's key (the license server hands it to a
@@ -246,6 +186,7 @@ export class SeatService {
     private readonly withSigner: (signer: Signer) => Signer = (signer) => signer,
   ) {
     this.vendorService = new VendorService(ctx)
+    this.rules = new SeatRules(ctx, () => this.queue.wakeAll())
   }
 
   /** The vendor and its active key, looked up once (the server signs every response with them). */
@@ -303,8 +244,8 @@ export class SeatService {
       const candidates = this.candidates(q, target, now, scope)
       let refusal: LicadmError | undefined
       for (const license of candidates) {
-        this.checkAccess(q, Number(license.product_code), who)
-        const policy = this.policy(q, license.id)
+        this.rules.checkAccess(q, Number(license.product_code), who)
+        const policy = this.rules.policy(q, license.id)
         const mode = policy?.mode ?? 'checkout'
         const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
         // A seat lingering after this user's release on this host is theirs to take back.
@@ -378,7 +319,7 @@ export class SeatService {
         this.freed(row)
         return {refusal: problem}
       }
-      const policy = this.policy(q, row.license_id)
+      const policy = this.rules.policy(q, row.license_id)
       const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
       const expiresAt = capExpiry(now + ttl, license)
       q.run('update leases set renewed_at = ?, expires_at = ? where id = ?', now, expiresAt, leaseId)
@@ -399,7 +340,7 @@ export class SeatService {
     const outcome = await this.ctx.store.runSync((q): {freed?: FreedRow; lingersUntil?: number} | undefined => {
       const row = q.get<FreedRow & {released_at: number | null; expires_at: number}>("select license_id, product_code, released_at, expires_at from leases where id = ? and kind = 'lease'", leaseId)
       if (!row || row.released_at !== null || !inScope(q, row.license_id, scope)) return undefined
-      const linger = this.policy(q, row.license_id)?.linger
+      const linger = this.rules.policy(q, row.license_id)?.linger
       if (linger && Number(row.expires_at) > now) {
         const lingersUntil = capExpiry(now + linger, q.get<Pick<LicenseRow, 'expires_at'>>('select expires_at from licenses where id = ?', row.license_id)!)
         q.run('update leases set released_at = ?, expires_at = ? where id = ?', now, lingersUntil, leaseId)
@@ -423,8 +364,8 @@ export class SeatService {
       const candidates = this.candidates(q, target, now, scope)
       let refusal: LicadmError | undefined
       for (const license of candidates) {
-        this.checkAccess(q, Number(license.product_code), who)
-        const policy = this.policy(q, license.id)
+        this.rules.checkAccess(q, Number(license.product_code), who)
+        const policy = this.rules.policy(q, license.id)
         const maxSeconds = policy?.borrowMaxSeconds ?? this.settings.borrowMaxSeconds
         if (duration > maxSeconds) {
           throw new LicadmError('BORROW_TOO_LONG', ExitCode.conflict, `a seat of license ${license.id} can be borrowed for at most ${formatDuration(maxSeconds)}, not ${formatDuration(duration)}`, {
@@ -583,98 +524,6 @@ export class SeatService {
     })
   }
 
-  /**
-   * Sets a license's counting mode, lease TTL, borrow limits (null: the server's setting) and
-   * per-user cap (null: none). It replaces the license's policy; with `merge`, the settings not
-   * given (undefined) keep their current values instead, read in the same transaction.
-   */
-  async setPolicy(input: PolicyInput, options: {merge?: boolean} = {}): Promise<SeatPolicy> {
-    const licenseId = checkId(input.license, 'license')
-    const given = policySettings(input)
-    return this.ctx.store.write(async (tx, q) => {
-      const license = await tx.selectFrom('licenses').select(['id', 'kind']).where('id', '=', licenseId).executeTakeFirst()
-      if (!license) throw new NotFoundError('license', licenseId)
-      const before = this.policy(q, licenseId)
-      const base = options.merge && before ? before : {licenseId, mode: 'checkout' as SeatMode, leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: null, linger: null}
-      const policy: SeatPolicy = {...base, ...given}
-      const row = policyRow(policy)
-      await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
-      this.policies.delete(licenseId)
-      this.queue.wakeAll()
-      await appendAudit(tx, this.ctx, {action: 'seat.policy', subject: `license:${licenseId}`, ...(before ? {before: policyRow(before)} : {}), after: row})
-      return policy
-    })
-  }
-
-  /** A license's own seat policy; null when it has none (the server's settings apply). */
-  async getPolicy(license: string): Promise<SeatPolicy | null> {
-    const licenseId = checkId(license, 'license')
-    return this.ctx.store.runSync((q) => {
-      if (!q.get('select id from licenses where id = ?', licenseId)) throw new NotFoundError('license', licenseId)
-      return this.policy(q, licenseId)
-    })
-  }
-
-  // ---- access rules ----
-
-  async listRules(product?: unknown): Promise<AccessRules[]> {
-    let q = this.ctx.store.db.selectFrom('access_rules').selectAll().orderBy('product_code').orderBy('id')
-    const code = product === undefined ? undefined : parseUint(product, 'product', LIMITS.code, {required: true})!
-    if (code !== undefined) q = q.where('product_code', '=', code)
-    const rows = await q.execute()
-    let dq = this.ctx.store.db.selectFrom('access_defaults').selectAll()
-    if (code !== undefined) dq = dq.where('product_code', '=', code)
-    const defaults = new Map((await dq.execute()).map((d) => [Number(d.product_code), d.action]))
-    const products = new Set<number>([...rows.map((r) => Number(r.product_code)), ...defaults.keys()])
-    if (code !== undefined) products.add(code)
-    return [...products].sort((a, b) => a - b).map((p) => ({
-      productCode: p,
-      defaultAction: defaults.get(p) ?? 'allow',
-      rules: rows.filter((r) => Number(r.product_code) === p).map(toRule),
-    }))
-  }
-
-  async addRule(input: {product: unknown; action: string; subject: string; pattern: string}): Promise<AccessRule> {
-    const productCode = parseUint(input.product, 'product', LIMITS.code, {required: true})!
-    const action = checkAction(input.action)
-    const subject = checkSubject(input.subject)
-    const pattern = checkPattern(subject, input.pattern)
-    const now = epochSeconds(this.ctx.clock)
-    const rule = await this.ctx.store.write(async (tx) => {
-      const res = await tx.insertInto('access_rules').values({product_code: productCode, action, subject, pattern, created_at: now}).executeTakeFirstOrThrow()
-      await appendAudit(tx, this.ctx, {action: 'access.rule-add', subject: `product:${productCode}`, after: {action, subject, pattern}})
-      return {id: Number(res.insertId), productCode, action, subject, pattern, createdAt: now}
-    })
-    this.rules.delete(productCode)
-    return rule
-  }
-
-  async removeRule(id: unknown): Promise<AccessRule> {
-    const ruleId = parseUint(id, 'rule id', {min: 1, max: Number.MAX_SAFE_INTEGER}, {required: true})!
-    const rule = await this.ctx.store.write(async (tx) => {
-      const row = await tx.selectFrom('access_rules').selectAll().where('id', '=', ruleId).executeTakeFirst()
-      if (!row) throw new NotFoundError('access rule', ruleId)
-      await tx.deleteFrom('access_rules').where('id', '=', ruleId).execute()
-      await appendAudit(tx, this.ctx, {action: 'access.rule-remove', subject: `product:${row.product_code}`, before: {action: row.action, subject: row.subject, pattern: row.pattern}})
-      return toRule(row)
-    })
-    this.rules.delete(rule.productCode)
-    return rule
-  }
-
-  async setDefaultAction(product: unknown, action: string): Promise<{productCode: number; defaultAction: RuleAction}> {
-    const productCode = parseUint(product, 'product', LIMITS.code, {required: true})!
-    const defaultAction = checkAction(action)
-    await this.ctx.store.write(async (tx) => {
-      await tx.insertInto('access_defaults').values({product_code: productCode, action: defaultAction}).onConflict((oc) => oc.column('product_code').doUpdateSet({action: defaultAction})).execute()
-      await appendAudit(tx, this.ctx, {action: 'access.default', subject: `product:${productCode}`, after: {action: defaultAction}})
-    })
-    this.rules.delete(productCode)
-    return {productCode, defaultAction}
-  }
-
-  // ---- reservations ----
-
   /** The reservations of one license (or of every license), oldest first, with the seats of each in use. */
   async listReservations(license?: string): Promise<ReservationUsage[]> {
     const licenseId = license === undefined ? undefined : checkId(license, 'license')
@@ -683,54 +532,10 @@ export class SeatService {
       if (licenseId !== undefined && !q.get('select id from licenses where id = ?', licenseId)) throw new NotFoundError('license', licenseId)
       const ids = licenseId !== undefined ? [licenseId] : q.all<{license_id: string}>('select distinct license_id from seat_reservations order by license_id').map((r) => r.license_id)
       return ids.flatMap((id) => {
-        const reservations = this.reservationsOf(q, id)
+        const reservations = this.rules.reservationsOf(q, id)
         const inUse = reservedInUse(reservations, this.holdersOf(q, id, now))
         return reservations.map(({block: _b, ...r}, i) => ({...r, inUse: inUse[i]}))
       })
-    })
-  }
-
-  /**
-   * Keeps seats of a concurrent license for a user, host or address. The license's reservations
-   * together keep at most its quantity; seats in use by others stay theirs until released.
-   */
-  async addReservation(input: ReservationInput): Promise<SeatReservation> {
-    const licenseId = checkId(input.license, 'license')
-    const subject = checkSubject(input.subject)
-    const pattern = checkPattern(subject, input.pattern)
-    const seats = parseUint(input.seats, 'seats', SEAT_RANGES.reservedSeats, {required: true})!
-    const now = epochSeconds(this.ctx.clock)
-    return this.ctx.store.write(async (tx, q) => {
-      const license = q.get<{id: string; kind: string; quantity: number}>('select id, kind, quantity from licenses where id = ?', licenseId)
-      if (!license) throw new NotFoundError('license', licenseId)
-      if (license.kind !== 'concurrent') {
-        throw notConcurrent(licenseId, ' to reserve')
-      }
-      const {kept} = q.get<{kept: number}>('select coalesce(sum(seats), 0) as kept from seat_reservations where license_id = ?', licenseId)!
-      if (Number(kept) + seats > license.quantity) {
-        throw new LicadmError('OVER_RESERVED', ExitCode.conflict, `license ${licenseId} has ${license.quantity} seat(s), ${kept} of them reserved already: ${seats} more cannot be reserved`, {
-          hint: `Reserve ${Math.max(0, license.quantity - Number(kept))} seat(s) or fewer, or remove a reservation first ("licadm server reservations list --license ${licenseId}").`,
-          details: {licenseId, quantity: license.quantity, reserved: Number(kept), requested: seats},
-        })
-      }
-      const res = await tx.insertInto('seat_reservations').values({license_id: licenseId, subject, pattern, seats, created_at: now}).executeTakeFirstOrThrow()
-      await appendAudit(tx, this.ctx, {action: 'seat.reserve', subject: `license:${licenseId}`, after: {subject, pattern, seats}})
-      this.reservationSets.delete(licenseId)
-      return {id: Number(res.insertId), licenseId, subject, pattern, seats, createdAt: now}
-    })
-  }
-
-  /** Ends a reservation: its seats are free for anyone again. */
-  async removeReservation(id: unknown): Promise<SeatReservation> {
-    const reservationId = parseUint(id, 'reservation id', {min: 1, max: Number.MAX_SAFE_INTEGER}, {required: true})!
-    return this.ctx.store.write(async (tx, q) => {
-      const row = q.get<Selectable<SeatReservationTable>>('select * from seat_reservations where id = ?', reservationId)
-      if (!row) throw new NotFoundError('reservation', reservationId, {hint: 'List the reservations with "licadm server reservations list".'})
-      q.run('delete from seat_reservations where id = ?', reservationId)
-      await appendAudit(tx, this.ctx, {action: 'seat.unreserve', subject: `license:${row.license_id}`, before: {subject: row.subject, pattern: row.pattern, seats: Number(row.seats)}})
-      this.reservationSets.delete(row.license_id)
-      this.queue.wakeAll()
-      return toReservation(row)
     })
   }
 
@@ -745,80 +550,6 @@ export class SeatService {
   private refused(error: unknown, who: Requester): never {
     if (error instanceof LicadmError && error.code === 'NO_SEAT_FREE' && typeof error.details?.licenseId === 'string') this.counter.denied(error.details.licenseId, who.user, epochSeconds(this.ctx.clock))
     throw error
-  }
-
-  /** Whether a requester may use a product's seats, and which rule decided. */
-  private verdict(q: SyncSql, product: number, who: Requester): {allowed: boolean; reason: string} {
-    const set = this.ruleSet(q, product)
-    const match = (rule: AccessRule): boolean => subjectMatches(rule, set.blocks.get(rule.id), who)
-    for (const rule of set.rules) {
-      if (rule.action === 'deny' && match(rule)) return {allowed: false, reason: `${rule.subject} ${subjectValue(rule.subject, who)} is denied for product ${product} (rule ${rule.id}: deny ${rule.subject} ${rule.pattern})`}
-    }
-    for (const rule of set.rules) {
-      if (rule.action === 'allow' && match(rule)) return {allowed: true, reason: `rule ${rule.id}`}
-    }
-    if (set.defaultAction === 'deny') return {allowed: false, reason: `product ${product} denies everyone not allowed by a rule, and no rule allows user ${who.user} on host ${who.host}${who.address ? ` from ${who.address}` : ''}`}
-    return {allowed: true, reason: 'default'}
-  }
-
-  private checkAccess(q: SyncSql, product: number, who: Requester): void {
-    const verdict = this.verdict(q, product, who)
-    if (!verdict.allowed) {
-      throw new LicadmError('ACCESS_DENIED', ExitCode.auth, `access denied: ${verdict.reason}`, {
-        hint: 'Ask the license server administrator to allow you.',
-        details: {product, user: who.user, host: who.host, address: who.address ?? null},
-      })
-    }
-  }
-
-  /** Rules, reservations and policies changed by another process (a commit on another connection) are read again. */
-  private syncCaches(q: SyncSql): void {
-    const version = q.dataVersion()
-    if (version !== this.cachedVersion) {
-      this.rules.clear()
-      this.reservationSets.clear()
-      this.policies.clear()
-      this.cachedVersion = version
-    }
-  }
-
-  private ruleSet(q: SyncSql, product: number) {
-    this.syncCaches(q)
-    let set = this.rules.get(product)
-    if (!set) {
-      const rows = q.all<Selectable<AccessRuleTable>>('select * from access_rules where product_code = ? order by id', product)
-      const def = q.get<{action: RuleAction}>('select action from access_defaults where product_code = ?', product)
-      const rules = rows.map(toRule)
-      const blocks = new Map<number, BlockList>()
-      for (const r of rules) if (r.subject === 'address') blocks.set(r.id, addressBlock(r.pattern))
-      set = {defaultAction: def?.action ?? 'allow', rules, blocks}
-      this.rules.set(product, set)
-    }
-    return set
-  }
-
-  /** A license's reservations, oldest first, compiled. */
-  private reservationsOf(q: SyncSql, licenseId: string): CompiledReservation[] {
-    this.syncCaches(q)
-    let set = this.reservationSets.get(licenseId)
-    if (!set) {
-      set = q.all<Selectable<SeatReservationTable>>('select * from seat_reservations where license_id = ? order by id', licenseId).map(toReservation).map((r) => ({...r, block: r.subject === 'address' ? addressBlock(r.pattern) : undefined}))
-      this.reservationSets.set(licenseId, set)
-    }
-    return set
-  }
-
-  private policy(q: SyncSql, licenseId: string): SeatPolicy | null {
-    this.syncCaches(q)
-    let policy = this.policies.get(licenseId)
-    if (policy === undefined) {
-      const row = q.get<SeatPolicyTable>('select * from seat_policies where license_id = ?', licenseId)
-      policy = row
-        ? {licenseId, mode: row.mode, leaseTtl: row.lease_ttl, borrowMaxSeconds: row.borrow_max_seconds, borrowMaxSeats: row.borrow_max_seats, maxPerUser: row.max_per_user, linger: row.linger || null}
-        : null
-      this.policies.set(licenseId, policy)
-    }
-    return policy
   }
 
   /** The licenses a request may take a seat of, best first; refuses when none is usable at all. */
@@ -914,7 +645,7 @@ export class SeatService {
    * for a license without reservations) it costs no statement. `holders`: the license's, when read already.
    */
   private keptForOthers(q: SyncSql, licenseId: string, who: Requester, now: number, free: number, holders?: HolderRow[]): {seats: number; for: string[]} {
-    const reservations = this.reservationsOf(q, licenseId)
+    const reservations = this.rules.reservationsOf(q, licenseId)
     if (reservations.length === 0 || reservations.reduce((sum, r) => sum + r.seats, 0) <= free) return NONE_KEPT
     const inUse = reservedInUse(reservations, holders ?? this.holdersOf(q, licenseId, now))
     let seats = 0
@@ -933,35 +664,6 @@ export class SeatService {
   }
 }
 
-export interface PolicyInput {
-  license: string
-  mode?: string
-  leaseTtl?: unknown
-  borrowMaxSeconds?: unknown
-  borrowMaxSeats?: unknown
-  maxPerUser?: unknown
-  linger?: unknown
-}
-
-/** The policy settings an input gives, checked; a setting left undefined is absent, null is "the default". */
-function policySettings(input: PolicyInput): Partial<Omit<SeatPolicy, 'licenseId'>> {
-  const given: Partial<Omit<SeatPolicy, 'licenseId'>> = {}
-  if (input.mode !== undefined) {
-    if (!SEAT_MODES.includes(input.mode as SeatMode)) throw new InvalidValueError('mode', `"${input.mode}" is not a seat mode: use ${SEAT_MODES.join(', ')}`)
-    given.mode = input.mode as SeatMode
-  }
-  if (input.leaseTtl !== undefined) given.leaseTtl = parseUint(input.leaseTtl, 'leaseTtl', SEAT_RANGES.leaseTtl)
-  if (input.borrowMaxSeconds !== undefined) given.borrowMaxSeconds = parseUint(input.borrowMaxSeconds, 'borrowMaxSeconds', SEAT_RANGES.borrowSeconds)
-  if (input.borrowMaxSeats !== undefined) given.borrowMaxSeats = parseUint(input.borrowMaxSeats, 'borrowMaxSeats', SEAT_RANGES.borrowSeats)
-  if (input.maxPerUser !== undefined) given.maxPerUser = parseUint(input.maxPerUser, 'maxPerUser', SEAT_RANGES.maxPerUser)
-  if (input.linger !== undefined) given.linger = parseUint(input.linger, 'linger', SEAT_RANGES.linger) || null
-  return given
-}
-
-function policyRow(p: SeatPolicy) {
-  return {mode: p.mode, lease_ttl: p.leaseTtl, borrow_max_seconds: p.borrowMaxSeconds, borrow_max_seats: p.borrowMaxSeats, max_per_user: p.maxPerUser, linger: p.linger}
-}
-
 /**
  * Deletes the lingering lease (released, its seat still taken) of `who` on this license, if any,
  * under the savepoint "lingering": the caller releases it once the new lease is in, or rolls back
@@ -973,60 +675,6 @@ function takeBackLingering(q: SyncSql, licenseId: string, who: Requester, now: n
   q.run('savepoint lingering')
   q.run('delete from leases where id = ?', row.id)
   return true
-}
-
-/** A heartbeat for a lease released while its seat lingers. */
-function lingering(row: LeaseTable): LicadmError {
-  return new LicadmError('LEASE_NOT_FOUND', ExitCode.notFound, `lease ${row.id} was released at ${isoSeconds(Number(row.released_at))}; its seat lingers until ${isoSeconds(Number(row.expires_at))} for a checkout by user ${row.user} on host ${row.host}`, {
-    hint: 'Check out again: the same user on the same host takes the lingering seat back.',
-    details: {leaseId: row.id, releasedAt: isoSeconds(Number(row.released_at)), lingersUntil: isoSeconds(Number(row.expires_at))},
-  })
-}
-
-/** The refusal for a user who would hold more seats of a license than its policy allows. */
-/**
- * Who holds a full license's seats, one entry per holder (user@host, marked borrowed or lingering)
- * with the seats they hold together: checkout leases add their seats, a station's leases count
- * once, as the license counts them.
- */
-function holderNames(holders: Lease[]): string[] {
-  const seats = new Map<string, number>()
-  for (const h of holders) {
-    const name = `${h.user}@${h.host}${h.kind === 'borrow' ? ' (borrowed)' : h.releasedAt !== null ? ' (lingering)' : ''}`
-    const held = seats.get(name) ?? 0
-    seats.set(name, h.mode === 'station' && h.kind === 'lease' ? Math.max(held, 1) : held + (h.mode === 'checkout' ? h.seats : 1))
-  }
-  return [...seats].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name))
-}
-
-function userLimit(licenseId: string, user: string, held: number, need: number, maxPerUser: number, mode: SeatMode): LicadmError {
-  const taking = need === 1 ? 'another seat' : mode === 'exclusive' ? `${need} seats (exclusive)` : `${need} more seats`
-  return new LicadmError('USER_LIMIT', ExitCode.conflict, `user ${user} holds ${held} seat(s) of license ${licenseId}; ${taking} would pass its limit of ${maxPerUser} per user`, {
-    hint: 'Release a seat this user holds (or wait for one to be released), or ask an administrator to raise the license\'s --max-per-user.',
-    details: {licenseId, user, held, maxPerUser},
-  })
-}
-
-/**
- * A checkout of several seats at once that this license could never grant: its mode takes one seat
- * (station) or the whole license (exclusive), or it has fewer seats than asked, in all or per user.
- */
-function seatCountRefusal(license: LicenseRow, mode: SeatMode, count: number, maxPerUser: number | null): LicadmError | null {
-  const details = {licenseId: license.id, asked: count, quantity: license.quantity, mode, maxPerUser}
-  if (mode !== 'checkout') {
-    const takes = mode === 'station' ? 'counts one seat per user and host (station)' : 'is taken whole by one checkout (exclusive)'
-    return new LicadmError('SEAT_COUNT_REFUSED', ExitCode.usage, `license ${license.id} ${takes}: a checkout of ${count} seats does not apply to it`, {
-      hint: 'Check out one seat, or ask an administrator to count this license per checkout ("licadm server policy LICENSE --mode checkout").',
-      details,
-    })
-  }
-  const most = Math.min(license.quantity, maxPerUser ?? license.quantity)
-  if (count <= most) return null
-  const limit = most === license.quantity ? `has ${license.quantity} seat(s) in all` : `allows ${maxPerUser} seat(s) per user`
-  return new LicadmError('SEAT_COUNT_REFUSED', ExitCode.conflict, `license ${license.id} ${limit}: a checkout of ${count} seats could never be granted`, {
-    hint: `Ask for at most ${most} seat(s), or for a license with more seats.`,
-    details,
-  })
 }
 
 /** What a lease token and a borrow file say about their seat. */
@@ -1062,28 +710,7 @@ interface Seats {
   usedAfter: number | null
 }
 
-/** A reservation with its address pattern compiled. */
-type CompiledReservation = SeatReservation & CountedReservation
-
 const NONE_KEPT: {seats: number; for: string[]} = {seats: 0, for: []}
-
-function licenseProblem(license: LicenseRow, now: number): LicadmError | null {
-  const id = license.id
-  if (license.kind !== 'concurrent') return notConcurrent(id)
-  if (license.status === 'revoked') return new LicadmError('LICENSE_REVOKED', ExitCode.revoked, `license ${id} is revoked`, {details: {licenseId: id}})
-  if (license.expires_at !== null && Number(license.expires_at) <= now) {
-    return new LicadmError('LICENSE_EXPIRED', ExitCode.expired, `license ${id} expired at ${isoSeconds(Number(license.expires_at))}`, {details: {licenseId: id, expiresAt: isoSeconds(Number(license.expires_at))}})
-  }
-  if (Number(license.not_before) > now) {
-    return new LicadmError('LICENSE_NOT_YET_VALID', ExitCode.notYetValid, `license ${id} is not valid before ${isoSeconds(Number(license.not_before))}`, {details: {licenseId: id}})
-  }
-  return null
-}
-
-/** A single license asked for seats (`purpose`: what the seats were wanted for, e.g. " to reserve"). */
-function notConcurrent(licenseId: string, purpose = ''): LicadmError {
-  return new LicadmError('NOT_CONCURRENT', ExitCode.conflict, `license ${licenseId} is a single license, not a concurrent one: it has no floating seats${purpose}`, {details: {licenseId}})
-}
 
 /** A lease never outlives its license. */
 function capExpiry(at: number, license: Pick<LicenseRow, 'expires_at'>): number {
@@ -1093,57 +720,6 @@ function capExpiry(at: number, license: Pick<LicenseRow, 'expires_at'>): number 
 /** Whether a license is within reach of the request: always for a token, else when the container holds it. */
 function inScope(q: SyncSql, licenseId: string, scope: SeatScope): boolean {
   return scope.container === undefined || q.get('select 1 as held from container_licenses where license_id = ? and serial = ?', licenseId, scope.container) !== undefined
-}
-
-function notInContainer(licenseId: string, serial: string): LicadmError {
-  return new LicadmError('NOT_IN_CONTAINER', ExitCode.auth, `license ${licenseId} is not in container ${serial}: its credential reaches that container's licenses only`, {
-    hint: `Check out a license that container holds ("licadm container show ${serial}" lists them), or use a client token.`,
-    details: {licenseId, container: serial},
-  })
-}
-
-function leaseNotFound(id: string): LicadmError {
-  return new NotFoundError('lease', id, {hint: 'It was released, reclaimed after its TTL, or removed by an administrator. Check out a new seat.'})
-}
-
-function checkText(v: unknown, name: string, required: boolean): string | undefined {
-  if (v === undefined || v === null) {
-    if (required) throw new InvalidValueError(name, `is required (1 to ${SEAT_TEXT_MAX} characters)`)
-    return undefined
-  }
-  if (typeof v !== 'string') throw new InvalidValueError(name, 'expected a string')
-  const s = v.trim()
-  if (s === '' || s.length > SEAT_TEXT_MAX) throw new InvalidValueError(name, `give 1 to ${SEAT_TEXT_MAX} characters`)
-  return s
-}
-
-function checkId(v: unknown, name: string): string {
-  return checkText(v, name, true)!
-}
-
-function checkRequester(input: Requester): Requester {
-  return {
-    user: checkText(input.user, 'user', true)!,
-    host: checkText(input.host, 'host', true)!,
-    process: checkText(input.process, 'process', false),
-    address: input.address,
-  }
-}
-
-function checkTarget(input: CheckoutInput): {license?: string; product?: number; features: number} {
-  const license = checkText(input.license, 'license', false)
-  const product = parseUint(input.product, 'product', LIMITS.code)
-  const features = parseUint(input.features ?? 0, 'features', LIMITS.features, {hex: true})!
-  if ((license === undefined) === (product === null)) throw new InvalidValueError('license', 'give either a license id or a product code (and optionally features)')
-  return {license, product: product ?? undefined, features}
-}
-
-function toRule(r: {id: number; product_code: number; action: RuleAction; subject: RuleSubject; pattern: string; created_at: number}): AccessRule {
-  return {id: Number(r.id), productCode: Number(r.product_code), action: r.action, subject: r.subject, pattern: r.pattern, createdAt: Number(r.created_at)}
-}
-
-function toReservation(r: Selectable<SeatReservationTable>): SeatReservation {
-  return {id: Number(r.id), licenseId: r.license_id, subject: r.subject, pattern: r.pattern, seats: Number(r.seats), createdAt: Number(r.created_at)}
 }
 
 function insertLease(q: SyncSql, l: Lease): void {

@@ -801,13 +801,13 @@ describe('administration', () => {
       await client.checkout({license: ten, user: 'mallory', host: 'pc1'})
       // Another licadm process on the same store denies mallory and makes the license exclusive.
       const elsewhere = new SeatService({store: other, keys: new KeyRing(join(dir, 'keys')), clock: systemClock, actor: 'test'})
-      await elsewhere.addRule({product: 7, action: 'deny', subject: 'user', pattern: 'mallory'})
+      await elsewhere.rules.addRule({product: 7, action: 'deny', subject: 'user', pattern: 'mallory'})
       expect((await refusal(client.checkout({license: ten, user: 'mallory', host: 'pc1'}))).code).toBe('ACCESS_DENIED')
       // It keeps 9 of the 10 seats for vip (mallory holds the tenth), then lets them go again.
-      const reservation = await elsewhere.addReservation({license: ten, subject: 'user', pattern: 'vip', seats: 9})
+      const reservation = await elsewhere.rules.addReservation({license: ten, subject: 'user', pattern: 'vip', seats: 9})
       expect((await refusal(client.checkout({license: ten, user: 'alice', host: 'pc2'}))).message).toMatch(/9 more reserved for user vip/)
-      await elsewhere.removeReservation(reservation.id)
-      await elsewhere.setPolicy({license: ten, mode: 'exclusive'})
+      await elsewhere.rules.removeReservation(reservation.id)
+      await elsewhere.rules.setPolicy({license: ten, mode: 'exclusive'})
       const taken = await refusal(client.checkout({license: ten, user: 'alice', host: 'pc2'}))
       expect(taken.code).toBe('NO_SEAT_FREE')
       expect(taken.message).toMatch(/exclusive/)

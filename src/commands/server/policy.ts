@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {serverFlags} from '../../cli/server-flags.js'
 import type {PolicySettings} from '../../client/http.js'
-import type {SeatPolicy} from '../../services/seats.js'
+import type {SeatPolicy} from '../../services/seat-rules.js'
 
 /** The word that puts a setting back to the server's (for --max-per-user: no cap). */
 const DEFAULT = 'default'

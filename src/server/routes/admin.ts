@@ -12,27 +12,27 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete<{Params: {id: string}}>('/v1/admin/leases/:id', {schema: {params: idParams}}, async (request) => ok({lease: await seats.forceRelease(request.params.id)}))
 
-  app.get<{Querystring: {product?: string}}>('/v1/admin/rules', {schema: {querystring: rulesQuery}}, async (request) => ok({products: await seats.listRules(request.query.product)}))
+  app.get<{Querystring: {product?: string}}>('/v1/admin/rules', {schema: {querystring: rulesQuery}}, async (request) => ok({products: await seats.rules.listRules(request.query.product)}))
 
   app.post<{Body: {product: number; action: string; subject: string; pattern: string}}>('/v1/admin/rules', {schema: {body: ruleBody}}, async (request, reply) =>
-    reply.code(201).send(ok({rule: await seats.addRule(request.body)})),
+    reply.code(201).send(ok({rule: await seats.rules.addRule(request.body)})),
   )
 
-  app.delete<{Params: {id: string}}>('/v1/admin/rules/:id', {schema: {params: idParams}}, async (request) => ok({rule: await seats.removeRule(request.params.id)}))
+  app.delete<{Params: {id: string}}>('/v1/admin/rules/:id', {schema: {params: idParams}}, async (request) => ok({rule: await seats.rules.removeRule(request.params.id)}))
 
   app.put<{Params: {product: string}; Body: {action: string}}>('/v1/admin/rules/:product/default', {schema: {params: productParams, body: defaultBody}}, async (request) =>
-    ok(await seats.setDefaultAction(request.params.product, request.body.action)),
+    ok(await seats.rules.setDefaultAction(request.params.product, request.body.action)),
   )
 
-  app.get<{Params: {id: string}}>('/v1/admin/policies/:id', {schema: {params: idParams}}, async (request) => ok({policy: await seats.getPolicy(request.params.id)}))
+  app.get<{Params: {id: string}}>('/v1/admin/policies/:id', {schema: {params: idParams}}, async (request) => ok({policy: await seats.rules.getPolicy(request.params.id)}))
 
   app.put<{Params: {id: string}; Body: Record<string, unknown>}>('/v1/admin/policies/:id', {schema: {params: idParams, body: policyBody}}, async (request) =>
-    ok({policy: await seats.setPolicy({license: request.params.id, ...request.body} as never)}),
+    ok({policy: await seats.rules.setPolicy({license: request.params.id, ...request.body} as never)}),
   )
 
   // PATCH changes the settings the body names and keeps the others (null: back to the server's).
   app.patch<{Params: {id: string}; Body: Record<string, unknown>}>('/v1/admin/policies/:id', {schema: {params: idParams, body: policyBody}}, async (request) =>
-    ok({policy: await seats.setPolicy({license: request.params.id, ...request.body} as never, {merge: true})}),
+    ok({policy: await seats.rules.setPolicy({license: request.params.id, ...request.body} as never, {merge: true})}),
   )
 
   app.get<{Querystring: {license?: string}}>('/v1/admin/reservations', {schema: {querystring: reservationsQuery}}, async (request) =>
@@ -40,10 +40,10 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
   )
 
   app.post<{Body: {license: string; subject: string; pattern: string; seats: number}}>('/v1/admin/reservations', {schema: {body: reservationBody}}, async (request, reply) =>
-    reply.code(201).send(ok({reservation: await seats.addReservation(request.body)})),
+    reply.code(201).send(ok({reservation: await seats.rules.addReservation(request.body)})),
   )
 
-  app.delete<{Params: {id: string}}>('/v1/admin/reservations/:id', {schema: {params: idParams}}, async (request) => ok({reservation: await seats.removeReservation(request.params.id)}))
+  app.delete<{Params: {id: string}}>('/v1/admin/reservations/:id', {schema: {params: idParams}}, async (request) => ok({reservation: await seats.rules.removeReservation(request.params.id)}))
 
   app.get<{Querystring: {license?: string; since?: string; until?: string; days?: string}}>('/v1/admin/usage', {schema: {querystring: usageQuery}}, async (request) =>
     ok(await seats.usageReport(request.query)),
