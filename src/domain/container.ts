@@ -26,6 +26,7 @@ export function newSerial(kind: ContainerKind, random: Buffer = randomBytes(12))
 }
 
 export function normalizeSerial(input: string): string {
+  if (typeof input !== 'string') throw new InvalidValueError('serial', 'expected a container serial (a string)')
   return input.trim().toUpperCase()
 }
 

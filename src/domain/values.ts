@@ -6,6 +6,16 @@ export interface Range {
 }
 
 /**
+ * A text value from a flag or a JSON value: undefined when not given; anything but a string is
+ * refused naming the flag.
+ */
+export function optionalText(v: unknown, flag: string): string | undefined {
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'string') throw new InvalidValueError(flag, 'expected a string')
+  return v
+}
+
+/**
  * An unsigned integer from a flag, a CSV cell or a JSON value, refused with the flag's name and the
  * accepted range. `hex` also accepts `0x…` (feature maps are bit masks).
  */

@@ -1,6 +1,6 @@
 import {createPublicKey, type KeyObject} from 'node:crypto'
 
-import {VerificationError} from '../domain/errors.js'
+import {InvalidValueError, VerificationError} from '../domain/errors.js'
 import {armor, dearmor} from '../crypto/armor.js'
 import {decodeCompact, signCompact, verifyCompact} from '../crypto/jws.js'
 import {keyId, type Signer} from '../crypto/keys.js'
@@ -35,13 +35,8 @@ export function decodeIdentity(text: string, nowSeconds: number): DeviceIdentity
   if (typeof payload.sub !== 'string' || typeof keys?.sig !== 'string' || typeof keys.enc !== 'string') {
     throw new VerificationError('malformed', 'the device identity file has no fingerprint or public keys')
   }
-  let signKey: KeyObject
-  try {
-    signKey = ed25519FromRaw(keys.sig)
-    createPublicKey({key: {kty: 'OKP', crv: 'X25519', x: keys.enc}, format: 'jwk'})
-  } catch {
-    throw new VerificationError('malformed', 'the device identity file holds unreadable public keys')
-  }
+  const signKey = readKeys(keys.sig, keys.enc)
+  if (!signKey) throw new VerificationError('malformed', 'the device identity file holds unreadable public keys')
   verifyCompact(jws, {typ: DEVICE_TYP, keys: new Map([[keyId(signKey), signKey]]), label: 'device identity file'})
   checkTimes(payload, nowSeconds, 'device identity file')
   return {
@@ -51,4 +46,31 @@ export function decodeIdentity(text: string, nowSeconds: number): DeviceIdentity
     signKey: keys.sig,
     encKey: keys.enc,
   }
+}
+
+/** The device's signing key, once both public keys read as what they claim to be; else undefined. */
+function readKeys(sig: string, enc: string): KeyObject | undefined {
+  try {
+    const signKey = ed25519FromRaw(sig)
+    createPublicKey({key: {kty: 'OKP', crv: 'X25519', x: enc}, format: 'jwk'})
+    return signKey
+  } catch {
+    return undefined
+  }
+}
+
+const IDENTITY_TEXT_MAX = 200
+
+/**
+ * A device identity handed over as an object (a remote activation sends the one its file held):
+ * every field a string of the right size and both keys readable, as decodeIdentity checks a file.
+ */
+export function checkIdentity(value: unknown): DeviceIdentity {
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>
+  const fields = ['fingerprint', 'name', 'platform', 'signKey', 'encKey'] as const
+  const bad = fields.filter((f) => typeof v[f] !== 'string' || v[f] === '' || (v[f] as string).length > IDENTITY_TEXT_MAX)
+  if (bad.length > 0) throw new InvalidValueError('identity', `the device identity needs ${bad.join(', ')} (1 to ${IDENTITY_TEXT_MAX} characters each)`)
+  const identity = Object.fromEntries(fields.map((f) => [f, v[f]])) as unknown as DeviceIdentity
+  if (!readKeys(identity.signKey, identity.encKey)) throw new InvalidValueError('identity', 'the device identity holds unreadable public keys (signKey Ed25519, encKey X25519, raw in base64url)')
+  return identity
 }

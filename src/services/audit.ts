@@ -3,7 +3,7 @@ import {createHash} from 'node:crypto'
 import {sql} from 'kysely'
 
 import {epochSeconds} from '../domain/clock.js'
-import {parseDuration, parseInstant, parseUint} from '../domain/values.js'
+import {optionalText, parseDuration, parseInstant, parseUint} from '../domain/values.js'
 import type {Tx} from '../store/store.js'
 import {localActor, type ServiceContext} from './context.js'
 
@@ -85,20 +85,20 @@ export class AuditService {
   async list(filter: AuditFilter = {}): Promise<{events: AuditEvent[]; nextAfter: number | null}> {
     const limit = parseUint(filter.limit ?? 100, '--limit', {min: 1, max: 10_000})!
     let q = this.ctx.store.db.selectFrom('audit_events').selectAll().orderBy('seq').limit(limit + 1)
-    if (filter.action) q = q.where('action', 'like', filter.action.includes('*') ? filter.action.replaceAll('*', '%') : filter.action)
-    if (filter.subject) {
-      const subject = filter.subject
+    const [action, subject, actor, since] = (['action', 'subject', 'actor', 'since'] as const).map((f) => optionalText(filter[f], `--${f}`))
+    if (action) q = q.where('action', 'like', action.includes('*') ? action.replaceAll('*', '%') : action)
+    if (subject) {
       // A bare id also finds the batch events that name it (bulk issuance records one per chunk).
       q = subject.includes(':')
         ? q.where('subject', '=', subject)
         : q.where((eb) => eb.or([eb('subject', 'like', `%:${subject}`), sql<boolean>`${eb.ref('after')} like ${`%"${likeEscape(subject)}"%`} escape '\\'`]))
     }
-    if (filter.actor) q = q.where('actor', '=', filter.actor)
-    if (filter.since) {
+    if (actor) q = q.where('actor', '=', actor)
+    if (since) {
       // "7d" means the last seven days here: a duration counts back from now.
       const now = epochSeconds(this.ctx.clock)
-      const back = parseDuration(filter.since)
-      q = q.where('at', '>=', back === null ? parseInstant(filter.since, '--since', now) : now - back)
+      const back = parseDuration(since)
+      q = q.where('at', '>=', back === null ? parseInstant(since, '--since', now) : now - back)
     }
     if (filter.after !== undefined) q = q.where('seq', '>', parseUint(filter.after, '--after', {min: 0, max: Number.MAX_SAFE_INTEGER})!)
     const rows = await q.execute()

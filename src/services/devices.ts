@@ -2,7 +2,7 @@ import {epochSeconds} from '../domain/clock.js'
 import {isCloud, normalizeSerial, type ActivationState} from '../domain/container.js'
 import {AuthError, ConflictError, InvalidValueError, LicadmError, ExitCode, NotFoundError} from '../domain/errors.js'
 import {secretMatches} from '../crypto/secrets.js'
-import type {DeviceIdentity} from '../formats/device.js'
+import {checkIdentity, type DeviceIdentity} from '../formats/device.js'
 import type {ContainerTable, DeviceTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit} from './audit.js'
@@ -64,9 +64,11 @@ export class DeviceService {
    * transaction, so concurrent activations can never exceed it. Re-activating an active device
    * changes nothing.
    */
-  async activate(serialInput: string, identity: DeviceIdentity, options: {user?: string; secret?: string; sawTtlSeconds?: number} = {}): Promise<Activation> {
+  async activate(serialInput: string, identityInput: DeviceIdentity, options: {user?: string; secret?: string; sawTtlSeconds?: number} = {}): Promise<Activation> {
     const serial = normalizeSerial(serialInput)
-    const fingerprint = checkFingerprint(identity.fingerprint)
+    const checked = checkIdentity(identityInput)
+    const fingerprint = checkFingerprint(checked.fingerprint)
+    const identity = {...checked, fingerprint}
     const now = epochSeconds(this.ctx.clock)
     const issuer = options.secret === undefined ? null : await this.saws.issuer()
     return this.ctx.store.write(async (tx) => {

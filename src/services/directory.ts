@@ -36,13 +36,15 @@ export interface GroupDetails extends Group {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
-export function parseEmail(v: string, flag = '--email'): string {
+export function parseEmail(v: unknown, flag = '--email'): string {
+  if (typeof v !== 'string') throw new InvalidValueError(flag, v === undefined || v === null ? 'is required: give an email address' : 'expected an email address (a string)')
   const email = v.trim().toLowerCase()
   if (!EMAIL.test(email) || email.length > 254) throw new InvalidValueError(flag, `"${v}" is not an email address`)
   return email
 }
 
-function parseName(v: string | undefined, flag: string, required: boolean): string | null {
+function parseName(v: unknown, flag: string, required: boolean): string | null {
+  if (v !== undefined && v !== null && typeof v !== 'string') throw new InvalidValueError(flag, 'expected a string')
   const name = v?.trim() ?? ''
   if (name === '') {
     if (required) throw new InvalidValueError(flag, 'is required (1 to 200 characters)')
@@ -77,6 +79,7 @@ export class DirectoryService {
 
   /** A user by id or email. */
   async user(ref: string, tx: Tx = this.ctx.store.db): Promise<User> {
+    if (typeof ref !== 'string') throw new InvalidValueError('user', 'expected a user id or email address (a string)')
     const q = tx.selectFrom('users').selectAll()
     const row = ref.includes('@') ? await q.where('email', '=', ref.trim().toLowerCase()).executeTakeFirst() : await q.where('id', '=', ref.trim()).executeTakeFirst()
     if (!row) throw new NotFoundError('user', ref, {hint: 'Run "licadm user list" to see the users.'})
@@ -150,6 +153,7 @@ export class DirectoryService {
 
   /** A group by id or name. */
   async group(ref: string, tx: Tx = this.ctx.store.db): Promise<Group> {
+    if (typeof ref !== 'string') throw new InvalidValueError('group', 'expected a group id or name (a string)')
     const row = await tx.selectFrom('groups').selectAll().where((eb) => eb.or([eb('id', '=', ref.trim()), eb('name', '=', ref.trim())])).executeTakeFirst()
     if (!row) throw new NotFoundError('group', ref, {hint: 'Run "licadm group list" to see the groups.'})
     return {id: row.id, name: row.name, createdAt: Number(row.created_at)}

@@ -18,14 +18,30 @@ export type Caller = Principal
 /** Checks a group-admin's arguments against its group; returns the arguments to call with. */
 type Scope = (services: Services, caller: Caller, args: unknown[]) => Promise<unknown[]>
 
+/**
+ * What one parameter of an operation may be on the wire: a JSON string, number or object, or a
+ * scalar (a string or a number: a product code, a count, as a flag gives it); "?" when it may be
+ * left out (null). The methods check the values themselves.
+ */
+export type ArgType = 'string' | 'number' | 'object' | 'scalar'
+export type ArgSpec = ArgType | `${ArgType}?`
+
 export interface Operation {
+  /**
+   * The parameters a remote caller gives, in order. A call with more arguments than this, or one of
+   * another type, is refused before the method runs: the wire never reaches a parameter meant for
+   * the server's own use (a method's transaction) or a value the method would trip over.
+   */
+  args: readonly ArgSpec[]
   groupAdmin?: Scope
 }
 
 /** Each operation's service and method names. */
 export type OperationName = `${keyof Services}.${string}`
 
-const vendorOnly: Operation = {}
+function op(args: readonly ArgSpec[], groupAdmin?: Scope): Operation {
+  return groupAdmin ? {args, groupAdmin} : {args}
+}
 
 /** Refusal of a group-admin token outside its group: 403, and nothing was done. */
 export function outsideGroup(caller: Caller, what: string): LicadmError {
@@ -42,108 +58,95 @@ async function ownContainer(services: Services, caller: Caller, serialArg: unkno
   }
 }
 
-const onContainer: Operation = {
-  async groupAdmin(services, caller, args) {
-    await ownContainer(services, caller, args[0])
-    return args
-  },
+const onContainer: Scope = async (services, caller, args) => {
+  await ownContainer(services, caller, args[0])
+  return args
 }
 
 /** A group admin moves licenses that are its group's: in one of its containers, or issued to it (customer) and free. */
-const onContainerLicense: Operation = {
-  async groupAdmin(services, caller, args) {
-    await ownContainer(services, caller, args[0])
-    const place = await services.containers.placeOf(String(args[1]))
-    const ours = place.container ? place.container.groupId === caller.groupId : place.customer === caller.groupName
-    if (!ours) throw outsideGroup(caller, `license ${place.licenseId} is not the group's (issued to it, or in one of its containers)`)
-    return args
-  },
+const onContainerLicense: Scope = async (services, caller, args) => {
+  await ownContainer(services, caller, args[0])
+  const place = await services.containers.placeOf(String(args[1]))
+  const ours = place.container ? place.container.groupId === caller.groupId : place.customer === caller.groupName
+  if (!ours) throw outsideGroup(caller, `license ${place.licenseId} is not the group's (issued to it, or in one of its containers)`)
+  return args
 }
 
-const onGroup: Operation = {
-  async groupAdmin(services, caller, args) {
-    const group = await services.directory.group(String(args[0]))
-    if (group.id !== caller.groupId) throw outsideGroup(caller, `group ${group.name} is another group`)
-    return args
-  },
+const onGroup: Scope = async (services, caller, args) => {
+  const group = await services.directory.group(String(args[0]))
+  if (group.id !== caller.groupId) throw outsideGroup(caller, `group ${group.name} is another group`)
+  return args
 }
 
 export const OPERATIONS: Readonly<Record<OperationName, Operation>> = {
-  'vendor.get': vendorOnly,
-  'vendor.listKeys': vendorOnly,
-  'vendor.exportKey': vendorOnly,
+  'vendor.get': op([]),
+  'vendor.listKeys': op([]),
+  'vendor.exportKey': op(['string?']),
 
-  'products.create': vendorOnly,
-  'products.list': vendorOnly,
-  'products.get': vendorOnly,
-  'products.delete': vendorOnly,
+  'products.create': op(['object']),
+  'products.list': op([]),
+  'products.get': op(['scalar']),
+  'products.delete': op(['scalar']),
 
-  'licenses.create': vendorOnly,
-  'licenses.list': vendorOnly,
-  'licenses.get': vendorOnly,
-  'licenses.revoke': vendorOnly,
-  'licenses.export': vendorOnly,
-  'licenses.verify': vendorOnly,
-  'bulk.run': vendorOnly,
+  'licenses.create': op(['object', 'object?']),
+  'licenses.list': op(['object?']),
+  'licenses.get': op(['string']),
+  'licenses.revoke': op(['string']),
+  'licenses.export': op(['string']),
+  'licenses.verify': op(['string', 'object?']),
+  'bulk.run': op(['string', 'string', 'object?']),
 
-  'directory.createUser': vendorOnly,
-  'directory.listUsers': vendorOnly,
-  'directory.user': vendorOnly,
-  'directory.userDetails': vendorOnly,
-  'directory.deleteUser': vendorOnly,
-  'directory.createGroup': vendorOnly,
-  'directory.listGroups': vendorOnly,
-  'directory.deleteGroup': vendorOnly,
-  'directory.group': onGroup,
-  'directory.groupDetails': onGroup,
-  'directory.addMember': onGroup,
-  'directory.removeMember': onGroup,
-  'directory.setRole': onGroup,
+  'directory.createUser': op(['object']),
+  'directory.listUsers': op([]),
+  'directory.user': op(['string']),
+  'directory.userDetails': op(['string']),
+  'directory.deleteUser': op(['string']),
+  'directory.createGroup': op(['object']),
+  'directory.listGroups': op([]),
+  'directory.deleteGroup': op(['string']),
+  'directory.group': op(['string'], onGroup),
+  'directory.groupDetails': op(['string'], onGroup),
+  'directory.addMember': op(['string', 'string', 'string?'], onGroup),
+  'directory.removeMember': op(['string', 'string'], onGroup),
+  'directory.setRole': op(['string', 'string', 'string'], onGroup),
 
-  'containers.create': vendorOnly,
-  'containers.list': {
-    // A group admin sees its group's containers, whatever filter it asked for.
-    async groupAdmin(_services, caller, args) {
-      const filter = (args[0] ?? {}) as {group?: string}
-      return [{...filter, group: caller.groupId}]
-    },
-  },
-  'containers.get': onContainer,
-  'containers.details': onContainer,
-  'containers.delete': vendorOnly,
-  'containers.assign': vendorOnly,
-  'containers.unassign': vendorOnly,
-  'containers.addLicense': onContainerLicense,
-  'containers.removeLicense': onContainerLicense,
-  'containers.resetCredentials': onContainer,
+  'containers.create': op(['object']),
+  // A group admin sees its group's containers, whatever filter it asked for.
+  'containers.list': op(['object?'], async (_services, caller, args) => [{...(args[0] as object | undefined), group: caller.groupId}]),
+  'containers.get': op(['string'], onContainer),
+  'containers.details': op(['string'], onContainer),
+  'containers.delete': op(['string']),
+  'containers.assign': op(['string', 'object']),
+  'containers.unassign': op(['string']),
+  'containers.addLicense': op(['string', 'string'], onContainerLicense),
+  'containers.removeLicense': op(['string', 'string'], onContainerLicense),
+  'containers.resetCredentials': op(['string', 'object?'], onContainer),
 
-  'devices.activate': onContainer,
-  'devices.deactivate': onContainer,
-  'devices.list': {
-    async groupAdmin(services, caller, args) {
-      const filter = (args[0] ?? {}) as {container?: string}
-      if (filter.container === undefined) throw outsideGroup(caller, 'name one of its containers (--container)')
-      await ownContainer(services, caller, filter.container)
-      return args
-    },
-  },
-  'devices.show': vendorOnly,
-  'devices.access': vendorOnly,
-  'saws.create': onContainer,
-  'saws.inspect': vendorOnly,
+  'devices.activate': op(['string', 'object', 'object?'], onContainer),
+  'devices.deactivate': op(['string', 'string'], onContainer),
+  'devices.list': op(['object?'], async (services, caller, args) => {
+    const filter = (args[0] ?? {}) as {container?: string}
+    if (filter.container === undefined) throw outsideGroup(caller, 'name one of its containers (--container)')
+    await ownContainer(services, caller, filter.container)
+    return args
+  }),
+  'devices.show': op(['string']),
+  'devices.access': op(['string', 'string', 'string', 'object?']),
+  'saws.create': op(['string', 'string', 'string', 'number?'], onContainer),
+  'saws.inspect': op(['string']),
 
-  'audit.list': vendorOnly,
-  'audit.verify': vendorOnly,
+  'audit.list': op(['object?']),
+  'audit.verify': op([]),
 
-  'offline.fulfill': vendorOnly,
-  'offline.confirm': vendorOnly,
-  'offline.inspect': vendorOnly,
-  'offline.list': vendorOnly,
+  'offline.fulfill': op(['string', 'object?', 'object?']),
+  'offline.confirm': op(['string']),
+  'offline.inspect': op(['string', 'object?']),
+  'offline.list': op(['object?']),
 
-  'tokens.create': vendorOnly,
-  'tokens.list': vendorOnly,
-  'tokens.get': vendorOnly,
-  'tokens.revoke': vendorOnly,
+  'tokens.create': op(['object']),
+  'tokens.list': op(['object?']),
+  'tokens.get': op(['string']),
+  'tokens.revoke': op(['string']),
 }
 
 export function operation(name: string): Operation | undefined {
@@ -158,7 +161,35 @@ export function notRemote(name: string): UsageError {
   })
 }
 
-/** Arguments as they cross the wire: JSON turns a missing argument into null; the method wants its default. */
-export function argumentsFromWire(args: unknown[]): unknown[] {
-  return args.map((a) => (a === null ? undefined : a))
+/**
+ * Arguments as they cross the wire, checked against the operation's parameters: JSON turns a
+ * missing argument into null, which the method gets as undefined (its default).
+ */
+export function argumentsFromWire(name: string, spec: readonly ArgSpec[], args: unknown[]): unknown[] {
+  const signature = `${name}(${spec.join(', ')})`
+  if (args.length > spec.length) {
+    throw new LicadmError('INVALID_ARGUMENTS', ExitCode.usage, `operation ${signature} takes ${spec.length === 0 ? 'no arguments' : `at most ${spec.length} argument(s)`}, not ${args.length}`, {
+      hint: 'Is the server a newer or older licadm than this command? Compare "licadm --version" with GET /healthz.',
+      details: {operation: name, expected: spec},
+    })
+  }
+  return spec.map((want, i) => {
+    const value = args[i] ?? null
+    const type = want.replace('?', '') as ArgType
+    if (value === null) {
+      if (want.endsWith('?')) return undefined
+      throw invalidArgument(signature, i, `is missing: a ${type} is required`, name, spec)
+    }
+    const found = Array.isArray(value) ? 'array' : typeof value
+    const fits = type === 'scalar' ? found === 'string' || found === 'number' : found === type
+    if (!fits) throw invalidArgument(signature, i, `is a${/^[aeiou]/.test(found) ? 'n' : ''} ${found}, not a ${type === 'scalar' ? 'string or number' : type}`, name, spec)
+    return value
+  })
+}
+
+function invalidArgument(signature: string, index: number, problem: string, name: string, spec: readonly ArgSpec[]): LicadmError {
+  return new LicadmError('INVALID_ARGUMENTS', ExitCode.usage, `operation ${signature}: argument ${index + 1} ${problem}`, {
+    hint: 'Is the server a newer or older licadm than this command? Compare "licadm --version" with GET /healthz.',
+    details: {operation: name, expected: spec, argument: index + 1},
+  })
 }

@@ -6,7 +6,7 @@ import {epochSeconds} from '../domain/clock.js'
 import {AuthError, ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
 import {newId} from '../domain/ids.js'
 import {storedTokenId, TOKEN_PREFIX, TOKEN_ROLES, tokenHash, wellFormedToken, type Principal, type TokenRole} from '../domain/tokens.js'
-import {parseDurationFlag} from '../domain/values.js'
+import {optionalText, parseDurationFlag} from '../domain/values.js'
 import type {TokenTable} from '../store/schema-tokens.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit} from './audit.js'
@@ -214,14 +214,14 @@ export class TokenService {
   }
 }
 
-function parseRole(v: string): TokenRole {
-  const role = v?.trim()
+function parseRole(v: unknown): TokenRole {
+  const role = optionalText(v, '--role')?.trim() ?? ''
   if (!(TOKEN_ROLES as readonly string[]).includes(role)) throw new InvalidValueError('--role', `unknown role "${v}": expected ${TOKEN_ROLES.join(', ')}`)
   return role as TokenRole
 }
 
-function parseName(v: string): string {
-  const name = v.trim()
+function parseName(v: unknown): string {
+  const name = optionalText(v, '--name')?.trim() ?? ''
   if (!NAME.test(name)) {
     throw new InvalidValueError('--name', `"${v}" is not a token name: 1 to 64 letters, digits and . _ @ : - (starting with a letter or digit)`)
   }

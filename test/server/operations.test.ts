@@ -97,6 +97,7 @@ function argsAgainstEng(name: string): unknown[] {
     'devices.activate': [eng.serial, deviceIdentity('SIM-OTHER'), {user: 'bob@example.com'}],
     'devices.deactivate': [eng.serial, 'SIM-OTHER'],
     'devices.list': [{container: eng.serial}],
+    'saws.create': [eng.serial, 'SIM-OTHER', 'a-secret'],
   }
   return byOp[name] ?? [eng.serial]
 }
@@ -152,6 +153,27 @@ describe('every operation refuses a bad token and changes nothing', () => {
     // containers.list is narrowed, not refused: the ops admin sees the ops container only, whatever it asks.
     const listed = await ok('containers.list', [{group: 'eng'}], ops.admin)
     expect(listed.map((c: {serial: string}) => c.serial)).toEqual([ops.serial])
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it("arguments that do not fit the operation's parameters: 400 naming the argument, before the method runs", async () => {
+    const before = await snapshot()
+    // One more argument than the operation takes: the server's own parameters (a transaction) are out of reach.
+    const extra = await op('directory.user', ['bob@example.com', {}], ADMIN_TOKEN)
+    expect(extra.status).toBe(400)
+    expect(extra.json.error).toMatchObject({code: 'INVALID_ARGUMENTS', exitCode: 2, message: 'operation directory.user(string) takes at most 1 argument(s), not 2'})
+    const wrongType = await op('licenses.revoke', [[eng.license]], ADMIN_TOKEN)
+    expect(wrongType.json.error).toMatchObject({code: 'INVALID_ARGUMENTS', message: 'operation licenses.revoke(string): argument 1 is an array, not a string', details: {argument: 1}})
+    const missing = await op('containers.addLicense', [eng.serial], ADMIN_TOKEN)
+    expect(missing.json.error.message).toBe('operation containers.addLicense(string, string): argument 2 is missing: a string is required')
+    // A product code may be a number or a string; an optional argument may be null.
+    expect((await op('products.get', [{code: 7}], ADMIN_TOKEN)).json.error.message).toMatch(/argument 1 is an object, not a string or number/)
+    expect((await op('licenses.list', [null], ADMIN_TOKEN)).status).toBe(200)
+    // Inside an argument, the method checks each value: a device identity with unreadable keys registers nothing.
+    const identity = {fingerprint: 'SIM-GARBAGE', name: 'x', platform: 'y', signKey: 'not-a-key', encKey: 'nope'}
+    expect((await op('devices.activate', [eng.serial, identity], ADMIN_TOKEN)).json.error).toMatchObject({code: 'INVALID_VALUE', message: expect.stringMatching(/unreadable public keys/)})
+    expect((await op('devices.activate', [eng.serial, {fingerprint: 'SIM-GARBAGE'}], ADMIN_TOKEN)).json.error.message).toMatch(/needs name, platform, signKey, encKey/)
+    expect((await op('audit.list', [{subject: 42}], ADMIN_TOKEN)).json.error).toMatchObject({code: 'INVALID_VALUE', message: expect.stringMatching(/--subject/)})
     expect(await snapshot()).toEqual(before)
   })
 

@@ -45,7 +45,7 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
       if (!op) throw new LicadmError('UNKNOWN_OPERATION', ExitCode.notFound, `no such operation: ${name}`, {hint: 'Is the server a newer or older licadm than this command? Compare "licadm --version" with GET /healthz.'})
       const caller: Caller = request.principal!
       const services = licadm.services(caller)
-      let args = argumentsFromWire(request.body.args)
+      let args = argumentsFromWire(name, op.args, request.body.args)
       if (caller.role !== 'vendor') args = await op.groupAdmin!(services, caller, args)
       const [service, method] = name.split('.') as [keyof Services, string]
       const target = services[service] as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>
