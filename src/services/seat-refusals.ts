@@ -1,3 +1,7 @@
+/**
+ * Why the seat service says no: its refusals (each with a code, an exit status, a message naming
+ * what is wrong and a hint), and the checks of the values a seat request gives.
+ */
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
 import {SEAT_TEXT_MAX} from '../domain/seat-policy.js'
@@ -69,6 +73,7 @@ export function seatCountRefusal(license: LicenseFacts, mode: SeatMode, count: n
   })
 }
 
+/** Why a license gives no seats at all now (single, revoked, expired, not yet valid); null when it may. */
 export function licenseProblem(license: LicenseFacts, now: number): LicadmError | null {
   const id = license.id
   if (license.kind !== 'concurrent') return notConcurrent(id)
