@@ -1,0 +1,117 @@
+/**
+ * Damaged files, generated: each kind of artifact licadm reads (license file, lease token, borrow
+ * file, device identity, offline request, update and receipt, SAW file, response signature) is
+ * changed a few hundred ways by a seeded generator (a flipped, dropped or inserted character, a cut,
+ * a doubled or swapped part, other line endings) and read again. Whatever the damage, the reader
+ * either reads the file (a change the armor ignores, such as line endings) or refuses it with a typed
+ * error that says why: never a TypeError or any other crash. LICADM_FUZZ_SEED picks other inputs.
+ */
+import {createHash, generateKeyPairSync} from 'node:crypto'
+
+import {describe, expect, it} from 'vitest'
+
+import {LicadmError} from '../../src/domain/errors.js'
+import {publicJwk} from '../../src/crypto/keys.js'
+import {decodeIdentity, encodeIdentity} from '../../src/formats/device.js'
+import {armorBorrow, returnedBorrowId, signBorrow, signLease, verifyBorrowFile, verifyLeaseToken, type SeatClaims} from '../../src/formats/lease.js'
+import {armorLicense, peekLicense, signLicense, verifyLicenseFile} from '../../src/formats/license.js'
+import {encodeReceipt, encodeRequest, encodeUpdate, peekOffline, requestKeys, verifyReceipt, verifyRequest, verifyUpdate} from '../../src/formats/offline.js'
+import {signResponse, verifyResponse} from '../../src/formats/response.js'
+import {encodeSaw, peekSaw, verifySaw} from '../../src/formats/saw.js'
+import {claims, NOW, testKey} from './helpers.js'
+
+const SEED = Number(process.env.LICADM_FUZZ_SEED ?? 20_261_129)
+const ROUNDS = 300
+
+function generator(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
+
+/** One way of damaging a text, chosen and placed by `random`. */
+function damage(text: string, random: () => number): string {
+  const at = Math.floor(random() * text.length)
+  const len = 1 + Math.floor(random() * 40)
+  const chars = 'A/+=-_.\n \u0000é😀-----'
+  const ways = [
+    () => text.slice(0, at) + chars[Math.floor(random() * chars.length)] + text.slice(at + 1),
+    () => text.slice(0, at) + text.slice(at + len),
+    () => text.slice(0, at),
+    () => text.slice(at),
+    () => text.slice(0, at) + chars[Math.floor(random() * chars.length)] + text.slice(at),
+    () => text.slice(0, at) + text.slice(at, at + len) + text.slice(at),
+    () => text.replaceAll('\n', random() < 0.5 ? '\r\n' : '\n\n'),
+    () => text.split('\n').reverse().join('\n'),
+    () => text.slice(0, at) + text.slice(at, at + len).toUpperCase() + text.slice(at + len),
+    () => text.replaceAll('.', random() < 0.5 ? '..' : ''),
+    () => text + text,
+    () => '',
+  ]
+  return ways[Math.floor(random() * ways.length)]()
+}
+
+const key = testKey()
+const device = testKey()
+const deviceEnc = generateKeyPairSync('x25519')
+const seat: SeatClaims = {iss: '1234', sub: 'brw_test', jti: 'brw_test', iat: NOW, exp: NOW + 86_400, lic: 'lic_test', product: 7, features: 1, user: 'ann', host: 'pc1', mode: 'checkout'}
+const fingerprint = 'SIM-FUZZ-1'
+const identityKeys = {sig: publicJwk(device.publicKey).x as string, enc: publicJwk(deviceEnc.publicKey).x as string}
+const license = armorLicense(signLicense(claims(), key.signer))
+const request = encodeRequest(
+  {iss: fingerprint, sub: fingerprint, jti: 'req_test', iat: NOW, purpose: 'activate', container: null, vendor: 1234, counter: 0, nonce: 'n0nce', device: {name: 'fuzz', platform: 'linux', keys: identityKeys}, holds: []},
+  device.signer,
+)
+const update = encodeUpdate(
+  {iss: '1234', sub: fingerprint, jti: 'upd_test', iat: NOW, purpose: 'activate', request: 'req_test', container: 'L-AAAA-BBBB-CCCC', containerKind: 'local', counter: 1, licenses: [signLicense(claims(), key.signer)], added: ['lic_test'], removed: []},
+  key.signer,
+).file
+const receipt = encodeReceipt(
+  {iss: fingerprint, sub: fingerprint, jti: 'rct_test', iat: NOW, update: 'upd_test', container: 'L-AAAA-BBBB-CCCC', counter: 1, updateHash: createHash('sha256').update('x').digest('base64url'), holds: ['lic_test'], vendor: '1234'},
+  device.signer,
+)
+const saw = encodeSaw({iss: '1234', jti: 'saw_test', iat: NOW, exp: NOW + 86_400, sub: fingerprint, container: 'E-AAAA-BBBB-CCCC', containerKind: 'enterprise', gen: 2}, 'E-AAAA-BBBB-CCCC:secret', deviceEnc.publicKey, key.signer)
+const body = JSON.stringify({ok: true, result: {lease: 'lse_test'}})
+
+/** Each reader over a valid file of its kind. */
+const readers: [string, string, (text: string) => unknown][] = [
+  ['license file (verify)', license, (t) => verifyLicenseFile(t, key.keys, NOW)],
+  ['license file (peek)', license, (t) => peekLicense(t)],
+  ['lease token', signLease({...seat, sub: 'lse_test', jti: 'lse_test'}, key.signer), (t) => verifyLeaseToken(t, key.keys, NOW)],
+  ['borrow file (verify)', armorBorrow(signBorrow(seat, key.signer)), (t) => verifyBorrowFile(t, key.keys, NOW)],
+  ['borrow file (return)', armorBorrow(signBorrow(seat, key.signer)), (t) => returnedBorrowId(t)],
+  ['device identity', encodeIdentity({fingerprint, name: 'fuzz', platform: 'linux', signKey: identityKeys.sig, encKey: identityKeys.enc}, device.signer, NOW), (t) => decodeIdentity(t, NOW)],
+  ['activation request', request, (t) => verifyRequest(t, requestKeys(peekOffline(t, 'REQUEST').claims), NOW)],
+  ['activation update', update, (t) => verifyUpdate(t, key.keys, NOW)],
+  ['activation receipt', receipt, (t) => verifyReceipt(t, device.keys, NOW)],
+  ['offline file (peek)', update, (t) => peekOffline(t)],
+  ['SAW file (verify)', saw, (t) => verifySaw(t, key.keys, NOW)],
+  ['SAW file (peek)', saw, (t) => peekSaw(t)],
+  ['response signature', signResponse(body, 200, NOW * 1000, key.signer), (t) => verifyResponse(t, body, 200, key.keys)],
+]
+
+describe(`damaged files are refused with a reason, never a crash (seed ${SEED}; LICADM_FUZZ_SEED picks another)`, () => {
+  it.each(readers)('%s', (_name, valid, read) => {
+    expect(() => read(valid)).not.toThrow()
+    const random = generator(SEED)
+    const crashes: string[] = []
+    let refused = 0
+    for (let i = 0; i < ROUNDS; i++) {
+      const changed = damage(valid, random)
+      try {
+        read(changed)
+      } catch (error) {
+        if (error instanceof LicadmError && error.exit >= 2 && error.exit <= 19 && error.message.length > 10) refused++
+        else crashes.push(`${(error as Error).name}: ${(error as Error).message}\n  on: ${JSON.stringify(changed.slice(0, 160))}`)
+      }
+    }
+    expect(crashes.slice(0, 3).join('\n')).toBe('')
+    // Most changes break the file; the few it survives (line endings, blank lines) do not count.
+    expect(refused).toBeGreaterThan(ROUNDS / 2)
+  })
+})
