@@ -9,21 +9,8 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {OPERATIONS} from '../../src/services/operations.js'
+import {FUZZ_SEED as SEED, generator} from '../helpers/fuzz.js'
 import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, testServer, type TestServer} from './helpers.js'
-
-const SEED = Number(process.env.LICADM_FUZZ_SEED ?? 20_261_129)
-
-/** mulberry32: a small seeded generator, so a failing input can be made again. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
 
 const KEYS = ['license', 'product', 'quantity', 'kind', 'user', 'host', 'process', 'features', 'seats', 'duration', 'wait', 'place', 'name', 'code', 'email', 'group', 'serial', 'expires', 'mode', 'leaseTtl', 'maxPerUser', 'linger', 'subject', 'pattern', 'action', 'role', 'id', '__proto__', 'constructor', 'toString']
 

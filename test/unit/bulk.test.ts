@@ -7,6 +7,7 @@ import {LicadmError} from '../../src/domain/errors.js'
 import {localBackend, type Backend} from '../../src/services/backend.js'
 import {detectFormat, readRows, type RowError} from '../../src/services/bulk.js'
 import {CHUNK_SIZE} from '../../src/services/licenses.js'
+import {damage, FUZZ_SEED, generator} from '../helpers/fuzz.js'
 import {rejection, tempDir} from './helpers.js'
 
 const T0 = Date.UTC(2026, 5, 1, 12)
@@ -216,5 +217,42 @@ describe('bulk issuance', () => {
     expect(detectFormat('-', 'csv')).toBe('csv')
     expect(() => detectFormat('-')).toThrow(/^--format: /)
     expect(readRows('a\n', 'csv').rows).toEqual([])
+  })
+})
+
+describe(`damaged bulk files (seed ${FUZZ_SEED}; LICADM_FUZZ_SEED picks another)`, () => {
+  const csv = [
+    'product,kind,quantity,features,customer,count,expires,not_before,meta.po,idempotency_key',
+    '7,single,1,0x5,"ACME, Inc.",2,365d,,A-1,k1',
+    '8,concurrent,10,3,"Initech ""Labs""",1,2027-01-01,2026-07-01,,k2',
+    '7,single,3,,Globex,1,,,B-7,k3',
+  ].join('\n')
+  const ndjson = [
+    '{"product": 7, "quantity": 2, "features": "0xff", "meta": {"po": "A-1"}, "idempotency_key": "n1"}',
+    '{"product_code": 8, "kind": "concurrent", "count": 2, "not_before": "2026-07-01", "expires": "30d", "idempotency_key": "n2"}',
+    '{"product": 7, "customer": "Hooli", "units": 500, "idempotency_key": "n3"}',
+  ].join('\n')
+
+  it.each([
+    ['csv', csv],
+    ['ndjson', ndjson],
+  ] as const)('%s: each damaged copy issues its rows, or is refused whole with the reason, issuing nothing', async (format, valid) => {
+    const random = generator(FUZZ_SEED)
+    const crashes: string[] = []
+    let refused = 0
+    for (let i = 0; i < 60; i++) {
+      const text = damage(valid, random)
+      const before = (await all()).length
+      try {
+        const summary = await backend.bulk.run(text, format)
+        expect((await all()).length, text).toBe(before + summary.issued)
+      } catch (error) {
+        if (!(error instanceof LicadmError) || error.exit < 2 || error.exit > 19) crashes.push(`${(error as Error).name}: ${(error as Error).message}\n  on: ${JSON.stringify(text.slice(0, 200))}`)
+        else refused++
+        expect((await all()).length, text).toBe(before)
+      }
+    }
+    expect(crashes.slice(0, 3).join('\n')).toBe('')
+    expect(refused).toBeGreaterThan(10)
   })
 })

@@ -18,43 +18,10 @@ import {armorLicense, peekLicense, signLicense, verifyLicenseFile} from '../../s
 import {encodeReceipt, encodeRequest, encodeUpdate, peekOffline, requestKeys, verifyReceipt, verifyRequest, verifyUpdate} from '../../src/formats/offline.js'
 import {signResponse, verifyResponse} from '../../src/formats/response.js'
 import {encodeSaw, peekSaw, verifySaw} from '../../src/formats/saw.js'
+import {damage, FUZZ_SEED as SEED, generator} from '../helpers/fuzz.js'
 import {claims, NOW, testKey} from './helpers.js'
 
-const SEED = Number(process.env.LICADM_FUZZ_SEED ?? 20_261_129)
 const ROUNDS = 300
-
-function generator(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
-/** One way of damaging a text, chosen and placed by `random`. */
-function damage(text: string, random: () => number): string {
-  const at = Math.floor(random() * text.length)
-  const len = 1 + Math.floor(random() * 40)
-  const chars = 'A/+=-_.\n \u0000é😀-----'
-  const ways = [
-    () => text.slice(0, at) + chars[Math.floor(random() * chars.length)] + text.slice(at + 1),
-    () => text.slice(0, at) + text.slice(at + len),
-    () => text.slice(0, at),
-    () => text.slice(at),
-    () => text.slice(0, at) + chars[Math.floor(random() * chars.length)] + text.slice(at),
-    () => text.slice(0, at) + text.slice(at, at + len) + text.slice(at),
-    () => text.replaceAll('\n', random() < 0.5 ? '\r\n' : '\n\n'),
-    () => text.split('\n').reverse().join('\n'),
-    () => text.slice(0, at) + text.slice(at, at + len).toUpperCase() + text.slice(at + len),
-    () => text.replaceAll('.', random() < 0.5 ? '..' : ''),
-    () => text + text,
-    () => '',
-  ]
-  return ways[Math.floor(random() * ways.length)]()
-}
 
 const key = testKey()
 const device = testKey()
