@@ -8,9 +8,11 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {ManualClock} from '../../src/domain/clock.js'
 import {ServerClient} from '../../src/client/http.js'
 import {containerToken} from '../../src/domain/tokens.js'
+import {LicadmError} from '../../src/domain/errors.js'
 import {parseSeed} from '../../src/server/seed.js'
 import {startServer} from '../../src/server/runtime.js'
 import {ROOT} from '../helpers/cli.js'
+import {damage, FUZZ_SEED, generator} from '../helpers/fuzz.js'
 import {tempDir} from '../unit/helpers.js'
 import {closeAll, refusal, T0, testServer} from './helpers.js'
 
@@ -184,5 +186,42 @@ setInterval(() => {}, 1000)
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       await s.close()
     }
+  })
+})
+
+describe(`damaged seed files (seed ${FUZZ_SEED}; LICADM_FUZZ_SEED picks another)`, () => {
+  const JSON_SEED = JSON.stringify(
+    {
+      vendor: {code: 31, name: 'Js Vendor'},
+      products: [{code: 7, name: 'Seven'}],
+      licenses: [{key: 'five', product: 7, quantity: 5, seat: {mode: 'checkout', linger: 60}}],
+      users: [{email: 'ann@example.com'}],
+      tokens: [{name: 'ci', role: 'client', token: 'a-client-token-for-ci'}],
+      rules: [{product: 7, action: 'deny', subject: 'host', pattern: 'kiosk-*'}],
+      reservations: [{license: 'five', subject: 'user', pattern: 'ann', seats: 2}],
+    },
+    null,
+    1,
+  )
+
+  it.each([
+    ['NDJSON', NDJSON],
+    ['JSON', JSON_SEED],
+  ])('%s: the server starts on each damaged copy, or refuses it with the reason', async (_kind, valid) => {
+    const random = generator(FUZZ_SEED)
+    const crashes: string[] = []
+    let refused = 0
+    for (let i = 0; i < 40; i++) {
+      const text = damage(valid, random)
+      try {
+        const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: text, tokens: [{token: 'a-flag-token', role: 'client', name: 'flag'}]})
+        await server.close()
+      } catch (error) {
+        if (error instanceof LicadmError && error.exit >= 2 && error.exit <= 19 && error.message.length > 10) refused++
+        else crashes.push(`${(error as Error).name}: ${(error as Error).message}\n  on: ${JSON.stringify(text.slice(0, 200))}`)
+      }
+    }
+    expect(crashes.slice(0, 3).join('\n')).toBe('')
+    expect(refused).toBeGreaterThan(5)
   })
 })
