@@ -2,6 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {offsetClock, systemClock, type Clock} from '../domain/clock.js'
 import {CancelledError, ExitCode, LicadmError, UsageError} from '../domain/errors.js'
+import {fileError, isFileSystemError} from '../domain/file-errors.js'
 import type {Backend} from '../services/backend.js'
 import type {Profiles} from './profiles.js'
 import {Prompter} from './prompts.js'
@@ -220,6 +221,8 @@ export function asLicadmError(error: unknown): LicadmError {
       const message = error.message.replace(/\nSee more help with --help$/, '')
       return new UsageError(message, {hint: usageHint(message)})
     }
+    // A path the system refused (a name too long, a missing directory): the user's to fix.
+    if (isFileSystemError(error)) return fileError(error, /^(open|read|stat|lstat|access|scandir)/.test(error.syscall) ? 'read' : 'write')
     return new LicadmError('INTERNAL', ExitCode.internal, error.message || String(error), {cause: error})
   }
   return new LicadmError('INTERNAL', ExitCode.internal, String(error))

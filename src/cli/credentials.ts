@@ -47,6 +47,7 @@ export function emitCredentials(cmd: Command, credentials: Credentials, out: str
  * be saved is lost (licadm keeps only its hash), so the refusal must come before the change.
  */
 export function checkWritable(path: string, flag: string, force?: boolean): void {
+  if (path.trim() === '') throw new InvalidValueError(flag, 'give the name of the file to write')
   if (existsSync(path)) {
     if (!force) throw new ConflictError('FILE_EXISTS', `${path} exists already; nothing was changed`, {hint: `Pass --force to overwrite it, or choose another ${flag}.`, details: {flag}})
     if (statSync(path).isDirectory()) throw new InvalidValueError(flag, `${path} is a directory`)

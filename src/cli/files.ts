@@ -1,6 +1,7 @@
-import {existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
 
 import {ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
+import {discardTemporary, fileError} from '../domain/file-errors.js'
 
 /** Reads a file named by a flag or argument; `-` is standard input. */
 export function readInput(path: string, what: string): string {
@@ -24,9 +25,7 @@ export function writeOutput(path: string, text: string, options: {force?: boolea
     renameSync(tmp, path)
   } catch (error) {
     // A bad --out is the user's to fix (exit 2), not an internal error; no temporary file stays.
-    rmSync(tmp, {force: true})
-    const code = (error as NodeJS.ErrnoException).code
-    const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message
-    throw new InvalidValueError(options.flag ?? '--out', `cannot write ${path}: ${reason}`)
+    discardTemporary(tmp)
+    throw fileError(error as NodeJS.ErrnoException, 'write', {path, flag: options.flag ?? '--out'})
   }
 }

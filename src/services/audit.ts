@@ -83,7 +83,7 @@ export class AuditService {
   constructor(private readonly ctx: ServiceContext) {}
 
   async list(filter: AuditFilter = {}): Promise<{events: AuditEvent[]; nextAfter: number | null}> {
-    const limit = parseUint(filter.limit ?? 100, '--limit', {min: 1, max: 10_000})!
+    const limit = parseUint(filter.limit ?? 100, '--limit', {min: 1, max: 10_000}, {required: true})!
     let q = this.ctx.store.db.selectFrom('audit_events').selectAll().orderBy('seq').limit(limit + 1)
     const [action, subject, actor, since] = (['action', 'subject', 'actor', 'since'] as const).map((f) => optionalText(filter[f], `--${f}`))
     if (action) q = q.where('action', 'like', action.includes('*') ? action.replaceAll('*', '%') : action)
@@ -100,7 +100,7 @@ export class AuditService {
       const back = parseDuration(since)
       q = q.where('at', '>=', back === null ? parseInstant(since, '--since', now) : now - back)
     }
-    if (filter.after !== undefined) q = q.where('seq', '>', parseUint(filter.after, '--after', {min: 0, max: Number.MAX_SAFE_INTEGER})!)
+    if (filter.after !== undefined) q = q.where('seq', '>', parseUint(filter.after, '--after', {min: 0, max: Number.MAX_SAFE_INTEGER}, {required: true})!)
     const rows = await q.execute()
     const events = rows.slice(0, limit).map((r) => ({
       seq: r.seq,

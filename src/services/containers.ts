@@ -87,7 +87,7 @@ export class ContainerService {
     if (kind !== 'enterprise' && input.group !== undefined) throw new InvalidValueError('--group', `a ${kind} container is not owned by a group${kind === 'personal' ? ': use --user' : ': use --device'}`)
     if (kind !== 'local' && input.device !== undefined) throw new InvalidValueError('--device', 'only a local container is bound to a device fingerprint')
     if (kind === 'local' && input.device === undefined) throw new UsageError('a local container is bound to one device: give --device FINGERPRINT', {details: {flag: '--device'}})
-    const maxDevices = kind === 'personal' ? parseUint(input.maxDevices ?? DEFAULT_MAX_DEVICES, '--max-devices', MAX_DEVICES_RANGE)! : null
+    const maxDevices = kind === 'personal' ? parseUint(input.maxDevices ?? DEFAULT_MAX_DEVICES, '--max-devices', MAX_DEVICES_RANGE, {required: true})! : null
     if (input.secret !== undefined && !isCloud(kind)) throw new InvalidValueError('secret', 'a local container has no credentials')
     if (input.secret !== undefined && !isSecret('lcs', input.secret)) throw new InvalidValueError('secret', 'a container secret is lcs_ and 43 base64url characters (32 random bytes)')
     const secret = isCloud(kind) ? (input.secret ?? newSecret('lcs')) : null

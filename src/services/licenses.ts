@@ -323,9 +323,9 @@ export class LicenseService {
 
   async list(filter: ListFilter = {}): Promise<LicensePage> {
     const now = epochSeconds(this.ctx.clock)
-    const limit = parseUint(filter.limit ?? 50, '--limit', {min: 1, max: 10_000})!
+    const limit = parseUint(filter.limit ?? 50, '--limit', {min: 1, max: 10_000}, {required: true})!
     let q = this.ctx.store.db.selectFrom('licenses').selectAll().orderBy('id').limit(limit + 1)
-    if (filter.product !== undefined) q = q.where('product_code', '=', parseUint(filter.product, '--product', LIMITS.code)!)
+    if (filter.product !== undefined) q = q.where('product_code', '=', parseUint(filter.product, '--product', LIMITS.code, {required: true})!)
     if (filter.status !== undefined) {
       if (!(LICENSE_STATUSES as readonly string[]).includes(filter.status)) {
         throw new InvalidValueError('--status', `unknown status "${filter.status}": expected one of ${LICENSE_STATUSES.join(', ')}`)

@@ -130,7 +130,7 @@ export function checkRequester(input: Requester): Requester {
 export function checkTarget(input: CheckoutInput): {license?: string; product?: number; features: number} {
   const license = checkText(input.license, 'license', false)
   const product = parseUint(input.product, 'product', LIMITS.code)
-  const features = parseUint(input.features ?? 0, 'features', LIMITS.features, {hex: true})!
+  const features = parseUint(input.features ?? 0, 'features', LIMITS.features, {hex: true, required: true})!
   if ((license === undefined) === (product === null)) throw new InvalidValueError('license', 'give either a license id or a product code (and optionally features)')
   return {license, product: product ?? undefined, features}
 }

@@ -207,7 +207,7 @@ export class SeatService {
   async checkout(input: CheckoutInput, scope: SeatScope = {}, options: {waitMs?: number; signal?: AbortSignal; place?: number} = {}): Promise<Grant> {
     const who = checkRequester(input)
     const target = checkTarget(input)
-    const count = parseUint(input.seats ?? 1, 'seats', SEAT_RANGES.checkoutSeats)!
+    const count = parseUint(input.seats ?? 1, 'seats', SEAT_RANGES.checkoutSeats, {required: true})!
     // Real time: a test clock may stand still while a client waits.
     const deadline = Date.now() + (options.waitMs ?? 0)
     // Who asks for what: a place in line is kept for the same checkout only. Made only for a
@@ -497,7 +497,7 @@ export class SeatService {
       .orderBy('id')
       .limit(10_000)
     if (filter.license !== undefined) q = q.where('id', '=', checkId(filter.license, 'license'))
-    if (filter.product !== undefined) q = q.where('product_code', '=', parseUint(filter.product, 'product', LIMITS.code)!)
+    if (filter.product !== undefined) q = q.where('product_code', '=', parseUint(filter.product, 'product', LIMITS.code, {required: true})!)
     if (scope.container !== undefined) q = q.where('id', 'in', this.ctx.store.db.selectFrom('container_licenses').select('license_id').where('serial', '=', scope.container))
     const licenses = await q.execute()
     if (filter.license !== undefined && licenses.length === 0) throw new NotFoundError('license', filter.license)

@@ -4,10 +4,11 @@
  * so nobody has to stop the server. The copy is made beside its destination, checked, and only then
  * renamed into place, 0600: a failed or interrupted backup never leaves a half-written file there.
  */
-import {existsSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
 
 import {ExitCode, LicadmError, NotFoundError} from '../domain/errors.js'
+import {discardTemporary, fileError, isFileSystemError} from '../domain/file-errors.js'
 
 /** Tables whose rows a check counts: what a backup holds, at a glance. */
 const COUNTED = ['licenses', 'containers', 'devices', 'leases', 'tokens', 'audit_events'] as const
@@ -62,6 +63,21 @@ export async function checkStore(path: string): Promise<StoreCheck> {
   }
 }
 
+/**
+ * Puts a copy in SQLite's rollback-journal mode: the copy of a WAL store is a WAL database, which a
+ * reader (the check) can only open beside a -wal and a -shm file it then leaves behind. A backup is
+ * one file; the server puts a restored store back in WAL mode when it opens it.
+ */
+async function selfContained(path: string): Promise<void> {
+  const {default: SQLite} = await import('better-sqlite3')
+  const db = new SQLite(path, {fileMustExist: true})
+  try {
+    db.pragma('journal_mode = DELETE')
+  } finally {
+    db.close()
+  }
+}
+
 /** Copies the store at `source` to `destination` while it may be in use, checks the copy, and returns the check. */
 export async function backupStore(source: string, destination: string): Promise<StoreCheck> {
   const db = await openReadOnly(source)
@@ -72,8 +88,10 @@ export async function backupStore(source: string, destination: string): Promise<
     // Every page in one step, inside one read transaction: a server writing meanwhile cannot make the
     // copy start over again and again (it would after each step of the default 100 pages).
     await db.backup(partial, {progress: () => 0x7fffffff})
+    await selfContained(partial)
   } catch (error) {
-    rmSync(partial, {force: true})
+    discardTemporary(partial)
+    if (isFileSystemError(error)) throw fileError(error, 'write', {path: destination})
     throw new LicadmError('BACKUP_FAILED', ExitCode.internal, `the backup of ${source} failed: ${(error as Error).message}`, {cause: error})
   } finally {
     db.close()
@@ -83,6 +101,6 @@ export async function backupStore(source: string, destination: string): Promise<
     renameSync(partial, destination)
     return {...check, file: destination}
   } finally {
-    rmSync(partial, {force: true})
+    discardTemporary(partial)
   }
 }

@@ -1,0 +1,46 @@
+import {rmSync} from 'node:fs'
+
+import {ExitCode, InvalidValueError, LicadmError} from './errors.js'
+
+/** Why the system refused a path, in words (Node's error codes). */
+const REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'it or its directory does not exist',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENAMETOOLONG: 'the name is too long',
+  EEXIST: 'it exists already',
+  ENOSPC: 'no space left on the disk',
+  EROFS: 'the file system is read-only',
+  EMFILE: 'too many files are open',
+}
+
+/** An error the file system raised (it carries the system's code and the call that failed). */
+export function isFileSystemError(error: unknown): error is NodeJS.ErrnoException & {code: string; syscall: string} {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && typeof (error as NodeJS.ErrnoException).syscall === 'string'
+}
+
+/**
+ * A file-system error on a path the user chose, as a refusal that says which path and why (exit 2),
+ * naming the flag or argument that gave it when known. `path` defaults to the one in the error.
+ */
+export function fileError(error: NodeJS.ErrnoException, action: 'read' | 'write', options: {path?: string; flag?: string} = {}): LicadmError {
+  const path = options.path ?? error.path ?? '(unknown path)'
+  const reason = REASONS[error.code ?? ''] ?? error.message
+  const message = `cannot ${action} ${path === '' ? 'an empty path' : path}: ${reason}`
+  return options.flag ? new InvalidValueError(options.flag, message) : new LicadmError('FILE_ERROR', ExitCode.usage, message, {hint: 'Check the path: its directory must exist and be writable.', cause: error})
+}
+
+/**
+ * Removes a temporary file after a failed write, if it is there. Its own failure is ignored: the
+ * path that could not be written may not be removable either (a name too long), and the error that
+ * led here is the one to report.
+ */
+export function discardTemporary(path: string): void {
+  try {
+    rmSync(path, {force: true})
+  } catch {
+    // The write failed already and says why.
+  }
+}
