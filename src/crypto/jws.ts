@@ -98,8 +98,11 @@ export function verifyCompact(jws: string, options: VerifyOptions): DecodedJws {
   if (decoded.signature.length !== 64 || !verify(null, Buffer.from(decoded.signingInput), key, decoded.signature)) {
     throw new VerificationError('signature-invalid', `the ${options.label}'s signature does not verify: the file was changed after it was signed`)
   }
-  if (header.typ !== options.typ) {
-    throw new VerificationError('wrong-type', `this is not a ${options.label}: its type is "${String(header.typ ?? '(none)')}", expected "${options.typ}"`)
-  }
+  checkType(header, options.typ, options.label)
   return decoded
+}
+
+/** Refuses a JWS of another type than `typ` (WRONG_TYPE), naming both. */
+export function checkType(header: JwsHeader, typ: string, label: string): void {
+  if (header.typ !== typ) throw new VerificationError('wrong-type', `this is not a ${label}: its type is "${String(header.typ ?? '(none)')}", expected "${typ}"`)
 }

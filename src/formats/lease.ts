@@ -2,7 +2,7 @@ import type {KeyObject} from 'node:crypto'
 
 import {VerificationError} from '../domain/errors.js'
 import {armor, dearmor} from '../crypto/armor.js'
-import {decodeCompact, signCompact, verifyCompact, type JwsHeader} from '../crypto/jws.js'
+import {checkType, decodeCompact, signCompact, verifyCompact, type JwsHeader} from '../crypto/jws.js'
 import type {Signer} from '../crypto/keys.js'
 import {checkTimes} from './claims.js'
 
@@ -68,9 +68,7 @@ export function returnedBorrowId(text: string, keys?: ReadonlyMap<string, KeyObj
   const {jws} = dearmor(text, 'BORROW')
   const label = 'borrow file'
   const {header, payload} = keys ? verifyCompact(jws, {typ: BORROW_TYP, keys, label}) : decodeCompact(jws, label)
-  if (header.typ !== BORROW_TYP) {
-    throw new VerificationError('wrong-type', `this is not a borrow file: its type is "${String(header.typ ?? '(none)')}", expected "${BORROW_TYP}"`)
-  }
+  if (!keys) checkType(header, BORROW_TYP, label)
   if (typeof payload.sub !== 'string' || !payload.sub.startsWith('brw_')) throw new VerificationError('malformed', 'the borrow file names no borrow id')
   return payload.sub
 }
