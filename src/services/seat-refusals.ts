@@ -5,7 +5,7 @@
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
 import {SEAT_TEXT_MAX} from '../domain/seat-policy.js'
-import {isoSeconds, parseUint} from '../domain/values.js'
+import {isoSeconds, optionalText, parseUint} from '../domain/values.js'
 import type {LeaseTable, SeatMode} from '../store/schema-seats.js'
 import type {CheckoutInput, Lease, Requester} from './seats.js'
 
@@ -104,12 +104,12 @@ export function leaseNotFound(id: string): LicadmError {
 }
 
 export function checkText(v: unknown, name: string, required: boolean): string | undefined {
-  if (v === undefined || v === null) {
+  const text = optionalText(v, name)
+  if (text === undefined) {
     if (required) throw new InvalidValueError(name, `is required (1 to ${SEAT_TEXT_MAX} characters)`)
     return undefined
   }
-  if (typeof v !== 'string') throw new InvalidValueError(name, 'expected a string')
-  const s = v.trim()
+  const s = text.trim()
   if (s === '' || s.length > SEAT_TEXT_MAX) throw new InvalidValueError(name, `give 1 to ${SEAT_TEXT_MAX} characters`)
   return s
 }
