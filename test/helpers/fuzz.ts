@@ -1,4 +1,5 @@
 /** Seeded random inputs for the fuzz tests: the same on every run, another with LICADM_FUZZ_SEED=N. */
+import {LicadmError} from '../../src/domain/errors.js'
 
 export const FUZZ_SEED = Number(process.env.LICADM_FUZZ_SEED ?? 20_261_129)
 
@@ -39,4 +40,13 @@ export function damage(text: string, random: () => number): string {
     () => '',
   ]
   return ways[Math.floor(random() * ways.length)]()
+}
+
+/**
+ * What went wrong, when `error` is not a typed refusal (a LicadmError with a documented exit status,
+ * 2 to 19, and a message); undefined when it is one.
+ */
+export function crashOf(error: unknown, input: string): string | undefined {
+  if (error instanceof LicadmError && error.exit >= 2 && error.exit <= 19 && error.message.length > 10) return undefined
+  return `${(error as Error).name}: ${(error as Error).message}\n  on: ${JSON.stringify(input.slice(0, 200))}`
 }

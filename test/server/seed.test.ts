@@ -8,11 +8,10 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {ManualClock} from '../../src/domain/clock.js'
 import {ServerClient} from '../../src/client/http.js'
 import {containerToken} from '../../src/domain/tokens.js'
-import {LicadmError} from '../../src/domain/errors.js'
 import {parseSeed} from '../../src/server/seed.js'
 import {startServer} from '../../src/server/runtime.js'
 import {ROOT} from '../helpers/cli.js'
-import {damage, FUZZ_SEED, generator} from '../helpers/fuzz.js'
+import {crashOf, damage, FUZZ_SEED, generator} from '../helpers/fuzz.js'
 import {tempDir} from '../unit/helpers.js'
 import {closeAll, refusal, T0, testServer} from './helpers.js'
 
@@ -217,8 +216,9 @@ describe(`damaged seed files (seed ${FUZZ_SEED}; LICADM_FUZZ_SEED picks another)
         const server = await startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: text, tokens: [{token: 'a-flag-token', role: 'client', name: 'flag'}]})
         await server.close()
       } catch (error) {
-        if (error instanceof LicadmError && error.exit >= 2 && error.exit <= 19 && error.message.length > 10) refused++
-        else crashes.push(`${(error as Error).name}: ${(error as Error).message}\n  on: ${JSON.stringify(text.slice(0, 200))}`)
+        const crash = crashOf(error, text)
+        if (crash) crashes.push(crash)
+        else refused++
       }
     }
     expect(crashes.slice(0, 3).join('\n')).toBe('')

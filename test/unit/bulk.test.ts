@@ -7,7 +7,7 @@ import {LicadmError} from '../../src/domain/errors.js'
 import {localBackend, type Backend} from '../../src/services/backend.js'
 import {detectFormat, readRows, type RowError} from '../../src/services/bulk.js'
 import {CHUNK_SIZE} from '../../src/services/licenses.js'
-import {damage, FUZZ_SEED, generator} from '../helpers/fuzz.js'
+import {crashOf, damage, FUZZ_SEED, generator} from '../helpers/fuzz.js'
 import {rejection, tempDir} from './helpers.js'
 
 const T0 = Date.UTC(2026, 5, 1, 12)
@@ -247,7 +247,8 @@ describe(`damaged bulk files (seed ${FUZZ_SEED}; LICADM_FUZZ_SEED picks another)
         const summary = await backend.bulk.run(text, format)
         expect((await all()).length, text).toBe(before + summary.issued)
       } catch (error) {
-        if (!(error instanceof LicadmError) || error.exit < 2 || error.exit > 19) crashes.push(`${(error as Error).name}: ${(error as Error).message}\n  on: ${JSON.stringify(text.slice(0, 200))}`)
+        const crash = crashOf(error, text)
+        if (crash) crashes.push(crash)
         else refused++
         expect((await all()).length, text).toBe(before)
       }
