@@ -161,35 +161,31 @@ export function notRemote(name: string): UsageError {
   })
 }
 
+/** What to check when a call does not fit the server's operations. */
+export const VERSION_HINT = 'Is the server a newer or older licadm than this command? Compare "licadm --version" with GET /healthz.'
+
 /**
  * Arguments as they cross the wire, checked against the operation's parameters: JSON turns a
  * missing argument into null, which the method gets as undefined (its default).
  */
 export function argumentsFromWire(name: string, spec: readonly ArgSpec[], args: unknown[]): unknown[] {
   const signature = `${name}(${spec.join(', ')})`
-  if (args.length > spec.length) {
-    throw new LicadmError('INVALID_ARGUMENTS', ExitCode.usage, `operation ${signature} takes ${spec.length === 0 ? 'no arguments' : `at most ${spec.length} argument(s)`}, not ${args.length}`, {
-      hint: 'Is the server a newer or older licadm than this command? Compare "licadm --version" with GET /healthz.',
-      details: {operation: name, expected: spec},
+  const refuse = (problem: string, argument?: number) =>
+    new LicadmError('INVALID_ARGUMENTS', ExitCode.usage, `operation ${signature}${argument === undefined ? '' : `: argument ${argument}`} ${problem}`, {
+      hint: VERSION_HINT,
+      details: {operation: name, expected: spec, ...(argument === undefined ? {} : {argument})},
     })
-  }
+  if (args.length > spec.length) throw refuse(`takes ${spec.length === 0 ? 'no arguments' : `at most ${spec.length} argument(s)`}, not ${args.length}`)
   return spec.map((want, i) => {
     const value = args[i] ?? null
     const type = want.replace('?', '') as ArgType
     if (value === null) {
       if (want.endsWith('?')) return undefined
-      throw invalidArgument(signature, i, `is missing: a ${type} is required`, name, spec)
+      throw refuse(`is missing: a ${type} is required`, i + 1)
     }
     const found = Array.isArray(value) ? 'array' : typeof value
     const fits = type === 'scalar' ? found === 'string' || found === 'number' : found === type
-    if (!fits) throw invalidArgument(signature, i, `is a${/^[aeiou]/.test(found) ? 'n' : ''} ${found}, not a ${type === 'scalar' ? 'string or number' : type}`, name, spec)
+    if (!fits) throw refuse(`is a${/^[aeiou]/.test(found) ? 'n' : ''} ${found}, not a ${type === 'scalar' ? 'string or number' : type}`, i + 1)
     return value
-  })
-}
-
-function invalidArgument(signature: string, index: number, problem: string, name: string, spec: readonly ArgSpec[]): LicadmError {
-  return new LicadmError('INVALID_ARGUMENTS', ExitCode.usage, `operation ${signature}: argument ${index + 1} ${problem}`, {
-    hint: 'Is the server a newer or older licadm than this command? Compare "licadm --version" with GET /healthz.',
-    details: {operation: name, expected: spec, argument: index + 1},
   })
 }

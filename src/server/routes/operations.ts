@@ -2,7 +2,7 @@ import type {FastifyInstance} from 'fastify'
 
 import {ExitCode, LicadmError} from '../../domain/errors.js'
 import type {Services} from '../../services/backend.js'
-import {argumentsFromWire, operation, type Caller} from '../../services/operations.js'
+import {argumentsFromWire, operation, VERSION_HINT, type Caller} from '../../services/operations.js'
 import {ok} from '../app.js'
 
 /** Bulk issuance sends its whole file in one call (every row is checked before any is issued). */
@@ -42,7 +42,7 @@ export async function operationRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const name = request.params.op
       const op = operation(name)
-      if (!op) throw new LicadmError('UNKNOWN_OPERATION', ExitCode.notFound, `no such operation: ${name}`, {hint: 'Is the server a newer or older licadm than this command? Compare "licadm --version" with GET /healthz.'})
+      if (!op) throw new LicadmError('UNKNOWN_OPERATION', ExitCode.notFound, `no such operation: ${name}`, {hint: VERSION_HINT})
       const caller: Caller = request.principal!
       const services = licadm.services(caller)
       let args = argumentsFromWire(name, op.args, request.body.args)
