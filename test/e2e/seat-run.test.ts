@@ -88,8 +88,11 @@ describe('licadm seat run', {timeout: 120_000}, () => {
 
     const ten = s.license('ten')
     const missing = await collect(spawnLicadm(['seat', 'run', '--license', ten, '--json', '--', 'licadm-no-such-program', '--flag'], {env: env(s)}))
-    expect(fails(missing, 3)).toMatchObject({code: 'COMMAND_NOT_FOUND', message: 'cannot run "licadm-no-such-program": no such program'})
+    expect(fails(missing, 3)).toMatchObject({code: 'COMMAND_NOT_FOUND', message: 'cannot run "licadm-no-such-program": no such program', details: {released: true, lease: expect.stringMatching(/^lse_/)}})
     expect(await used(s, ten)).toBe(0)
+    const told = await collect(spawnLicadm(['seat', 'run', '--license', ten, '--', 'licadm-no-such-program'], {env: env(s)}))
+    expect(told.code).toBe(3)
+    expect(told.stderr).toMatch(/^licadm: holding a seat of license .*\nlicadm: released lease lse_\S+\n(.|\n)*cannot run "licadm-no-such-program": no such program/m)
 
     const none = await collect(spawnLicadm(['seat', 'run', '--license', ten, '--json'], {env: env(s)}))
     expect(fails(none, 2).message).toBe('give the command to run after "--"')

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
 import {seatCheckoutFlags, seatServerFlags, seatTargetFlags} from '../../cli/server-flags.js'
-import {UsageError, type LicadmError} from '../../domain/errors.js'
+import {LicadmError, UsageError} from '../../domain/errors.js'
 
 export default class SeatRun extends BaseCommand<typeof SeatRun> {
   static override summary = 'Run a command while it holds a floating seat: check out, keep the lease, release when it ends.'
@@ -68,6 +68,11 @@ licadm's own lines go to standard error; with --json, one JSON object follows th
     try {
       const seat = await seats.checkout({...target, seats: this.flags.seats, process: this.flags.process ?? `licadm:${process.pid}`}, await checkoutWait(this.flags.wait, say))
       say?.(`holding ${seat.lease.seats === 1 ? 'a seat' : `${seat.lease.seats} seats`} of license ${seat.lease.licenseId} (lease ${seat.id}) for ${this.command.join(' ')}`)
+      const release = async () => {
+        const released = lost ? false : await seat.release()
+        say?.(released ? `released lease ${seat.id}` : `lease ${seat.id} was no longer held`)
+        return released
+      }
       const ended = await runHolding(this.command, {LICADM_LEASE_ID: seat.id, LICADM_LICENSE_ID: seat.lease.licenseId}, (stop) => {
         onLost = (error) => {
           process.stderr.write(`licadm: ${error.message}${this.flags['keep-on-lost'] ? '; the command runs on without a seat' : '; stopping the command'}\n`)
@@ -75,9 +80,13 @@ licadm's own lines go to standard error; with --json, one JSON object follows th
         }
         // Lost between the checkout and the start: said and acted on now.
         if (lost) onLost(lost)
+      }).catch(async (error: unknown) => {
+        // The command never ran: its seat is given back and the refusal says so.
+        if (!(error instanceof LicadmError)) throw error
+        const released = await release()
+        throw new LicadmError(error.code, error.exit, error.message, {hint: error.hint, details: {...error.details, lease: seat.id, released}})
       })
-      const released = lost ? false : await seat.release()
-      say?.(released ? `released lease ${seat.id}` : `lease ${seat.id} was no longer held`)
+      const released = await release()
       process.exitCode = lost && !this.flags['keep-on-lost'] ? lost.exit : ended.status
       return {
         lease: seat.lease,
