@@ -1,5 +1,5 @@
 import {LIMITS} from '../domain/license.js'
-import {parseUint} from '../domain/values.js'
+import {parseText, parseUint} from '../domain/values.js'
 
 /**
  * Question definitions, validated with the same rules as the flags they stand for; tested with
@@ -23,9 +23,7 @@ export const questions = {
   },
   vendorName: {
     message: 'Vendor name',
-    validate: validWith((v) => {
-      if (v.trim() === '' || v.trim().length > 200) throw new Error('give 1 to 200 characters')
-    }),
+    validate: validWith((v) => parseText(v, 'vendor name', {required: true})),
   },
   productCode: {
     message: 'Product code (1 to 4294967295)',
@@ -33,9 +31,7 @@ export const questions = {
   },
   productName: {
     message: 'Product name',
-    validate: validWith((v) => {
-      if (v.trim() === '' || v.trim().length > 200) throw new Error('give 1 to 200 characters')
-    }),
+    validate: validWith((v) => parseText(v, 'product name', {required: true})),
   },
   passphrase: {message: 'Passphrase for the signing key', mask: '*'},
   newPassphrase: {

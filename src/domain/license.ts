@@ -1,5 +1,5 @@
 import {InvalidValueError} from './errors.js'
-import {parseInstant, parseUint} from './values.js'
+import {parseInstant, parseText, parseUint} from './values.js'
 
 export const LICENSE_KINDS = ['single', 'concurrent'] as const
 export type LicenseKind = (typeof LICENSE_KINDS)[number]
@@ -118,13 +118,7 @@ export function parseKind(v: unknown, flag: string): LicenseKind {
 }
 
 function parseCustomer(v: unknown, flag: string): string | null {
-  if (isBlank(v)) return null
-  if (typeof v !== 'string') throw new InvalidValueError(flag, 'must be text')
-  const s = v.trim()
-  if (s.length > LIMITS.customerLength) {
-    throw new InvalidValueError(flag, `is ${s.length} characters long; at most ${LIMITS.customerLength} are accepted`)
-  }
-  return s
+  return parseText(v, flag, {max: LIMITS.customerLength}) ?? null
 }
 
 const META_KEY = /^[A-Za-z0-9_.-]{1,64}$/

@@ -23,9 +23,6 @@ export const SEAT_RANGES = {
   reservedSeats: {min: 1, max: LIMITS.quantity.max},
 } as const
 
-/** The most characters of a user, host or process name, a lease or license id, or a rule's pattern. */
-export const SEAT_TEXT_MAX = 200
-
 /**
  * The refusals a waiting checkout waits after (client and server): no seat is free, or the user
  * holds the most a license's policy allows; a seat may be released in the meantime.

@@ -1,7 +1,7 @@
 import {BlockList, isIP} from 'node:net'
 
 import {InvalidValueError} from './errors.js'
-import {SEAT_TEXT_MAX} from './seat-policy.js'
+import {parseText} from './values.js'
 
 /**
  * Who an access rule or a seat reservation names: a user or a host by pattern (wildcards, any case),
@@ -25,8 +25,7 @@ export function checkSubject(subject: string): RuleSubject {
 
 /** A user or host pattern (wildcards), or an address or CIDR block for `address`. */
 export function checkPattern(subject: RuleSubject, value: unknown): string {
-  const pattern = String(value ?? '').trim()
-  if (pattern === '' || pattern.length > SEAT_TEXT_MAX) throw new InvalidValueError('pattern', `give 1 to ${SEAT_TEXT_MAX} characters`)
+  const pattern = parseText(typeof value === 'number' ? String(value) : value, 'pattern', {required: true, blank: 'refuse'})!
   if (subject === 'address') addressBlock(pattern)
   return pattern
 }

@@ -15,6 +15,26 @@ export function optionalText(v: unknown, flag: string): string | undefined {
   return v
 }
 
+/** The most characters a name or other short text may have: a user's, a product's, a seat holder's… */
+export const TEXT_MAX = 200
+
+/**
+ * A name or other short text from a flag or a JSON value, trimmed, of 1 to `max` characters (default
+ * TEXT_MAX), refused naming the flag. Absent is undefined, or refused when `required`; a blank value
+ * counts as absent unless `blank` is 'refuse'.
+ */
+export function parseText(v: unknown, flag: string, options: {required?: boolean; blank?: 'absent' | 'refuse'; max?: number} = {}): string | undefined {
+  const max = options.max ?? TEXT_MAX
+  const text = optionalText(v, flag)?.trim()
+  if (text === undefined || (text === '' && options.blank !== 'refuse')) {
+    if (options.required) throw new InvalidValueError(flag, `is required (1 to ${max} characters)`)
+    return undefined
+  }
+  if (text === '') throw new InvalidValueError(flag, `is blank: give 1 to ${max} characters`)
+  if (text.length > max) throw new InvalidValueError(flag, `is ${text.length} characters long: give 1 to ${max}`, {details: {max}})
+  return text
+}
+
 /**
  * An unsigned integer from a flag, a CSV cell or a JSON value, refused with the flag's name and the
  * accepted range. `hex` also accepts `0x…` (feature maps are bit masks).

@@ -1,6 +1,7 @@
 import {createPublicKey, type KeyObject} from 'node:crypto'
 
 import {InvalidValueError, VerificationError} from '../domain/errors.js'
+import {TEXT_MAX} from '../domain/values.js'
 import {armor, dearmor} from '../crypto/armor.js'
 import {decodeCompact, signCompact, verifyCompact} from '../crypto/jws.js'
 import {keyId, type Signer} from '../crypto/keys.js'
@@ -59,7 +60,6 @@ function readKeys(sig: string, enc: string): KeyObject | undefined {
   }
 }
 
-const IDENTITY_TEXT_MAX = 200
 
 /**
  * A device identity handed over as an object (a remote activation sends the one its file held):
@@ -68,8 +68,8 @@ const IDENTITY_TEXT_MAX = 200
 export function checkIdentity(value: unknown): DeviceIdentity {
   const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>
   const fields = ['fingerprint', 'name', 'platform', 'signKey', 'encKey'] as const
-  const bad = fields.filter((f) => typeof v[f] !== 'string' || v[f] === '' || (v[f] as string).length > IDENTITY_TEXT_MAX)
-  if (bad.length > 0) throw new InvalidValueError('identity', `the device identity needs ${bad.join(', ')} (1 to ${IDENTITY_TEXT_MAX} characters each)`)
+  const bad = fields.filter((f) => typeof v[f] !== 'string' || v[f] === '' || (v[f] as string).length > TEXT_MAX)
+  if (bad.length > 0) throw new InvalidValueError('identity', `the device identity needs ${bad.join(', ')} (1 to ${TEXT_MAX} characters each)`)
   const identity = Object.fromEntries(fields.map((f) => [f, v[f]])) as unknown as DeviceIdentity
   if (!readKeys(identity.signKey, identity.encKey)) throw new InvalidValueError('identity', 'the device identity holds unreadable public keys (signKey Ed25519, encKey X25519, raw in base64url)')
   return identity

@@ -5,7 +5,7 @@ import {Worker} from 'node:worker_threads'
 import {epochSeconds} from '../domain/clock.js'
 import {LicadmError, ExitCode, InvalidValueError} from '../domain/errors.js'
 import {LIMITS, parseLicenseSpec, type LicenseInput} from '../domain/license.js'
-import {parseUint} from '../domain/values.js'
+import {parseText, parseUint} from '../domain/values.js'
 import {parseCsv} from '../formats/csv.js'
 import type {ServiceContext} from './context.js'
 import {ED25519_SIGNER_SOURCE, ed25519Signer, sodiumPath, type Ed25519Sign} from '../crypto/ed25519.js'
@@ -184,8 +184,8 @@ export class BulkIssuer {
           const spec = parseLicenseSpec(row.input, now, columnLabel)
           // An empty cell means the default, one license.
           const count = parseUint(row.count, 'count', LIMITS.count) ?? 1
-          const key = row.key === undefined || row.key === null || row.key === '' ? `${baseKey}#${row.line}` : String(row.key).trim()
-          if (key.length > 200) throw new InvalidValueError('idempotency_key', 'give at most 200 characters')
+          // An empty cell means the line's own key.
+          const key = (row.key === undefined || row.key === null ? undefined : parseText(String(row.key), 'idempotency_key')) ?? `${baseKey}#${row.line}`
           const dup = keysSeen.get(key)
           if (dup !== undefined) throw new InvalidValueError('idempotency_key', `"${key}" is used again (first on line ${dup})`)
           keysSeen.set(key, row.line)

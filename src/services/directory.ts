@@ -2,7 +2,7 @@ import {epochSeconds} from '../domain/clock.js'
 import {GROUP_ROLES, type GroupRole} from '../domain/container.js'
 import {ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
 import {newId} from '../domain/ids.js'
-import {optionalText} from '../domain/values.js'
+import {parseText} from '../domain/values.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
@@ -45,13 +45,7 @@ export function parseEmail(v: unknown, flag = '--email'): string {
 }
 
 function parseName(v: unknown, flag: string, required: boolean): string | null {
-  const name = optionalText(v, flag)?.trim() ?? ''
-  if (name === '') {
-    if (required) throw new InvalidValueError(flag, 'is required (1 to 200 characters)')
-    return null
-  }
-  if (name.length > 200) throw new InvalidValueError(flag, 'give at most 200 characters')
-  return name
+  return parseText(v, flag, {required}) ?? null
 }
 
 /** Users and groups: who containers are handed to. */

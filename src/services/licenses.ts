@@ -14,7 +14,7 @@ import {
   type LicenseStatus,
 } from '../domain/license.js'
 import {looksLikeTicket, parseTicket, ticketEntropy, ticketFromEntropy} from '../domain/ticket.js'
-import {parseInstant, parseUint} from '../domain/values.js'
+import {parseInstant, parseText, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
 import {armorLicense, LICENSE_TYP, licenseClaims, peekLicense, signLicense, verifyLicenseFile, type LicenseClaims, type Vendor} from '../formats/license.js'
 import type {LicenseTable} from '../store/schema.js'
@@ -113,7 +113,7 @@ export class LicenseService {
     const spec = parseLicenseSpec(input, now)
     // A blank value (an empty flag or cell) means the default, one license.
     const count = parseUint(options.count, '--count', LIMITS.count) ?? 1
-    const key = options.idempotencyKey === undefined ? null : checkKey(options.idempotencyKey, '--idempotency-key')
+    const key = options.idempotencyKey === undefined ? null : parseText(options.idempotencyKey, '--idempotency-key', {required: true, blank: 'refuse'})!
     if ((await this.missingProducts([spec.productCode])).length > 0) {
       throw new NotFoundError('product', spec.productCode, {
         hint: `Create it with "licadm product create --code ${spec.productCode} --name …", or check --product.`,
@@ -440,11 +440,6 @@ const sha256: (text: string) => string =
     ? (text) => crypto.hash('sha256', text, 'base64url')
     : (text) => crypto.createHash('sha256').update(text).digest('base64url')
 
-function checkKey(key: string, flag: string): string {
-  const k = key.trim()
-  if (k === '' || k.length > 200) throw new InvalidValueError(flag, 'give 1 to 200 characters')
-  return k
-}
 
 
 /** One part of a compact JWS: the base64url of an object's JSON, as signCompact encodes it. */

@@ -1,7 +1,7 @@
 import {epochSeconds} from '../domain/clock.js'
-import {ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
+import {ConflictError, NotFoundError} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
-import {optionalText, parseUint} from '../domain/values.js'
+import {parseText, parseUint} from '../domain/values.js'
 import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
 
@@ -18,8 +18,7 @@ export class ProductService {
 
   async create(input: {code: unknown; name: string}): Promise<Product> {
     const code = parseUint(input.code, '--code', LIMITS.code, {required: true})!
-    const name = optionalText(input.name, '--name')?.trim() ?? ''
-    if (name === '' || name.length > 200) throw new InvalidValueError('--name', 'give 1 to 200 characters')
+    const name = parseText(input.name, '--name', {required: true})!
     const now = epochSeconds(this.ctx.clock)
     await this.ctx.store.write(async (tx) => {
       const existing = await tx.selectFrom('products').select('name').where('code', '=', code).executeTakeFirst()

@@ -4,8 +4,7 @@
  */
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
-import {SEAT_TEXT_MAX} from '../domain/seat-policy.js'
-import {isoSeconds, optionalText, parseUint} from '../domain/values.js'
+import {isoSeconds, parseText, parseUint} from '../domain/values.js'
 import type {LeaseTable, SeatMode} from '../store/schema-seats.js'
 import type {CheckoutInput, Lease, Requester} from './seats.js'
 
@@ -104,14 +103,7 @@ export function leaseNotFound(id: string): LicadmError {
 }
 
 export function checkText(v: unknown, name: string, required: boolean): string | undefined {
-  const text = optionalText(v, name)
-  if (text === undefined) {
-    if (required) throw new InvalidValueError(name, `is required (1 to ${SEAT_TEXT_MAX} characters)`)
-    return undefined
-  }
-  const s = text.trim()
-  if (s === '' || s.length > SEAT_TEXT_MAX) throw new InvalidValueError(name, `give 1 to ${SEAT_TEXT_MAX} characters`)
-  return s
+  return parseText(v, name, {required, blank: 'refuse'})
 }
 
 export function checkId(v: unknown, name: string): string {

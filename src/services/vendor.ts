@@ -2,9 +2,9 @@ import {createPublicKey, type KeyObject} from 'node:crypto'
 import {rmSync} from 'node:fs'
 
 import {epochSeconds} from '../domain/clock.js'
-import {ConflictError, InvalidValueError, LicadmError, ExitCode, NotFoundError} from '../domain/errors.js'
+import {ConflictError, LicadmError, ExitCode, NotFoundError} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
-import {parseUint} from '../domain/values.js'
+import {parseText, parseUint} from '../domain/values.js'
 import {generateSigningKey, keyId, publicJwk, publicKeyPem, type PublicJwk, type Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
 import {appendAudit} from './audit.js'
@@ -35,9 +35,7 @@ export interface VendorLabels {
 /** A vendor code and name checked: the code in range, the name 1 to 200 characters once trimmed. */
 export function vendorIdentity(code: unknown, name: unknown, labels: VendorLabels = {code: '--vendor-code', name: '--name'}): Vendor {
   const checkedCode = parseUint(code, labels.code, LIMITS.code, {required: true})!
-  const checkedName = typeof name === 'string' ? name.trim() : ''
-  if (checkedName === '' || checkedName.length > 200) throw new InvalidValueError(labels.name, "give the vendor's name, 1 to 200 characters")
-  return {code: checkedCode, name: checkedName}
+  return {code: checkedCode, name: parseText(name, labels.name, {required: true})!}
 }
 
 /** The vendor of a profile and its signing keys. */

@@ -2,7 +2,7 @@ import {writeFileSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {describeRun, fails, ok, openStoreReadOnly, sandbox, type RunResult} from '../helpers/cli.js'
+import {describeRun, ok, openStoreReadOnly, sandbox, type RunResult} from '../helpers/cli.js'
 import {runIn} from '../helpers/in-process.js'
 
 const TICKET = /^[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){4}$/

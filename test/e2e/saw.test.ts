@@ -52,7 +52,7 @@ describe('a SAW file read with jose', () => {
     // The other device's key cannot read it.
     await expect(compactDecrypt(payload.cred as string, createPrivateKey(readFileSync(join(b.dir, 'enc.pem'), 'utf8')))).rejects.toThrow()
     // A byte changed in the payload: jose refuses the signature too.
-    const [h, p, s] = jws.split('.')
+    const [h, , s] = jws.split('.')
     const changed = `${h}.${Buffer.from(JSON.stringify({...payload, gen: 2})).toString('base64url')}.${s}`
     await expect(compactVerify(changed, vendorKey)).rejects.toThrow()
     const applied = await a.spawn(['saw', 'apply', sawPath, '--json'])

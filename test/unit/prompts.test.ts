@@ -41,16 +41,16 @@ describe('questions.vendorName and productName', () => {
     const {answer, events, getScreen} = await render(input, questions.vendorName)
     events.keypress('enter')
     await new Promise((r) => setTimeout(r, 0))
-    expect(getScreen()).toContain('give 1 to 200 characters')
+    expect(getScreen()).toContain('vendor name: is required (1 to 200 characters)')
     events.type('Acme Software')
     events.keypress('enter')
     await expect(answer).resolves.toBe('Acme Software')
   })
 
   it('refuses names over 200 characters', () => {
-    expect(questions.vendorName.validate('x'.repeat(201))).toBe('give 1 to 200 characters')
+    expect(questions.vendorName.validate('x'.repeat(201))).toBe('vendor name: is 201 characters long: give 1 to 200')
     expect(questions.productName.validate('x'.repeat(200))).toBe(true)
-    expect(questions.productName.validate('   ')).toBe('give 1 to 200 characters')
+    expect(questions.productName.validate('   ')).toBe('product name: is required (1 to 200 characters)')
   })
 })
 

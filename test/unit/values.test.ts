@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {InvalidValueError} from '../../src/domain/errors.js'
-import {formatDuration, isoSeconds, parseDuration, parseDurationFlag, parseInstant, parseUint} from '../../src/domain/values.js'
+import {formatDuration, isoSeconds, parseDuration, parseDurationFlag, parseInstant, parseText, parseUint, TEXT_MAX} from '../../src/domain/values.js'
 
 const RANGE = {min: 1, max: 1_000_000}
 const U32 = {min: 0, max: 0xffff_ffff}
@@ -15,6 +15,28 @@ function refused(fn: () => unknown): InvalidValueError {
   }
   throw new Error('expected a refusal')
 }
+
+describe('parseText', () => {
+  it('trims a name; a blank one is absent, or refused when asked; a required one must be given', () => {
+    expect(parseText('  Acme  ', '--name')).toBe('Acme')
+    expect(parseText(undefined, '--name')).toBeUndefined()
+    expect(parseText(null, '--name')).toBeUndefined()
+    expect(parseText('   ', '--name')).toBeUndefined()
+    expect(refused(() => parseText('   ', '--name', {required: true})).message).toBe('--name: is required (1 to 200 characters)')
+    expect(refused(() => parseText(undefined, '--user', {required: true, blank: 'refuse'})).message).toBe('--user: is required (1 to 200 characters)')
+    expect(refused(() => parseText(' ', '--user', {blank: 'refuse'})).message).toBe('--user: is blank: give 1 to 200 characters')
+  })
+
+  it('refuses more than TEXT_MAX characters (or max) once trimmed, and anything but a string', () => {
+    expect(parseText(` ${'x'.repeat(TEXT_MAX)} `, '--name')).toHaveLength(TEXT_MAX)
+    const long = refused(() => parseText('x'.repeat(TEXT_MAX + 1), '--name'))
+    expect(long.message).toBe(`--name: is ${TEXT_MAX + 1} characters long: give 1 to ${TEXT_MAX}`)
+    expect(long.details).toMatchObject({flag: '--name', max: TEXT_MAX})
+    expect(refused(() => parseText('abcd', '--code', {max: 3})).message).toBe('--code: is 4 characters long: give 1 to 3')
+    expect(refused(() => parseText(42, '--name')).message).toBe('--name: expected a string')
+    expect(refused(() => parseText({}, '--name', {required: true})).message).toBe('--name: expected a string')
+  })
+})
 
 describe('parseUint', () => {
   it('accepts whole numbers as text or JSON numbers, with spaces, + and _ separators', () => {
