@@ -197,6 +197,10 @@ describe('bulk issuance', () => {
     const b = await backend.bulk.run('product\r\n8\r\n', 'csv', {idempotencyKey: 'run-1'})
     expect(b.alreadyIssued).toBe(1)
     expect(b.licenses[0].id).toBe(a.licenses[0].id)
+    // Blank key cells are no key: each row is keyed by its line, and none is taken for another.
+    const blank = await backend.bulk.run('product,idempotency_key\n8,  \n8,\t\n', 'csv', {idempotencyKey: 'run-2'})
+    expect(blank).toMatchObject({issued: 2, alreadyIssued: 0})
+    expect(blank.licenses.map((l) => l.key)).toEqual(['run-2#2', 'run-2#3'])
   })
 
   it('issues more rows than one chunk holds, in several chunks', async () => {
