@@ -118,14 +118,22 @@ export function parseInstant(v: unknown, flag: string, baseSeconds: number): num
   )
 }
 
+/** A day given as YYYY-MM-DD (a report's first or last day), checked to be a real calendar day. */
+export function parseDay(v: unknown, flag: string): string {
+  const day = optionalText(v, flag)?.trim() ?? ''
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !isCalendarDay(day)) throw new InvalidValueError(flag, `"${day}" is not a day: give YYYY-MM-DD`)
+  return day
+}
+
+/** Whether a YYYY-MM-DD day exists: Date.parse would roll 2027-02-31 over to March 3rd. */
+function isCalendarDay(day: string): boolean {
+  const date = new Date(`${day}T00:00:00Z`)
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === day
+}
+
 function checkedDate(iso: string, original: string, flag: string): number {
   const ms = Date.parse(iso)
-  // Date.parse rolls 2027-02-31 over to March 3rd; the day must exist in its month.
-  const [year, month, day] = iso.slice(0, 10).split('-').map(Number)
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate()
-  if (Number.isNaN(ms) || month < 1 || month > 12 || day < 1 || day > daysInMonth) {
-    throw new InvalidValueError(flag, `"${original}" is not a valid calendar date`)
-  }
+  if (Number.isNaN(ms) || !isCalendarDay(iso.slice(0, 10))) throw new InvalidValueError(flag, `"${original}" is not a valid calendar date`)
   // Signed files carry times as epoch seconds, which verifiers require to be 0 or more.
   if (ms < 0) throw new InvalidValueError(flag, `"${original}" is before 1970-01-01`)
   return Math.floor(ms / 1000)

@@ -1,4 +1,3 @@
-import {InvalidValueError} from '../domain/errors.js'
 import type {SyncSql} from '../store/store.js'
 
 const DAY_SECONDS = 86_400
@@ -12,13 +11,6 @@ export const USAGE_DAYS = {min: 1, max: USAGE_RETENTION_DAYS} as const
 /** The day (UTC) of a time in epoch seconds, as YYYY-MM-DD. */
 export function isoDay(epochSeconds: number): string {
   return new Date(Math.floor(epochSeconds / DAY_SECONDS) * DAY_SECONDS * 1000).toISOString().slice(0, 10)
-}
-
-/** A YYYY-MM-DD day given by a user, checked (a real calendar day). */
-export function parseDay(value: string, name: string): string {
-  const day = /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T00:00:00Z`) : null
-  if (!day || Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== value) throw new InvalidValueError(name, `"${value}" is not a day: give YYYY-MM-DD`)
-  return value
 }
 
 /** The day `days` before (negative: after) a YYYY-MM-DD day. */

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {InvalidValueError} from '../../src/domain/errors.js'
-import {formatDuration, isoSeconds, parseDuration, parseDurationFlag, parseInstant, parseText, parseUint, TEXT_MAX} from '../../src/domain/values.js'
+import {formatDuration, isoSeconds, parseDuration, parseDurationFlag, parseDay, parseInstant, parseText, parseUint, TEXT_MAX} from '../../src/domain/values.js'
 
 const RANGE = {min: 1, max: 1_000_000}
 const U32 = {min: 0, max: 0xffff_ffff}
@@ -35,6 +35,18 @@ describe('parseText', () => {
     expect(refused(() => parseText('abcd', '--code', {max: 3})).message).toBe('--code: is 4 characters long: give 1 to 3')
     expect(refused(() => parseText(42, '--name')).message).toBe('--name: expected a string')
     expect(refused(() => parseText({}, '--name', {required: true})).message).toBe('--name: expected a string')
+  })
+})
+
+describe('parseDay', () => {
+  it('takes a real YYYY-MM-DD day and refuses any other, as parseInstant refuses impossible dates', () => {
+    expect(parseDay('2028-02-29', '--since')).toBe('2028-02-29')
+    expect(parseDay(' 2026-12-31 ', '--until')).toBe('2026-12-31')
+    for (const bad of ['2027-02-29', '2026-04-31', '2026-13-01', '2026-00-10', '2026-1-1', '2026-01-01T00:00:00Z', 'yesterday', '']) {
+      expect(refused(() => parseDay(bad, '--since')).message).toBe(`--since: "${bad}" is not a day: give YYYY-MM-DD`)
+      if (/^\d{4}-\d{2}-\d{2}$/.test(bad)) expect(refused(() => parseInstant(bad, '--expires', 0)).message).toMatch(/is not a valid calendar date/)
+    }
+    expect(refused(() => parseDay(20_260_101, '--since')).message).toBe('--since: expected a string')
   })
 })
 
