@@ -148,9 +148,28 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
     ['an expired token', bearer(t.expired), 'expired-token'],
   ]
 
+  /**
+   * Each route as written, and with the first letter of its path after /v1/ percent-encoded
+   * (/v1/%61dmin/rules): the router decodes it and reaches the same handler, so it must be as guarded.
+   */
+  const spellings = (routes: Array<[InjectOptions['method'], string, unknown?]>) =>
+    routes.flatMap(([method, url, body]) => [
+      [method, url, body],
+      [method, `/v1/%${url.charCodeAt(4).toString(16)}${url.slice(5)}`, body],
+    ]) as Array<[InjectOptions['method'], string, unknown?]>
+
+  it('the percent-encoded spelling of a route reaches the same handler (so the guard of each route is tested under both)', async () => {
+    const spelled = spellings(adminRoutes())[3][1]
+    expect(spelled).toBe('/v1/%61dmin/rules')
+    const a = await call(s, 'GET', spelled, {auth: bearer(t.vendor)})
+    expect(a.status).toBe(200)
+    expect(a.json.result.products).toEqual((await call(s, 'GET', '/v1/admin/rules', {auth: bearer(t.vendor)})).json.result.products)
+    expect((await call(s, 'GET', '/v1/%6Ceases', {auth: bearer(t.client)})).status).toBe(200)
+  })
+
   it('401 for a missing, malformed, unknown, revoked or expired token on every route', async () => {
     const before = await snapshot(s)
-    for (const [method, url, body] of [...seatRoutes(), ...adminRoutes()]) {
+    for (const [method, url, body] of spellings([...seatRoutes(), ...adminRoutes()])) {
       for (const [what, auth, reason] of unauthenticated()) {
         const a = await call(s, method, url, {auth, body})
         const label = `${method} ${url} with ${what}`
@@ -182,10 +201,10 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
       expect(a.json.error.message, label).toMatch(new RegExp(`has role ${role}; this needs a`))
     }
     const groupAdmins = [bearer(t.groupAdmin), bearer(t.otherGroupAdmin), bearer(SEED_GROUP_ADMIN)]
-    for (const [method, url, body] of seatRoutes()) {
+    for (const [method, url, body] of spellings(seatRoutes())) {
       for (const auth of groupAdmins) check(await call(s, method, url, {auth, body}), `${method} ${url}`, 'group-admin')
     }
-    for (const [method, url, body] of adminRoutes()) {
+    for (const [method, url, body] of spellings(adminRoutes())) {
       for (const auth of groupAdmins) check(await call(s, method, url, {auth, body}), `${method} ${url}`, 'group-admin')
       // An enterprise container's credential is a client of its own container's seats only.
       const container = await call(s, method, url, {auth: bearer(t.container), body})

@@ -6,8 +6,10 @@ import {defaultBody, idParams, policyBody, productParams, reservationBody, reser
 /** Administration with a vendor token: force-release, access rules, seat policies, seat reservations, the usage report. */
 export async function adminRoutes(app: FastifyInstance): Promise<void> {
   const {seats} = app.licadm
+  // Every route of this plugin, however its path is spelled (the router decodes %XX, request.url
+  // does not): the hook is this plugin's own, so it runs for its routes only.
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/admin/')) await app.licadm.authorize(request, 'vendor')
+    await app.licadm.authorize(request, 'vendor')
   })
 
   app.delete<{Params: {id: string}}>('/v1/admin/leases/:id', {schema: {params: idParams}}, async (request) => ok({lease: await seats.forceRelease(request.params.id)}))
