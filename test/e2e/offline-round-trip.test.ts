@@ -5,7 +5,7 @@
  * container; the files read by `jose` as standard JWS; `activation inspect` on each kind; help.
  * (Refusals: offline-refusals.test.ts; device clock: offline-device-clock.test.ts.)
  */
-import {writeFileSync} from 'node:fs'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 
 import {compactVerify, importJWK, importSPKI} from 'jose'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -46,6 +46,14 @@ describe('offline activation round trip', {timeout: SLOW}, () => {
     expect(JSON.stringify(shown)).toContain('SIM-DEV-0001')
     expect(ok(await vendor(['license', 'show', L1, '--json'])).license.status).toBe('assigned')
     expect(ok(await vendor(['device', 'show', 'SIM-DEV-0001', '--json'])).device.activations).toEqual([expect.objectContaining({serial: container1, state: 'active'})])
+
+    // A receipt file that is there already (no --force) is refused before the update is applied:
+    // an update applied without its receipt could not be confirmed.
+    writeFileSync(file('rc1.receipt'), 'keep me')
+    expect(fails(await dev1(['activation', 'apply', file('u1.update'), '--receipt', file('rc1.receipt'), '--json']), 4)).toMatchObject({code: 'FILE_EXISTS', details: {flag: '--receipt'}})
+    expect(ok(await dev1(['device', 'licenses', '--json'])).licenses).toEqual([])
+    expect(readFileSync(file('rc1.receipt'), 'utf8')).toBe('keep me')
+    rmSync(file('rc1.receipt'))
 
     const applied = ok(await dev1(['activation', 'apply', file('u1.update'), '--receipt', file('rc1.receipt'), '--json']))
     expect(applied).toMatchObject({container: container1, counter: 1, removed: [], returned: null, receiptPath: file('rc1.receipt')})

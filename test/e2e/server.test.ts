@@ -131,6 +131,12 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(denied.code).toBe('FORBIDDEN')
     const borrow = ok(await sb.run(['seat', 'borrow', '--license', license, '--duration', '2d', '--out', sb.path('x.borrow'), '--json'], {env}))
     expect(borrow.borrow.kind).toBe('borrow')
+    // A file that is there already (no --force) is refused before anything is borrowed.
+    const usedBefore = ok(await sb.run(['seat', 'list', '--json'], {env})).licenses[0].used
+    const exists = fails(await sb.run(['seat', 'borrow', '--license', license, '--duration', '2d', '--out', sb.path('x.borrow'), '--json'], {env}), 4)
+    expect(exists).toMatchObject({code: 'FILE_EXISTS', message: expect.stringMatching(/x\.borrow exists already; nothing was changed/)})
+    expect(fails(await sb.run(['seat', 'borrow', '--license', license, '--duration', '2d', '--out', sb.path('no-such-dir', 'y.borrow'), '--json'], {env}), 2).code).toBe('INVALID_VALUE')
+    expect(ok(await sb.run(['seat', 'list', '--json'], {env})).licenses[0].used).toBe(usedBefore)
     // A changed borrow file is refused when the vendor key is given, and returns nothing.
     const armored = readFileSync(sb.path('x.borrow'), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('')
     const [h, p, sig] = Buffer.from(armored, 'base64').toString().split('.')

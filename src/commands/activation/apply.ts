@@ -24,6 +24,8 @@ Refusals, each with its own exit status: another device or container (18), appli
   }
 
   async run() {
+    // Checked first: an update applied without its receipt written could not be confirmed.
+    if (this.flags.receipt) (await import('../../cli/credentials.js')).checkWritable(this.flags.receipt, '--receipt', this.flags.force)
     const {readInput} = await import('../../cli/files.js')
     const {applyUpdate, vendorKeysOf} = await import('../../device/offline.js')
     const text = readInput(this.args.file, 'update file')
@@ -39,7 +41,7 @@ Refusals, each with its own exit status: another device or container (18), appli
     if (applied.superseded.length > 0) log(`Older requests made stale by this update: ${applied.superseded.join(', ')} (make a new request if still needed)`)
     if (this.flags.receipt) {
       const {writeOutput} = await import('../../cli/files.js')
-      writeOutput(this.flags.receipt, applied.receipt, {force: this.flags.force})
+      writeOutput(this.flags.receipt, applied.receipt, {force: this.flags.force, flag: '--receipt'})
       log(`Receipt for the vendor ("activation confirm"): ${this.flags.receipt}`)
     } else if (!this.jsonEnabled()) {
       process.stdout.write(applied.receipt)

@@ -32,6 +32,8 @@ Refusals: unknown device (11) or another key than the one registered (11), deact
   }
 
   async run() {
+    // Checked first: the file must be writable before anything is recorded.
+    if (this.flags.out) (await import('../../cli/credentials.js')).checkWritable(this.flags.out, '--out', this.flags.force)
     const {readInput} = await import('../../cli/files.js')
     const {parseDurationFlag} = await import('../../domain/values.js')
     const text = readInput(this.args.file, 'request file')

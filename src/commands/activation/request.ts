@@ -23,6 +23,8 @@ export default class ActivationRequest extends BaseCommand<typeof ActivationRequ
   }
 
   async run() {
+    // Checked first: the file must be writable before anything is recorded.
+    if (this.flags.out) (await import('../../cli/credentials.js')).checkWritable(this.flags.out, '--out', this.flags.force)
     const {makeRequest} = await import('../../device/offline.js')
     const {parseUint} = await import('../../domain/values.js')
     const {LIMITS} = await import('../../domain/license.js')

@@ -19,6 +19,8 @@ Asking again for the same license hands out the same return request.`
   }
 
   async run() {
+    // Checked first: the file must be writable before anything is recorded.
+    if (this.flags.out) (await import('../../cli/credentials.js')).checkWritable(this.flags.out, '--out', this.flags.force)
     const {makeReturn} = await import('../../device/offline.js')
     const store = await this.deviceStore()
     const made = makeReturn(store, this.flags.license, Math.floor(this.clock().now() / 1000))

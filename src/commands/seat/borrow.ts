@@ -27,6 +27,8 @@ export default class SeatBorrow extends BaseCommand<typeof SeatBorrow> {
     const {parseDurationFlag} = await import('../../domain/values.js')
     const {SEAT_RANGES} = await import('../../domain/seat-policy.js')
     const target = parseTarget(this.flags)
+    // Checked before the seat is borrowed: a file that cannot be written must not strand the seat.
+    if (this.flags.out) (await import('../../cli/credentials.js')).checkWritable(this.flags.out, '--out', this.flags.force)
     const duration = parseDurationFlag(this.flags.duration, '--duration', SEAT_RANGES.borrowSeconds)
     const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const holder = await defaultHolder()
@@ -34,7 +36,13 @@ export default class SeatBorrow extends BaseCommand<typeof SeatBorrow> {
     const {date} = await import('../../cli/render.js')
     if (this.flags.out) {
       const {writeOutput} = await import('../../cli/files.js')
-      writeOutput(this.flags.out, grant.file, {force: this.flags.force})
+      try {
+        writeOutput(this.flags.out, grant.file, {force: this.flags.force})
+      } catch (error) {
+        // Written by nobody, the borrow would hold its seat for its whole duration.
+        await client.returnBorrow(grant.borrow.id)
+        throw error
+      }
       this.log(`Borrowed ${grant.borrow.id} of license ${grant.borrow.licenseId} until ${date(grant.borrow.expiresAt)}; wrote ${this.flags.out}`)
     } else if (!this.jsonEnabled()) {
       process.stderr.write(`Borrowed ${grant.borrow.id} of license ${grant.borrow.licenseId} until ${date(grant.borrow.expiresAt)}\n`)

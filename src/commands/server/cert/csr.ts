@@ -27,6 +27,8 @@ The CSR asks for the names of the current certificate (localhost, 127.0.0.1 and 
 
   async run() {
     const f = this.flags
+    // Checked first: no server key is made for a CSR that cannot be written.
+    if (f.out) (await import('../../../cli/credentials.js')).checkWritable(f.out, '--out', f.force)
     const certs = await import('../../../crypto/certs.js')
     const {serverDataDir} = await import('../../../cli/server-flags.js')
     const dir = await serverDataDir(f.data, () => this.profiles(), f.profile)
