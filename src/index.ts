@@ -23,7 +23,7 @@ export type {UsageReport, LicenseUsage, UsageDay} from './services/seat-usage.js
 export type {TrustOptions} from './client/transport.js'
 export {containerToken} from './domain/tokens.js'
 export {LEASE_TYP, BORROW_TYP, verifyLeaseToken, verifyBorrowFile, type SeatClaims} from './formats/lease.js'
-export {verifyResponse, SIGNATURE_HEADER, TIME_HEADER} from './formats/response.js'
+export {verifyResponse, requestBinding, SIGNATURE_HEADER, TIME_HEADER, NONCE_HEADER, type RequestBinding} from './formats/response.js'
 
 /** Pinned keys from PEM, JWK or JWKS text, by key id. */
 export function loadPublicKeys(text: string): Map<string, KeyObject> {

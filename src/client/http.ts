@@ -1,8 +1,8 @@
-import type {KeyObject} from 'node:crypto'
+import {randomBytes, type KeyObject} from 'node:crypto'
 
 import {ExitCode, LicadmError} from '../domain/errors.js'
 import {SEAT_RANGES, WAITABLE} from '../domain/seat-policy.js'
-import {SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
+import {NONCE_HEADER, requestBinding, SIGNATURE_HEADER, verifyResponse} from '../formats/response.js'
 import {request as transportRequest, type TransportResponse, type TrustOptions} from './transport.js'
 import type {RuleSubject} from '../domain/seat-subjects.js'
 import type {UsageReport} from '../services/seat-usage.js'
@@ -92,15 +92,19 @@ export class ServerClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<T> {
-    const headers: Record<string, string> = {accept: 'application/json'}
+    // A fresh nonce per request: the server signs its answer for this request only.
+    const nonce = randomBytes(16).toString('base64url')
+    const headers: Record<string, string> = {accept: 'application/json', [NONCE_HEADER]: nonce}
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
+    const url = new URL(`${this.base}${path}`)
+    const sentBody = body === undefined ? undefined : JSON.stringify(body)
     // Network failures and untrusted certificates are refused there (exit 8, naming the URL).
     const response: TransportResponse = await transportRequest({
       method,
-      url: `${this.base}${path}`,
+      url,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: sentBody,
       timeoutMs: options.timeoutMs ?? this.options.timeoutMs ?? 10_000,
       trust: this.options.trust,
       signal: options.signal,
@@ -108,7 +112,8 @@ export class ServerClient {
     const {text} = response
     if (this.options.publicKeys) {
       const signature = response.headers[SIGNATURE_HEADER]
-      const verified = verifyResponse(Array.isArray(signature) ? signature[0] : signature, text, response.status, this.options.publicKeys)
+      const sent = requestBinding(nonce, method, this.wirePath(url), sentBody ?? '')
+      const verified = verifyResponse(Array.isArray(signature) ? signature[0] : signature, text, response.status, this.options.publicKeys, sent)
       this.lastTime = {serverTime: verified.serverTime, skewMs: verified.serverTime - Date.now()}
     }
     let json: {ok?: boolean; result?: unknown; error?: {code: string; message: string; exitCode: number; hint?: string; details?: Record<string, unknown>}}
@@ -123,6 +128,15 @@ export class ServerClient {
       throw new LicadmError(e.code, e.exitCode, e.message, {hint: e.hint, details: {...e.details, httpStatus: response.status}})
     }
     return json.result as T
+  }
+
+  /**
+   * The path and query of a request as the server receives it: the base URL's own path (a reverse
+   * proxy's prefix, which it takes off) is not part of it.
+   */
+  private wirePath(url: URL): string {
+    const prefix = new URL(this.base).pathname.replace(/\/+$/, '')
+    return `${url.pathname}${url.search}`.slice(prefix.length)
   }
 
   health(): Promise<{status: string; version: string; uptime: number; serverTime: string}> {

@@ -3,7 +3,7 @@ import Fastify, {type FastifyError, type FastifyInstance, type FastifyReply, typ
 import type {Clock, ManualClock} from '../domain/clock.js'
 import {ExitCode, LicadmError} from '../domain/errors.js'
 import type {Signer} from '../crypto/keys.js'
-import {SIGNATURE_HEADER, signResponse, signResponseAsync, TIME_HEADER} from '../formats/response.js'
+import {isNonce, NONCE_HEADER, requestBinding, SIGNATURE_HEADER, signResponse, signResponseAsync, TIME_HEADER, type RequestBinding} from '../formats/response.js'
 import type {Services} from '../services/backend.js'
 import type {Caller} from '../services/operations.js'
 import type {SeatService} from '../services/seats.js'
@@ -60,7 +60,15 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The token the request authenticated with (null until authorize ran). */
     principal: Principal | null
+    /** The request body as received ('' when none): its response's signature is bound to it. */
+    rawBody: string
   }
+}
+
+/** The binding of a response to its request, when the request sent a nonce (see formats/response.ts). */
+function bindingOf(request: FastifyRequest): RequestBinding | undefined {
+  const nonce = request.headers[NONCE_HEADER]
+  return isNonce(nonce) ? requestBinding(nonce, request.method, request.url, request.rawBody ?? '') : undefined
 }
 
 /** The HTTP status of a refusal: by its code where that says more than its exit status. */
@@ -140,7 +148,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // A URL that does not decode ('/v1/leases/%') is a refusal like any other bad input.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
       // This answer skips the hooks, so it is signed here.
       const refusal = new LicadmError('BAD_URL', ExitCode.usage, `the request URL is malformed: ${error.message}`)
       metrics.refusal(refusal, 400)
@@ -150,13 +158,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         .code(400)
         .header('content-type', 'application/json; charset=utf-8')
         .header(TIME_HEADER, new Date(now).toISOString())
-        .header(SIGNATURE_HEADER, signResponse(body, 400, now, options.signer))
+        .header(SIGNATURE_HEADER, signResponse(body, 400, now, options.signer, bindingOf(request as FastifyRequest)))
         .send(body)
     },
     ajv: {customOptions: {coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false}},
   })
   // JSON only: a text/plain body is refused as an unsupported media type, not parsed as a string.
   app.removeContentTypeParser('text/plain')
+  // Parsed as before, and the body kept as received: the response's signature is bound to it.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', {parseAs: 'string'}, (request, body, done) => {
+    request.rawBody = body as string
+    parseJson(request, body as string, done)
+  })
+  app.decorateRequest('rawBody', '')
   const state: AppState = {ready: false, endpoints: []}
   app.decorateRequest('principal', null)
   app.decorate('licadm', {
@@ -168,13 +184,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   })
 
-  // Every answer carries the server's time and a signature over status, time and body.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // A nonce the client could not check its answer against is refused, not ignored.
+  app.addHook('onRequest', async (request) => {
+    const nonce = request.headers[NONCE_HEADER]
+    if (nonce !== undefined && !isNonce(nonce)) {
+      throw new LicadmError('INVALID_NONCE', ExitCode.usage, `the ${NONCE_HEADER} header must be one value of 16 to 128 base64url characters`)
+    }
+  })
+
+  // Every answer carries the server's time and a signature over status, time and body, and over
+  // the request it answers when the request sent a nonce.
+  app.addHook('onSend', async (request, reply, payload) => {
     const now = options.clock.now()
     const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : payload === null || payload === undefined ? '' : null
     reply.header(TIME_HEADER, new Date(now).toISOString())
     // Signed off the event loop (the server's signing thread): it serves other requests meanwhile.
-    if (body !== null) reply.header(SIGNATURE_HEADER, await signResponseAsync(body, reply.statusCode, now, options.signer))
+    if (body !== null) reply.header(SIGNATURE_HEADER, await signResponseAsync(body, reply.statusCode, now, options.signer, bindingOf(request)))
     return payload
   })
 
