@@ -166,12 +166,21 @@ export class DeviceService {
     })
   }
 
-  async list(filter: {container?: string; user?: string} = {}): Promise<DeviceView[]> {
-    let q = this.ctx.store.db.selectFrom('devices').selectAll().orderBy('name').orderBy('fingerprint')
+  /**
+   * Devices by name. `group` (name or id) keeps the devices activated on that group's containers and
+   * shows only those activations: a group's admin does not learn of other groups' containers.
+   */
+  async list(filter: {container?: string; user?: string; group?: string} = {}): Promise<DeviceView[]> {
+    const db = this.ctx.store.db
+    let q = db.selectFrom('devices').selectAll().orderBy('name').orderBy('fingerprint')
     if (filter.user) q = q.where('user_id', '=', (await this.directory.user(filter.user)).id)
-    if (filter.container) q = q.where('fingerprint', 'in', this.ctx.store.db.selectFrom('activations').select('fingerprint').where('serial', '=', normalizeSerial(filter.container)))
+    if (filter.container) q = q.where('fingerprint', 'in', db.selectFrom('activations').select('fingerprint').where('serial', '=', normalizeSerial(filter.container)))
+    const groupId = filter.group === undefined ? undefined : (await this.directory.group(filter.group)).id
+    if (groupId !== undefined) {
+      q = q.where('fingerprint', 'in', db.selectFrom('activations').innerJoin('containers', 'containers.serial', 'activations.serial').select('activations.fingerprint').where('containers.owner_group_id', '=', groupId))
+    }
     const rows = await q.execute()
-    return Promise.all(rows.map((r) => this.view(r)))
+    return Promise.all(rows.map((r) => this.view(r, groupId)))
   }
 
   async show(fingerprint: string): Promise<DeviceView> {
@@ -180,16 +189,16 @@ export class DeviceService {
     return this.view(row)
   }
 
-  private async view(row: DeviceTable): Promise<DeviceView> {
+  private async view(row: DeviceTable, groupId?: string): Promise<DeviceView> {
     const db = this.ctx.store.db
     const user = row.user_id === null ? undefined : await db.selectFrom('users').select('email').where('id', '=', row.user_id).executeTakeFirst()
-    const links = await db
+    let linksQuery = db
       .selectFrom('activations')
       .innerJoin('containers', 'containers.serial', 'activations.serial')
       .select(['activations.serial', 'containers.kind', 'activations.state', 'activations.pending_removal', 'activations.last_seen'])
       .where('activations.fingerprint', '=', row.fingerprint)
-      .orderBy('activations.serial')
-      .execute()
+    if (groupId !== undefined) linksQuery = linksQuery.where('containers.owner_group_id', '=', groupId)
+    const links = await linksQuery.orderBy('activations.serial').execute()
     return {
       fingerprint: row.fingerprint,
       name: row.name,

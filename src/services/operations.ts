@@ -128,7 +128,8 @@ export const OPERATIONS: Readonly<Record<OperationName, Operation>> = {
     const filter = (args[0] ?? {}) as {container?: string}
     if (filter.container === undefined) throw outsideGroup(caller, 'name one of its containers (--container)')
     await ownContainer(services, caller, filter.container)
-    return args
+    // Each device's activations on other groups' containers are left out.
+    return [{...filter, group: caller.groupId}]
   }),
   'devices.show': op(['string']),
   'devices.access': op(['string', 'string', 'string', 'object?']),

@@ -217,6 +217,13 @@ describe('a group-admin token manages its own group', () => {
     await ok('devices.activate', [eng.serial, phone, {user: 'ann@example.com'}], eng.admin)
     await ok('devices.deactivate', [eng.serial, phone.fingerprint], eng.admin)
     expect((await ok('devices.list', [{container: eng.serial}], eng.admin)).map((d: {fingerprint: string}) => d.fingerprint).sort()).toEqual([laptop.fingerprint, phone.fingerprint].sort())
+    // The laptop is on the other group's container too: the vendor sees both links, eng's admin only eng's.
+    await ok('devices.activate', [ops.serial, laptop, {user: 'cy@example.com'}])
+    const links = (devices: Array<{fingerprint: string; activations: Array<{serial: string}>}>) => devices.find((d) => d.fingerprint === laptop.fingerprint)!.activations.map((a) => a.serial)
+    expect(links(await ok('devices.list', [{container: eng.serial}])).sort()).toEqual([eng.serial, ops.serial].sort())
+    expect(links(await ok('devices.list', [{container: eng.serial}], eng.admin))).toEqual([eng.serial])
+    expect(JSON.stringify(await ok('devices.list', [{container: eng.serial, group: 'ops'}], eng.admin))).not.toContain(ops.serial)
+    await ok('devices.deactivate', [ops.serial, laptop.fingerprint])
     const reset = await ok('containers.resetCredentials', [eng.serial, {writeSaws: true}], eng.admin)
     expect(reset.credentials).toMatchObject({container: eng.serial, generation: 2})
     expect(reset.credentials.secret).toMatch(/\S{20,}/)
