@@ -146,6 +146,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(options.log ? {logController: new RequestLog()} : {}),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     return503OnClosing: true,
+    // Ids in paths may be as long as the schemas allow (200): a longer one is refused by its schema.
+    routerOptions: {maxParamLength: 256},
     forceCloseConnections: 'idle',
     // A URL that does not decode ('/v1/leases/%') is a refusal like any other bad input.
     frameworkErrors: (error, request, reply) => {

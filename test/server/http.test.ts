@@ -94,6 +94,9 @@ describe('bad input gets a clear 4xx, never a 5xx', () => {
     expectRefusal(await call('POST', '/v1/leases/%/heartbeat'), 400, /.+/)
     expectRefusal(await call('DELETE', `/v1/leases/${'x'.repeat(300)}`), 400, /BAD_URL|INVALID_REQUEST/)
     expectRefusal(await call('POST', '/v1/leases/nope/heartbeat'), 404, 'LEASE_NOT_FOUND', /lease nope not found/)
+    // An id as long as the schemas allow is looked up; one longer is refused by the schema, by name.
+    expectRefusal(await call('POST', `/v1/leases/${'x'.repeat(200)}/heartbeat`), 404, 'LEASE_NOT_FOUND')
+    expectRefusal(await call('POST', `/v1/leases/${'x'.repeat(201)}/heartbeat`), 400, 'INVALID_REQUEST', /id must NOT have more than 200 characters/)
   })
 
   it('authentication: no token, a wrong token, a client token on admin endpoints', async () => {
