@@ -112,6 +112,14 @@ export class ServerClient {
     const {text} = response
     if (this.options.publicKeys) {
       const signature = response.headers[SIGNATURE_HEADER]
+      // A server that is stopping answers 503 before any of its own code runs, unsigned. Taken as
+      // what it is, it grants nothing: the request may be tried again.
+      if (response.status === 503 && signature === undefined) {
+        throw new LicadmError('SERVER_UNAVAILABLE', ExitCode.unreachable, `the license server at ${this.base} is not available (503): it may be stopping or restarting`, {
+          hint: 'Try again in a moment.',
+          details: {httpStatus: 503},
+        })
+      }
       const sent = requestBinding(nonce, method, this.wirePath(url), sentBody ?? '')
       const verified = verifyResponse(Array.isArray(signature) ? signature[0] : signature, text, response.status, this.options.publicKeys, sent)
       this.lastTime = {serverTime: verified.serverTime, skewMs: verified.serverTime - Date.now()}

@@ -176,3 +176,24 @@ describe('the server binds each answer to its request; the client refuses answer
     expect(usage.holders.filter((h) => h.user === 'dave')).toHaveLength(0)
   })
 })
+
+describe('an unsigned 503 (a server that is stopping answers before its own code runs)', () => {
+  it('is told as SERVER_UNAVAILABLE (exit 8, may be retried), while any other unsigned answer is still refused', async () => {
+    const {privateKey, publicKey} = generateSigningKey()
+    const keys = new Map([[signerFor(privateKey).kid, publicKey]])
+    let status = 503
+    const server = createServer((_req, res) => {
+      res.writeHead(status, {'content-type': 'application/json'})
+      res.end(status === 503 ? '{"code":"FST_ERR_SERVER_CLOSING"}' : '{"ok":true,"result":{}}')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const client = new ServerClient({server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: CLIENT_TOKEN, publicKeys: keys})
+      expect(await refusal(client.list())).toMatchObject({code: 'SERVER_UNAVAILABLE', exit: ExitCode.unreachable, message: expect.stringMatching(/not available \(503\)/)})
+      status = 200
+      expect(await refusal(client.list())).toMatchObject({exit: ExitCode.malformed, message: expect.stringMatching(/carries no licadm-signature header/)})
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+})
