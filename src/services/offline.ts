@@ -342,6 +342,14 @@ export class OfflineService {
       throw error
     }
     const issued = (await tx.selectFrom('offline_updates').selectAll().where('request_jti', '=', claims.jti).executeTakeFirst()) ?? null
+    // Request ids are no secret (updates, lists and the audit trail show them): the update goes back
+    // only to the device it was issued to, whose registered key signed this request.
+    if (issued && issued.fingerprint !== claims.sub) {
+      throw new VerificationError('replayed', `request id ${claims.jti} was fulfilled for device ${issued.fingerprint}, not for device ${claims.sub} that signed this request`, {
+        hint: 'A request id is used once: make a new request on the device ("licadm activation request").',
+        details: {request: claims.jti, device: claims.sub},
+      })
+    }
     if (issued) return {claims, device, container: null, issued}
     const age = now - claims.iat
     if (age > maxAge) {

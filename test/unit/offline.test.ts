@@ -155,6 +155,22 @@ describe('OfflineService.fulfill', () => {
     expect(await w.backend.offline.list()).toHaveLength(1)
   })
 
+  it("a request id is no secret: another device's request under the same id gets nothing (16), and its holder's update is still its own", async () => {
+    const lic = await w.license()
+    const victim = w.device()
+    const req = makeRequest(victim, {vendor: 1001}, w.now())
+    const issued = await w.backend.offline.fulfill(req.file, {licenses: [lic]})
+    // A new device signs a request of its own that reuses the victim's request id.
+    const thief = w.device()
+    const own = peekOffline(makeRequest(thief, {vendor: 1001}, w.now()).file).claims as unknown as RequestClaims
+    const forged = encodeRequest({...own, jti: req.jti}, thief.signer())
+    const e = await rejection(w.backend.offline.fulfill(forged))
+    expect(e).toMatchObject({code: 'REPLAYED', exit: ExitCode.replayed, message: expect.stringMatching(`fulfilled for device ${victim.identity().fingerprint}, not for device ${thief.identity().fingerprint}`)})
+    expect((await w.backend.offline.inspect(forged)).status).toBe('refused')
+    expect(await w.backend.devices.list()).toHaveLength(1)
+    expect((await w.backend.offline.fulfill(req.file)).file).toBe(issued.file)
+  })
+
   it('--product picks the oldest usable license of the product; none left is a conflict (4)', async () => {
     // Made a second apart: the oldest is the first by creation time.
     const expired = await w.license({expires: '1d'})
