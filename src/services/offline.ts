@@ -377,7 +377,8 @@ export class OfflineService {
         details: {container: serial, device: fingerprint},
       })
     }
-    const last = await tx.selectFrom('offline_updates').select(['jti', 'counter']).where('serial', '=', serial).orderBy('counter', 'desc').executeTakeFirst()
+    // Each device counts its own updates of the container (a cloud container serves several).
+    const last = await tx.selectFrom('offline_updates').select(['jti', 'counter']).where('serial', '=', serial).where('fingerprint', '=', fingerprint).orderBy('counter', 'desc').executeTakeFirst()
     const issuedCounter = last?.counter ?? 0
     if (claims.counter < issuedCounter) {
       throw new VerificationError('out-of-order', `the request was made at counter ${claims.counter}, but update ${last!.jti} (counter ${issuedCounter}) was issued for container ${serial} since: the device must apply it first`, {

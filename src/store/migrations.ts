@@ -8,6 +8,7 @@ import {seatUserLimitMigration} from './migrations/0007_seat_user_limit.js'
 import {seatReservationsMigration} from './migrations/0008_seat_reservations.js'
 import {seatUsageMigration} from './migrations/0009_seat_usage.js'
 import {seatLingerMigration} from './migrations/0010_seat_linger.js'
+import {offlineDeviceCountersMigration} from './migrations/0011_offline_device_counters.js'
 
 /**
  * Versioned migrations, applied in name order when a store is opened. A migration is never edited
@@ -177,6 +178,7 @@ const migrations: Record<string, Migration> = {
   '0008_seat_reservations': seatReservationsMigration,
   '0009_seat_usage': seatUsageMigration,
   '0010_seat_linger': seatLingerMigration,
+  '0011_offline_device_counters': offlineDeviceCountersMigration,
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -296,6 +296,16 @@ describe('OfflineService.fulfill', () => {
     await w.backend.devices.activate(container.serial, stranger.identity(), {user: 'ada@example.com'})
     await w.backend.devices.deactivate(container.serial, stranger.identity().fingerprint)
     expect((await rejection(w.backend.offline.fulfill(makeRequest(stranger, {container: container.serial}, w.now()).file, {licenses: [await w.license()]}))).exit).toBe(ExitCode.revoked)
+    // A second device linked to the container keeps its own counter: the first device's update
+    // (which it cannot apply) does not stand in its way.
+    const second = w.device()
+    await w.backend.devices.activate(container.serial, second.identity(), {user: 'ada@example.com'})
+    const lic2 = await w.license()
+    const up2 = await w.backend.offline.fulfill(makeRequest(second, {container: container.serial}, w.now()).file, {licenses: [lic2]})
+    expect(up2).toMatchObject({container: container.serial, counter: 1, device: second.identity().fingerprint})
+    expect(applyUpdate(second, up2.file, second.trustedKeys(), w.now()).licenses.sort()).toEqual([lic, lic2].sort())
+    await w.backend.offline.confirm(applyUpdate(store, (await w.backend.offline.fulfill(makeRequest(store, {container: container.serial}, w.now()).file, {licenses: [lic]})).file, store.trustedKeys(), w.now()).receipt)
+    expect(store.state().containers[container.serial]).toMatchObject({counter: 2})
   })
 })
 
