@@ -1,10 +1,11 @@
 import type {KeyObject} from 'node:crypto'
 import {hostname, userInfo} from 'node:os'
 
-import {ExitCode, LicadmError, NotFoundError, UsageError, VerificationError} from '../domain/errors.js'
+import {CancelledError, ExitCode, LicadmError, NotFoundError, UsageError, VerificationError} from '../domain/errors.js'
 import {isoSeconds} from '../domain/values.js'
-import {verifyLeaseToken} from '../formats/lease.js'
-import type {Grant, Lease} from '../services/seats.js'
+import {verifyLeaseToken, type SeatClaims} from '../formats/lease.js'
+import {checkRequester, checkTarget} from '../services/seat-refusals.js'
+import type {CheckoutInput, Grant, Lease} from '../services/seats.js'
 import {ServerClient, type CheckoutWaitOptions} from './http.js'
 import type {TrustOptions} from './transport.js'
 
@@ -20,7 +21,10 @@ export interface SeatClientOptions {
   publicKeys?: ReadonlyMap<string, KeyObject>
   /** How an https server's certificate is trusted: a CA file's PEM or a pinned SHA-256 fingerprint (default: the system's CAs). */
   trust?: TrustOptions
-  /** Milliseconds before a request is given up (default 10 s). */
+  /**
+   * Milliseconds before a request is given up (default 10 s). A heartbeat is given up sooner when
+   * half the time its lease has left is shorter (1 s at least), so that a retry fits before it expires.
+   */
   timeoutMs?: number
   /** Who holds the seat (default: the OS user and host name). */
   user?: string
@@ -29,8 +33,9 @@ export interface SeatClientOptions {
   releaseOnExit?: boolean
   /**
    * Install SIGINT and SIGTERM handlers that release held seats (default true, with releaseOnExit).
-   * When the app has a handler of its own for that signal, the client releases but leaves the exit
-   * to the app, which can `await seats.close()`; alone, it re-raises the signal once released.
+   * One handler serves every client of the process. When the app has a handler of its own for that
+   * signal, the clients release but leave the exit to the app, which can `await seats.close()`;
+   * alone, it re-raises the signal once the seats of all of them are released.
    */
   handleSignals?: boolean
   /**
@@ -92,6 +97,12 @@ function isGone(error: unknown): boolean {
 const FIRST_RETRY_MS = 1000
 
 /**
+ * The least time one heartbeat attempt is given, however close the lease is to its expiry: a
+ * shorter one would fail on a slow but sound network.
+ */
+const MIN_ATTEMPT_MS = 1000
+
+/**
  * A held seat: renews itself with heartbeats at a third of its TTL until released or lost. `token`
  * is the signed lease token (typ licadm-lease+jwt), renewed with each heartbeat.
  */
@@ -110,6 +121,8 @@ export class SeatLease {
     private grant: Grant,
     serverTimeMs: number | undefined,
     private readonly autoHeartbeat: boolean,
+    /** The feature bits the checkout asked for: every renewal's license must still have them. */
+    private readonly features = 0,
   ) {
     this.track(grant, serverTimeMs)
     if (autoHeartbeat) this.schedule(this.interval())
@@ -146,8 +159,10 @@ export class SeatLease {
 
   /**
    * Renews now (the automatic heartbeat calls this; concurrent calls share one request). The
-   * renewed token is verified like the checkout's. A refusal that means the lease is gone makes the
-   * seat lost; other failures are retried by the automatic heartbeat until the lease expires.
+   * renewed token is verified like the checkout's, and the renewed lease must be this one (same id,
+   * license, seats, user, host, process; else wrong-target). A refusal that means the lease is gone
+   * makes the seat lost; other failures are retried by the automatic heartbeat until the lease
+   * expires, each attempt given up early enough for a retry (see attempt).
    */
   heartbeat(): Promise<Grant> {
     if (this.current === 'lost') return Promise.reject(this.lostError)
@@ -188,8 +203,8 @@ export class SeatLease {
     let grant: Grant
     let serverTime: number | undefined
     try {
-      grant = await this.owner.client.heartbeat(this.id)
-      serverTime = this.owner.accept(grant, this.id)
+      grant = await this.attempt()
+      serverTime = this.owner.accept(grant, heldLease(this.grant.lease, this.features))
     } catch (error) {
       this.failed(error)
       throw error
@@ -201,6 +216,17 @@ export class SeatLease {
     if (this.autoHeartbeat) this.schedule(this.interval())
     this.owner.notify('onRenewed', this)
     return grant
+  }
+
+  /**
+   * One heartbeat request, given up after half the time the lease has left (MIN_ATTEMPT_MS at
+   * least), so that a retry still fits before it expires; the client's timeoutMs applies when
+   * shorter. ServerClient.heartbeat takes no timeout of its own: a request given up on ends by
+   * itself, and its late answer is ignored (a renewal is idempotent).
+   */
+  private attempt(): Promise<Grant> {
+    const limitMs = Math.max(MIN_ATTEMPT_MS, Math.floor((this.expiresAtMono - performance.now()) / 2))
+    return within(this.owner.client.heartbeat(this.id), limitMs, () => heartbeatTimeout(this.grant.lease, limitMs))
   }
 
   private failed(error: unknown): void {
@@ -216,9 +242,10 @@ export class SeatLease {
     const remaining = this.expiresAtMono - performance.now()
     if (remaining <= 0) return this.lose(unrenewed(this.grant.lease, error))
     if (!this.autoHeartbeat) return
-    const backoff = Math.min(FIRST_RETRY_MS * 2 ** this.failures++, this.interval())
-    // Jitter, so that clients cut off together do not come back together.
-    this.schedule(Math.min(Math.round(backoff * (0.8 + Math.random() * 0.4)), remaining))
+    // Jitter, so that clients cut off together do not come back together; capped after it, so the
+    // retry is never later than the next beat would have been, nor than the expiry.
+    const backoff = FIRST_RETRY_MS * 2 ** this.failures++
+    this.schedule(Math.min(Math.round(backoff * (0.8 + Math.random() * 0.4)), this.interval(), remaining))
   }
 
   private lose(error: LicadmError): void {
@@ -273,11 +300,11 @@ export class SeatLease {
 export class SeatClient {
   readonly client: ServerClient
   private readonly held = new Set<SeatLease>()
-  private readonly releases = new Set<Promise<unknown>>()
-  private exitHooks?: {signal?: (s: NodeJS.Signals) => void; beforeExit: () => void}
+  /** Checkouts and releases under way: releaseAll(), close() and the exit hooks wait for them. */
+  private readonly underway = new Set<Promise<unknown>>()
+  /** One per checkout under way: close() and releaseAll() stop it (see take). */
+  private readonly checkouts = new Set<AbortController>()
   private closed = false
-  /** Checkouts waiting for a free seat: close() stops them. */
-  private readonly waiting = new Set<AbortController>()
 
   constructor(private readonly options: SeatClientOptions) {
     const max = options.maxSkewMs
@@ -308,51 +335,21 @@ export class SeatClient {
 
   /**
    * Checks out a seat by license id or product code (and feature bits); refusals throw LicadmError.
-   * With publicKeys, the lease token is verified before the seat is handed over (a seat whose token
-   * does not verify is released at once). `waitMs` waits that long for a seat while none is free
-   * (see ServerClient.checkout); `close()` meanwhile ends the wait.
+   * The lease granted must be the one asked for (license or product, features, seats, user, host,
+   * process): another is refused (VerificationError wrong-target) and its seat released. With
+   * publicKeys, the lease token is verified first (a seat whose token does not verify is released
+   * too). `waitMs` waits that long for a seat while none is free (see ServerClient.checkout);
+   * `close()` and `releaseAll()` meanwhile end the checkout, and give back a seat it gets.
    */
   async checkout(target: CheckoutTarget, options: {autoHeartbeat?: boolean} & CheckoutWaitOptions = {}): Promise<SeatLease> {
     this.refuseIfClosed()
-    // Measure the clock before a seat is taken, so a skewed machine never holds one.
-    if (this.options.maxSkewMs !== undefined && this.skewMs === undefined) await this.checkClock()
-    const {autoHeartbeat, signal, ...wait} = options
-    // close() ends a wait for a free seat, as does the caller's signal.
     const stop = new AbortController()
-    const abort = () => stop.abort()
-    if (signal?.aborted) abort()
-    signal?.addEventListener('abort', abort, {once: true})
-    this.waiting.add(stop)
-    let grant: Grant
-    try {
-      grant = await this.client.checkout(
-        {
-          ...target,
-          user: this.options.user ?? safeUser(),
-          host: this.options.host ?? hostname(),
-          process: target.process ?? `pid:${process.pid}`,
-        },
-        {...wait, signal: stop.signal},
-      )
-    } catch (error) {
-      this.refuseIfClosed()
-      throw error
-    } finally {
-      this.waiting.delete(stop)
-      signal?.removeEventListener('abort', abort)
-    }
-    let serverTime: number | undefined
-    try {
-      serverTime = this.accept(grant)
-      this.refuseIfClosed()
-    } catch (error) {
-      await this.client.release(grant.lease.id).catch(() => {})
-      throw error
-    }
-    const seat = new SeatLease(this, grant, serverTime, autoHeartbeat ?? true)
-    this.held.add(seat)
+    this.checkouts.add(stop)
+    const checkout = this.take(target, options, stop).finally(() => this.checkouts.delete(stop))
+    this.pending(checkout)
+    // Hooked from the request on: a signal while it is under way waits for it, and its seat is released.
     this.installExitHooks()
-    return seat
+    return checkout
   }
 
   /** Every seat this client holds (active). */
@@ -362,38 +359,46 @@ export class SeatClient {
 
   /**
    * Releases every held seat and waits for it, and for releases already under way (e.g. started
-   * by the signal handler). Never rejects: a seat the server could not be told about is reclaimed
-   * when its lease expires.
+   * by the signal handler). A checkout under way ends too (CANCELLED), the seat it gets given back:
+   * none is held when this resolves. Never rejects: a seat the server could not be told about is
+   * reclaimed when its lease expires.
    */
   async releaseAll(): Promise<void> {
-    await Promise.allSettled([...[...this.held].map((s) => s.release()), ...this.releases])
-  }
-
-  /** releaseAll, then no more checkouts, and the exit hooks are removed. For an app's own shutdown. */
-  async close(): Promise<void> {
-    this.closed = true
-    for (const stop of this.waiting) stop.abort()
-    this.removeExitHooks()
-    await this.releaseAll()
+    this.stopCheckouts('released')
+    await this.settle()
   }
 
   /**
-   * @internal Verifies a grant's lease token with the pinned keys at the server's signed time (so
-   * this machine's skew never fails it), checks that it is this lease's, and checks the skew.
-   * Returns the server's time of that response, or undefined without pinned keys.
+   * Ends checkouts under way (USAGE "closed"; a seat one gets is released), releases every seat and
+   * waits for all of it; then no more checkouts, and the exit hooks are removed. For an app's own shutdown.
    */
-  accept(grant: Grant, leaseId?: string): number | undefined {
+  async close(): Promise<void> {
+    this.closed = true
+    this.stopCheckouts('closed')
+    this.removeExitHooks()
+    await this.settle()
+  }
+
+  /**
+   * @internal Accepts a grant only if it is the lease wanted: with pinned keys its token verifies
+   * at the server's signed time (so this machine's skew never fails it), says what the lease in the
+   * answer says, and its license has the features asked for; and the lease is the one asked for
+   * (checkout) or held (heartbeat). Then checks the skew. Returns the server's time of that
+   * response, or undefined without pinned keys.
+   */
+  accept(grant: Grant, wanted: Wanted): number | undefined {
     const keys = this.options.publicKeys
-    if (!keys) return undefined
-    // Read right after the awaited request: lastTime is set in the same run of microtasks that
-    // resolves that request, so it is that response's time.
-    const serverTime = this.client.lastTime!.serverTime
-    const {claims} = verifyLeaseToken(grant.token, keys, Math.floor(serverTime / 1000))
-    const lease = grant.lease
-    if (claims.sub !== lease.id || (leaseId !== undefined && claims.sub !== leaseId) || claims.lic !== lease.licenseId || claims.exp !== lease.expiresAt) {
-      throw new VerificationError('wrong-target', `the lease token is for lease ${claims.sub} of license ${claims.lic} until ${isoSeconds(claims.exp)}, not for lease ${leaseId ?? lease.id} as the server's answer says`)
+    let serverTime: number | undefined
+    let claims: SeatClaims | undefined
+    if (keys) {
+      // Read right after the awaited request: lastTime is set in the same run of microtasks that
+      // resolves that request, so it is that response's time.
+      serverTime = this.client.lastTime!.serverTime
+      claims = verifyLeaseToken(grant.token, keys, Math.floor(serverTime / 1000)).claims
+      checkToken(claims, grant.lease)
     }
-    this.checkSkew()
+    checkLease(grant.lease, claims, wanted)
+    if (keys) this.checkSkew()
     return serverTime
   }
 
@@ -403,14 +408,14 @@ export class SeatClient {
     this.unhookIfIdle()
   }
 
-  /** @internal A release under way: close() and the exit hooks wait for it. */
-  pending(release: Promise<unknown>): void {
-    this.releases.add(release)
+  /** @internal A checkout or release under way: releaseAll(), close() and the exit hooks wait for it. */
+  pending(work: Promise<unknown>): void {
+    this.underway.add(work)
     const done = () => {
-      this.releases.delete(release)
+      this.underway.delete(work)
       this.unhookIfIdle()
     }
-    release.then(done, done)
+    work.then(done, done)
   }
 
   /**
@@ -429,6 +434,70 @@ export class SeatClient {
     }
   }
 
+  /**
+   * The checkout itself. `stop` is aborted by close() or releaseAll(): it ends a wait in line, and
+   * a seat granted after it (the first request cannot be cut short without losing the lease id) is
+   * released before the checkout rejects, so none outlives the call that stopped it.
+   */
+  private async take(target: CheckoutTarget, options: {autoHeartbeat?: boolean} & CheckoutWaitOptions, stop: AbortController): Promise<SeatLease> {
+    // Measure the clock before a seat is taken, so a skewed machine never holds one.
+    if (this.options.maxSkewMs !== undefined && this.skewMs === undefined) await this.checkClock()
+    refuseIfStopped(stop)
+    const {autoHeartbeat, ...wait} = options
+    const input: CheckoutInput = {
+      ...target,
+      user: this.options.user ?? safeUser(),
+      host: this.options.host ?? hostname(),
+      process: target.process ?? `pid:${process.pid}`,
+    }
+    const grant = await this.request(input, wait, stop)
+    let wanted: Wanted
+    let serverTime: number | undefined
+    try {
+      wanted = askedFor(input)
+      serverTime = this.accept(grant, wanted)
+      refuseIfStopped(stop)
+    } catch (error) {
+      await this.client.release(grant.lease.id).catch(() => {})
+      throw error
+    }
+    const seat = new SeatLease(this, grant, serverTime, autoHeartbeat ?? true, wanted.features)
+    this.held.add(seat)
+    return seat
+  }
+
+  /** The checkout request: the caller's signal ends a wait (its last refusal is thrown), as `stop` does (its reason). */
+  private async request(input: CheckoutInput, options: CheckoutWaitOptions, stop: AbortController): Promise<Grant> {
+    const {signal, ...wait} = options
+    const either = new AbortController()
+    const abort = () => either.abort()
+    const signals = [stop.signal, signal].filter((s): s is AbortSignal => s !== undefined)
+    for (const s of signals) {
+      if (s.aborted) abort()
+      s.addEventListener('abort', abort, {once: true})
+    }
+    try {
+      return await this.client.checkout(input, {...wait, signal: either.signal})
+    } catch (error) {
+      refuseIfStopped(stop)
+      throw error
+    } finally {
+      for (const s of signals) s.removeEventListener('abort', abort)
+    }
+  }
+
+  private stopCheckouts(reason: StopReason): void {
+    for (const stop of this.checkouts) stop.abort(reason)
+  }
+
+  /**
+   * Waits for every checkout and release under way and releases every held seat. Checkouts are
+   * stopped first, so none adds a seat meanwhile: each gives back the seat it gets itself.
+   */
+  private async settle(): Promise<void> {
+    await Promise.allSettled([...[...this.held].map((s) => s.release()), ...this.underway])
+  }
+
   private checkSkew(): number {
     const skew = this.client.lastTime!.skewMs
     const max = this.options.maxSkewMs
@@ -437,47 +506,200 @@ export class SeatClient {
   }
 
   private refuseIfClosed(): void {
-    if (this.closed) throw new UsageError('this seat client is closed: make a new one to check out seats')
+    if (this.closed) throw stopped('closed')
   }
 
   private unhookIfIdle(): void {
-    if (this.held.size === 0 && this.releases.size === 0) this.removeExitHooks()
+    if (this.held.size === 0 && this.underway.size === 0) this.removeExitHooks()
   }
 
   private installExitHooks(): void {
-    if (this.exitHooks || !(this.options.releaseOnExit ?? true)) return
-    const beforeExit = () => void this.releaseAll()
-    this.exitHooks = {beforeExit}
-    process.on('beforeExit', beforeExit)
-    if (!(this.options.handleSignals ?? true)) return
-    const signal = (s: NodeJS.Signals) => {
-      this.removeExitHooks()
-      const released = this.releaseAll()
-      // The app's own handler decides when to exit (it can await close()). Alone, end the process
-      // as the signal would have, once the seats are released (or after 2 s at most).
-      if (process.listenerCount(s) > 0) return
-      const done = () => process.kill(process.pid, s)
-      const timer = setTimeout(done, 2000)
-      void released.finally(() => {
-        clearTimeout(timer)
-        done()
-      })
-    }
-    this.exitHooks.signal = signal
-    // First in line, so the app's own listeners (even `once` ones) are still registered and counted.
-    process.prependOnceListener('SIGINT', signal)
-    process.prependOnceListener('SIGTERM', signal)
+    if (this.options.releaseOnExit ?? true) processHooks.add(this, this.options.handleSignals ?? true)
   }
 
   private removeExitHooks(): void {
-    if (!this.exitHooks) return
-    if (this.exitHooks.signal) {
-      process.removeListener('SIGINT', this.exitHooks.signal)
-      process.removeListener('SIGTERM', this.exitHooks.signal)
-    }
-    process.removeListener('beforeExit', this.exitHooks.beforeExit)
-    this.exitHooks = undefined
+    processHooks.remove(this)
   }
+}
+
+/** Why close() or releaseAll() stopped a checkout under way. */
+type StopReason = 'closed' | 'released'
+
+function stopped(reason: StopReason): LicadmError {
+  if (reason === 'closed') return new UsageError('this seat client is closed: make a new one to check out seats')
+  return new CancelledError('releaseAll() released every seat of this client while this checkout was under way: the seat it got, if any, was given back')
+}
+
+function refuseIfStopped(stop: AbortController): void {
+  if (stop.signal.aborted) throw stopped(stop.signal.reason as StopReason)
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+/** How long a signal waits for the releases before it ends the process anyway. */
+const SIGNAL_GRACE_MS = 2000
+
+/**
+ * The process hooks of every SeatClient in this process, shared: one beforeExit and one
+ * SIGINT/SIGTERM listener however many clients hold seats. A signal then waits for the releases of
+ * all of them before it ends the process, and the library's own listener is never taken for the
+ * app's (per-client listeners each counted the others as the app's, and the last one ended the
+ * process as soon as its own seats were released).
+ */
+class ProcessHooks {
+  /** Clients with seats held or under way that release them on exit. */
+  private readonly releasing = new Set<SeatClient>()
+  /** Of those, the clients that release on SIGINT and SIGTERM. */
+  private readonly signalled = new Set<SeatClient>()
+  private readonly onBeforeExit = () => {
+    for (const client of this.releasing) void client.releaseAll()
+  }
+  private readonly onSignal = (signal: NodeJS.Signals) => this.signal(signal)
+
+  add(client: SeatClient, signals: boolean): void {
+    if (this.releasing.size === 0) process.on('beforeExit', this.onBeforeExit)
+    this.releasing.add(client)
+    if (!signals) return
+    // First in line, so the app's own listeners (even `once` ones) are still registered when it runs.
+    if (this.signalled.size === 0) for (const s of SIGNALS) process.prependListener(s, this.onSignal)
+    this.signalled.add(client)
+  }
+
+  remove(client: SeatClient): void {
+    if (this.signalled.delete(client) && this.signalled.size === 0) for (const s of SIGNALS) process.removeListener(s, this.onSignal)
+    if (this.releasing.delete(client) && this.releasing.size === 0) process.removeListener('beforeExit', this.onBeforeExit)
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    const clients = [...this.signalled]
+    for (const client of clients) this.remove(client)
+    const released = Promise.allSettled(clients.map((client) => client.releaseAll()))
+    // The app's own handler decides when to exit (it can await close()). Alone, end the process as
+    // the signal would have, once every client's seats are released (or after SIGNAL_GRACE_MS).
+    if (process.listeners(signal).some((listener) => listener !== this.onSignal)) return
+    let raised = false
+    const raise = () => {
+      if (raised) return
+      raised = true
+      clearTimeout(timer)
+      process.kill(process.pid, signal)
+    }
+    const timer = setTimeout(raise, SIGNAL_GRACE_MS)
+    void released.finally(raise)
+  }
+}
+
+const processHooks = new ProcessHooks()
+
+/**
+ * @internal What a granted lease must be: at checkout, the one asked for; on a heartbeat, the very
+ * lease held. Fields left undefined are not asked about.
+ */
+export interface Wanted {
+  /** Whose the wanted values are, for the refusal: "the checkout asked for", "the lease held has". */
+  of: string
+  id?: string
+  licenseId?: string
+  productCode?: number
+  /** Bits the license's features must include (as the server matches a checkout by product). */
+  features: number
+  /** Set on heartbeats only: a checkout does not choose the license's mode. */
+  mode?: Lease['mode']
+  seats: number
+  user: string
+  host: string
+  process: string | null
+}
+
+/** The lease a checkout asks for, its values read as the server reads them (trimmed, features 0 by default). */
+function askedFor(input: CheckoutInput): Wanted {
+  const {license, product, features} = checkTarget(input)
+  const who = checkRequester(input)
+  return {of: 'the checkout asked for', licenseId: license, productCode: product, features, seats: input.seats ?? 1, user: who.user, host: who.host, process: who.process ?? null}
+}
+
+/** A renewal is the lease held: the same id, license, mode, seats and holder. */
+function heldLease(lease: Lease, features: number): Wanted {
+  const {id, licenseId, productCode, mode, seats, user, host, process} = lease
+  return {of: 'the lease held has', id, licenseId, productCode, features, mode, seats, user, host, process}
+}
+
+/**
+ * Refuses a lease other than the one wanted (a proxy may have rewritten the request, or answered
+ * with another lease). `claims`: its verified token's, which alone say the license's features.
+ */
+function checkLease(lease: Lease, claims: SeatClaims | undefined, wanted: Wanted): void {
+  // An exclusive lease takes the license whole (its quantity of seats) for a checkout of one.
+  const seats = wanted.mode === undefined && lease.mode === 'exclusive' ? 1 : lease.seats
+  const fields: Array<[string, unknown, unknown]> = [
+    ['id', lease.id, wanted.id],
+    ['license', lease.licenseId, wanted.licenseId],
+    ['product', lease.productCode, wanted.productCode],
+    ['mode', lease.mode, wanted.mode],
+    ['seats', seats, wanted.seats],
+    ['user', lease.user, wanted.user],
+    ['host', lease.host, wanted.host],
+    ['process', lease.process, wanted.process],
+  ]
+  for (const [field, got, want] of fields) {
+    if (want !== undefined && got !== want) throw wrongLease(lease, `${field} ${show(got)}, but ${wanted.of} ${field} ${show(want)}`, {field, granted: got, wanted: want})
+  }
+  // A token without features (none of its checks requires them) has none.
+  const licensed = claims && Number(claims.features ?? 0) >>> 0
+  if (licensed !== undefined && (licensed & wanted.features) >>> 0 !== wanted.features) {
+    const what = `license features 0x${licensed.toString(16)}, without the features 0x${wanted.features.toString(16)} its checkout asked for`
+    throw wrongLease(lease, what, {field: 'features', granted: licensed, wanted: wanted.features})
+  }
+}
+
+/** A lease token must say what the lease in the same answer says. */
+function checkToken(claims: SeatClaims, lease: Lease): void {
+  const seats = lease.mode === 'checkout' ? lease.seats : 1
+  const same =
+    claims.sub === lease.id &&
+    claims.lic === lease.licenseId &&
+    claims.exp === lease.expiresAt &&
+    claims.product === lease.productCode &&
+    claims.user === lease.user &&
+    claims.host === lease.host &&
+    claims.mode === lease.mode &&
+    (claims.seats ?? 1) === seats
+  if (!same) {
+    throw new VerificationError(
+      'wrong-target',
+      `the lease token is for lease ${claims.sub} of license ${claims.lic} (product ${claims.product}, ${claims.user}@${claims.host}, ${claims.mode}, ${claims.seats ?? 1} seat(s)) until ${isoSeconds(claims.exp)}, not for lease ${lease.id} of license ${lease.licenseId} (product ${lease.productCode}, ${lease.user}@${lease.host}, ${lease.mode}, ${seats} seat(s)) until ${isoSeconds(lease.expiresAt)} as the server's answer says`,
+    )
+  }
+}
+
+function wrongLease(lease: Lease, what: string, details: Record<string, unknown>): VerificationError {
+  return new VerificationError('wrong-target', `the server's lease ${lease.id} has ${what}: refused`, {
+    hint: 'Something between this app and the license server changed the request or the answer (a proxy?), or the server is not the one it claims to be: check the server URL and the network path.',
+    details: {leaseId: lease.id, ...details},
+  })
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value)
+}
+
+/** `work`, or `late()` if it has not settled within `ms`; a later failure of `work` is nobody's to handle. */
+function within<T>(work: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  work.catch(() => {})
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms)
+    timer.unref()
+  })
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** A heartbeat attempt given up on, early enough that another can follow before the lease expires. */
+function heartbeatTimeout(lease: Lease, ms: number): LicadmError {
+  return new LicadmError('SERVER_UNREACHABLE', ExitCode.unreachable, `no answer to the heartbeat of lease ${lease.id} within ${(ms / 1000).toFixed(1)} s: given up, to retry before the lease expires`, {
+    hint: 'Check the network and the license server.',
+    details: {leaseId: lease.id, timeoutMs: ms},
+  })
 }
 
 /** A lease that no heartbeat could renew before it expired. */
