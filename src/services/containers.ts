@@ -348,14 +348,31 @@ export class ContainerService {
     return {license, changed: true}
   }
 
-  async removeLicense(serialInput: string, licenseRef: string): Promise<{serial: string; licenseId: string}> {
+  /**
+   * Takes a license out of a container. One that an offline update put on a device stays there
+   * until the device returns it: taking it here would let it be handed out again while the device
+   * still holds a valid copy, so that is refused unless `force`.
+   */
+  async removeLicense(serialInput: string, licenseRef: string, options: {force?: boolean} = {}): Promise<{serial: string; licenseId: string; offlineDevice: string | null}> {
     const serial = normalizeSerial(serialInput)
     return this.ctx.store.write(async (tx) => {
       const container = await this.row(serial, tx)
       const license = await this.takeLicense(tx, container, licenseRef)
+      const offline = await offlineHolder(tx, serial, license.id)
+      if (offline && !options.force) {
+        throw new ConflictError('LICENSE_ON_OFFLINE_DEVICE', `license ${license.id} is on device ${offline.fingerprint}, put there by offline update ${offline.jti} (counter ${offline.counter}); nothing was changed`, {
+          hint: `Have the device return it ("licadm activation return --license ${license.id}" there, then "licadm activation fulfill" the return request here), or pass --force: the device keeps a copy that stays valid until the license expires.`,
+          details: {license: license.id, device: offline.fingerprint, update: offline.jti},
+        })
+      }
       await tx.updateTable('containers').set({update_counter: container.update_counter + 1}).where('serial', '=', serial).execute()
-      await appendAudit(tx, this.ctx, {action: 'container.remove-license', subject: `container:${serial}`, before: {license: license.id, status: license.status}, after: {status: license.status === 'assigned' ? 'available' : license.status}})
-      return {serial, licenseId: license.id}
+      await appendAudit(tx, this.ctx, {
+        action: 'container.remove-license',
+        subject: `container:${serial}`,
+        before: {license: license.id, status: license.status},
+        after: {status: license.status === 'assigned' ? 'available' : license.status, ...(offline ? {forced: true, offlineDevice: offline.fingerprint} : {})},
+      })
+      return {serial, licenseId: license.id, offlineDevice: offline?.fingerprint ?? null}
     })
   }
 
@@ -449,4 +466,19 @@ export class ContainerService {
       createdAt: Number(row.created_at),
     }
   }
+}
+
+/**
+ * The device that holds a license of a container through offline activation: the one whose latest
+ * update for the container (each device counts its own) lists it.
+ */
+async function offlineHolder(tx: Tx, serial: string, licenseId: string): Promise<{fingerprint: string; jti: string; counter: number} | undefined> {
+  const latest = await tx
+    .selectFrom('offline_updates as u')
+    .select(['u.fingerprint', 'u.jti', 'u.counter', 'u.holds'])
+    .where('u.serial', '=', serial)
+    .where((eb) => eb('u.counter', '=', eb.selectFrom('offline_updates as v').select((v) => v.fn.max('v.counter').as('c')).whereRef('v.serial', '=', 'u.serial').whereRef('v.fingerprint', '=', 'u.fingerprint')))
+    .execute()
+  const holder = latest.find((u) => (JSON.parse(u.holds) as string[]).includes(licenseId))
+  return holder && {fingerprint: holder.fingerprint, jti: holder.jti, counter: Number(holder.counter)}
 }

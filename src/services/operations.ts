@@ -119,7 +119,7 @@ export const OPERATIONS: Readonly<Record<OperationName, Operation>> = {
   'containers.assign': op(['string', 'object']),
   'containers.unassign': op(['string']),
   'containers.addLicense': op(['string', 'string'], onContainerLicense),
-  'containers.removeLicense': op(['string', 'string'], onContainerLicense),
+  'containers.removeLicense': op(['string', 'string', 'object?'], onContainerLicense),
   'containers.resetCredentials': op(['string', 'object?'], onContainer),
 
   'devices.activate': op(['string', 'object', 'object?'], onContainer),

@@ -305,7 +305,7 @@ describe('OfflineService.fulfill', () => {
     expect(up2).toMatchObject({container: container.serial, counter: 1, device: second.identity().fingerprint})
     expect(applyUpdate(second, up2.file, second.trustedKeys(), w.now()).licenses.sort()).toEqual([lic, lic2].sort())
     await w.backend.offline.confirm(applyUpdate(store, (await w.backend.offline.fulfill(makeRequest(store, {container: container.serial}, w.now()).file, {licenses: [lic]})).file, store.trustedKeys(), w.now()).receipt)
-    expect(store.state().containers[container.serial]).toMatchObject({counter: 2})
+    expect(store.state().containers?.[container.serial]).toMatchObject({counter: 2})
   })
 })
 
@@ -395,6 +395,23 @@ describe('device side', () => {
     const listed = deviceLicenses(store, store.trustedKeys(), w.now())
     expect(listed.licenses).toEqual([])
     expect(listed.containers[0].pendingReturns).toEqual([lic])
+  })
+
+  it('a license an offline update put on a device is not taken out of its container (4) until the device returns it, or with force', async () => {
+    const [kept, other] = [await w.license(), await w.license()]
+    const {store, serial} = await activated([kept, other])
+    const e = await rejection(w.backend.containers.removeLicense(serial, kept))
+    expect(e).toMatchObject({code: 'LICENSE_ON_OFFLINE_DEVICE', exit: ExitCode.conflict, details: {license: kept, device: store.identity().fingerprint}})
+    expect((await w.backend.licenses.get(kept)).status).toBe('assigned')
+    // Returned by the device: the license is free, and the other one is still held offline.
+    const returned = await w.backend.offline.fulfill(makeReturn(store, kept, w.now()).file)
+    expect(returned.removed).toEqual([kept])
+    expect((await w.backend.licenses.get(kept)).status).toBe('available')
+    expect((await rejection(w.backend.containers.removeLicense(serial, other))).code).toBe('LICENSE_ON_OFFLINE_DEVICE')
+    // With force it goes, and the audit event says whose copy stays.
+    expect(await w.backend.containers.removeLicense(serial, other, {force: true})).toEqual({serial, licenseId: other, offlineDevice: store.identity().fingerprint})
+    const {events} = await w.backend.audit.list({action: 'container.remove-license'})
+    expect(events.at(-1)?.after).toMatchObject({forced: true, offlineDevice: store.identity().fingerprint})
   })
 
   it('clock: the watermark only moves forward; a clock behind it by more than the tolerance is a rollback', async () => {
