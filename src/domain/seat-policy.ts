@@ -28,3 +28,11 @@ export const SEAT_RANGES = {
  * holds the most a license's policy allows; a seat may be released in the meantime.
  */
 export const WAITABLE: ReadonlySet<string> = new Set(['NO_SEAT_FREE', 'USER_LIMIT'])
+
+/**
+ * Whether a license's policy caps each user below what one exclusive checkout takes (the whole
+ * license, `quantity` seats): then no checkout of it could ever be granted.
+ */
+export function exclusiveOverCap(policy: {mode: string; maxPerUser: number | null}, quantity: number): boolean {
+  return policy.mode === 'exclusive' && policy.maxPerUser !== null && policy.maxPerUser < quantity
+}

@@ -1,4 +1,4 @@
-/** A seat that may have become free: a lease of this license was released, returned or reclaimed. */
+/** A seat that may have become free: a lease of this license was released, returned, reclaimed or taken back smaller. */
 export interface FreedSeat {
   licenseId: string
   productCode: number
@@ -19,9 +19,10 @@ interface Waiter {
 
 /**
  * Checkouts waiting for a seat, in line: the one waiting longest is woken first when a seat of its
- * license (or of its product, for a checkout by product) may have become free. A woken checkout that
- * still cannot take the seat (its user holds the most the policy allows, say) keeps its place and
- * passes the seat on to the next in line (passOn). Waiting checkouts also wake on their own now and
+ * license (or of its product, for a checkout by product) may have become free, and as many as seats
+ * were freed. A woken checkout that still cannot take the seat (its user holds the most the policy
+ * allows, say) keeps its place and passes the seat on to the next in line (passOn), unless no seat
+ * of the license is left for anyone. Waiting checkouts also wake on their own now and
  * then (the caller's timeout), to see changes no event announces: another process's writes.
  */
 export class SeatQueue {
@@ -91,17 +92,25 @@ export class SeatQueue {
     return place
   }
 
-  /** A seat may be free: wakes the first in line for it. */
-  freed(seat: FreedSeat): void {
-    this.passOn(seat, -1)
+  /**
+   * `seats` seats may be free: wakes as many of the first in line for them, one per seat, so a lease
+   * of several seats (an exclusive one: the license's quantity) serves as many waiting checkouts at
+   * once, before a checkout that never waited can take them.
+   */
+  freed(seat: FreedSeat, seats = 1): void {
+    for (let i = 0; i < seats; i++) if (!this.passOn(seat, -1)) return
   }
 
-  /** A woken checkout at `place` could not take the seat: the next in line after it gets the chance. */
-  passOn(seat: FreedSeat, place: number): void {
+  /**
+   * A woken checkout at `place` could not take the seat (or took none of it): the next in line after
+   * it gets the chance. False when nobody after it waits for that seat.
+   */
+  passOn(seat: FreedSeat, place: number): boolean {
     const i = this.waiters.findIndex((w) => w.place > place && (w.licenseId === seat.licenseId || (w.licenseId === undefined && w.productCode === seat.productCode)))
-    if (i < 0) return
+    if (i < 0) return false
     const [waiter] = this.waiters.splice(i, 1)
     waiter.end({woken: seat, place: waiter.place})
+    return true
   }
 
   /** Seats may be free anywhere (a policy or reservation changed): every waiting checkout tries again. */

@@ -2,9 +2,10 @@
  * Why the seat service says no: its refusals (each with a code, an exit status, a message naming
  * what is wrong and a hint), and the checks of the values a seat request gives.
  */
-import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
+import {ExitCode, InvalidValueError, LicadmError, NotFoundError, type ErrorOptions} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
-import {isoSeconds, parseText, parseUint} from '../domain/values.js'
+import {exclusiveOverCap} from '../domain/seat-policy.js'
+import {formatDuration, isoSeconds, parseText, parseUint} from '../domain/values.js'
 import type {LeaseTable, SeatMode} from '../store/schema-seats.js'
 import type {CheckoutInput, Lease, Requester} from './seats.js'
 
@@ -41,6 +42,97 @@ export function holderNames(holders: Lease[]): string[] {
   return [...seats].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name))
 }
 
+/**
+ * NO_SEAT_FREE: too few seats of a license are free for this checkout. `full` says that no checkout
+ * of the license could take a seat now, whoever asks (every seat in use; for an exclusive license,
+ * any): a wake in line (SeatQueue) that finds it so goes no further.
+ */
+export class NoSeatFreeError extends LicadmError {
+  constructor(
+    message: string,
+    options: ErrorOptions,
+    readonly full: boolean,
+  ) {
+    super('NO_SEAT_FREE', ExitCode.conflict, message, options)
+  }
+}
+
+/** What a checkout found short on a full license. */
+export interface Shortage {
+  license: {id: string; quantity: number}
+  mode: SeatMode
+  who: Requester
+  /** Seats asked for at once. */
+  count: number
+  /** Seats in use. */
+  used: number
+  /** Seats the license's reservations keep for others than `who`, and for whom (subject and pattern). */
+  kept: {seats: number; for: string[]}
+  /**
+   * Who holds the seats, longest-held first; null when the server hides who holds seats (--hide-holders):
+   * then the reservations' subjects are not named either, only how many seats they keep.
+   */
+  holders: Lease[] | null
+}
+
+/** The refusal for a checkout that finds too few seats free, naming who holds them unless they are hidden. */
+export function noSeatFree({license, mode, who, count, used, kept, holders}: Shortage): NoSeatFreeError {
+  const names = holders && holderNames(holders)
+  const free = Math.max(0, license.quantity - used - kept.seats)
+  const asked = count === 1 ? `no seat of license ${license.id} is free` : `only ${free} of the ${count} seats asked of license ${license.id} ${free === 1 ? 'is' : 'are'} free`
+  const forWhom = kept.seats ? ` for user ${who.user} on host ${who.host}` : ''
+  const inUse = `${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}`
+  const by = names ? ` by ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}` : ''
+  const reserved = kept.seats ? `; ${kept.seats} more reserved for ${holders ? kept.for.join(', ') : 'others'}` : ''
+  const full = mode === 'exclusive' ? used > 0 : used >= license.quantity
+  return new NoSeatFreeError(
+    `${asked}${forWhom}: ${inUse}${by}${reserved}`,
+    {
+      hint: 'Wait in line for a seat ("licadm seat checkout --wait 10m", or the seat client\'s waitMs), or ask an administrator to force-release a stuck one.',
+      details: {
+        licenseId: license.id,
+        quantity: license.quantity,
+        used,
+        ...(count > 1 ? {asked: count} : {}),
+        ...(kept.seats ? {reservedForOthers: kept.seats} : {}),
+        ...(holders ? {holders: holders.map((h) => ({user: h.user, host: h.host, kind: h.kind, seats: h.seats, since: isoSeconds(h.createdAt), expiresAt: isoSeconds(h.expiresAt)}))} : {}),
+      },
+    },
+    full,
+  )
+}
+
+/**
+ * Whether a waiting checkout's refusal leaves no seat of the license it was woken for to anyone
+ * behind it in line (see NoSeatFreeError.full): then it keeps the wake instead of passing it on.
+ */
+export function leavesNoSeat(error: unknown, licenseId: string): boolean {
+  return error instanceof NoSeatFreeError && error.full && error.details?.licenseId === licenseId
+}
+
+/**
+ * No candidate license lends a seat for `duration` seconds: the refusal names the one whose policy
+ * allows the longest borrow.
+ */
+export function borrowTooLong(longest: {licenseId: string; maxSeconds: number}, duration: number): LicadmError {
+  const {licenseId, maxSeconds} = longest
+  return new LicadmError('BORROW_TOO_LONG', ExitCode.conflict, `a seat of license ${licenseId} can be borrowed for at most ${formatDuration(maxSeconds)}, not ${formatDuration(duration)}`, {
+    hint: `Borrow for ${formatDuration(maxSeconds)} or less.`,
+    details: {licenseId, maxSeconds, requested: duration},
+  })
+}
+
+/**
+ * A seat policy that would make the license unusable: exclusive (one checkout takes all `quantity`
+ * seats) with a per-user cap below that. setPolicy refuses it, naming both settings.
+ */
+export function exclusiveCapRefused(licenseId: string, quantity: number, maxPerUser: number): InvalidValueError {
+  return new InvalidValueError('maxPerUser', `license ${licenseId} in mode exclusive is taken whole (${quantity} seats) by one checkout, so a limit of ${maxPerUser} seat(s) per user would refuse every checkout`, {
+    hint: `Raise the limit to ${quantity} or more, remove it (--max-per-user default), or choose another mode (--mode checkout or station).`,
+    details: {licenseId, mode: 'exclusive', maxPerUser, quantity},
+  })
+}
+
 /** The refusal for a user who would hold more seats of a license than its policy allows. */
 export function userLimit(licenseId: string, user: string, held: number, need: number, maxPerUser: number, mode: SeatMode): LicadmError {
   const taking = need === 1 ? 'another seat' : mode === 'exclusive' ? `${need} seats (exclusive)` : `${need} more seats`
@@ -51,11 +143,20 @@ export function userLimit(licenseId: string, user: string, held: number, need: n
 }
 
 /**
- * A checkout of several seats at once that this license could never grant: its mode takes one seat
- * (station) or the whole license (exclusive), or it has fewer seats than asked, in all or per user.
+ * A checkout that this license could never grant: one of several seats at once when its mode takes
+ * one seat (station) or the whole license (exclusive), or it has fewer seats than asked, in all or
+ * per user; or any checkout of an exclusive license whose policy caps each user below its quantity
+ * (a policy stored before setPolicy refused that). Refused at once, not waited for.
  */
 export function seatCountRefusal(license: LicenseFacts, mode: SeatMode, count: number, maxPerUser: number | null): LicadmError | null {
+  if (count === 1 && !exclusiveOverCap({mode, maxPerUser}, license.quantity)) return null
   const details = {licenseId: license.id, asked: count, quantity: license.quantity, mode, maxPerUser}
+  if (count === 1) {
+    return new LicadmError('SEAT_COUNT_REFUSED', ExitCode.conflict, `license ${license.id} is taken whole (${license.quantity} seats) by one checkout (exclusive), but its policy allows ${maxPerUser} seat(s) per user: no checkout could ever be granted`, {
+      hint: `Ask an administrator to raise or remove the license's per-user limit ("licadm server policy ${license.id} --max-per-user default"), or to change its mode.`,
+      details,
+    })
+  }
   if (mode !== 'checkout') {
     const takes = mode === 'station' ? 'counts one seat per user and host (station)' : 'is taken whole by one checkout (exclusive)'
     return new LicadmError('SEAT_COUNT_REFUSED', ExitCode.usage, `license ${license.id} ${takes}: a checkout of ${count} seats does not apply to it`, {

@@ -6,14 +6,14 @@ import {epochSeconds} from '../domain/clock.js'
 import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {LIMITS} from '../domain/license.js'
 import type {CountedReservation} from '../domain/seat-counting.js'
-import {SEAT_RANGES} from '../domain/seat-policy.js'
+import {exclusiveOverCap, SEAT_RANGES} from '../domain/seat-policy.js'
 import {addressBlock, checkAction, checkPattern, checkSubject, subjectMatches, subjectValue, type RuleAction, type RuleSubject} from '../domain/seat-subjects.js'
 import {parseUint} from '../domain/values.js'
 import type {AccessRuleTable, SeatMode, SeatPolicyTable, SeatReservationTable} from '../store/schema-seats.js'
 import type {SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
-import {checkId, notConcurrent} from './seat-refusals.js'
+import {checkId, exclusiveCapRefused, notConcurrent} from './seat-refusals.js'
 import type {Requester} from './seats.js'
 
 export const SEAT_MODES: readonly SeatMode[] = ['checkout', 'station', 'exclusive']
@@ -100,17 +100,19 @@ export class SeatRules {
   /**
    * Sets a license's counting mode, lease TTL, borrow limits (null: the server's setting) and
    * per-user cap (null: none). It replaces the license's policy; with `merge`, the settings not
-   * given (undefined) keep their current values instead, read in the same transaction.
+   * given (undefined) keep their current values instead, read in the same transaction. Refuses an
+   * exclusive mode with a per-user cap below the license's quantity: no checkout could be granted.
    */
   async setPolicy(input: PolicyInput, options: {merge?: boolean} = {}): Promise<SeatPolicy> {
     const licenseId = checkId(input.license, 'license')
     const given = policySettings(input)
     return this.ctx.store.write(async (tx, q) => {
-      const license = await tx.selectFrom('licenses').select(['id', 'kind']).where('id', '=', licenseId).executeTakeFirst()
+      const license = await tx.selectFrom('licenses').select(['id', 'kind', 'quantity']).where('id', '=', licenseId).executeTakeFirst()
       if (!license) throw new NotFoundError('license', licenseId)
       const before = this.policy(q, licenseId)
       const base = options.merge && before ? before : {licenseId, mode: 'checkout' as SeatMode, leaseTtl: null, borrowMaxSeconds: null, borrowMaxSeats: null, maxPerUser: null, linger: null}
       const policy: SeatPolicy = {...base, ...given}
+      if (exclusiveOverCap(policy, license.quantity)) throw exclusiveCapRefused(licenseId, license.quantity, policy.maxPerUser!)
       const row = policyRow(policy)
       await tx.insertInto('seat_policies').values({license_id: licenseId, ...row}).onConflict((oc) => oc.column('license_id').doUpdateSet(row)).execute()
       this.policies.delete(licenseId)

@@ -7,7 +7,7 @@ import {LIMITS} from '../domain/license.js'
 import {reservedInUse, seatsUsed, type HolderRow} from '../domain/seat-counting.js'
 import {SEAT_RANGES, WAITABLE} from '../domain/seat-policy.js'
 import {subjectMatches} from '../domain/seat-subjects.js'
-import {formatDuration, isoSeconds, parseDay, parseUint} from '../domain/values.js'
+import {isoSeconds, parseDay, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
 import {armorBorrow, LEASE_TYP, signBorrow, type SeatClaims} from '../formats/lease.js'
@@ -19,7 +19,7 @@ import {SeatQueue, type FreedSeat} from './seat-queue.js'
 import {byLicense, dayBefore, isoDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport, type UserUsage} from './seat-usage.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
-import {checkId, checkRequester, checkTarget, holderNames, leaseNotFound, licenseProblem, lingering, notConcurrent, notInContainer, seatCountRefusal, userLimit} from './seat-refusals.js'
+import {borrowTooLong, checkId, checkRequester, checkTarget, leaseNotFound, leavesNoSeat, licenseProblem, lingering, noSeatFree, notConcurrent, notInContainer, seatCountRefusal, userLimit} from './seat-refusals.js'
 import {SeatRules, type ReservationUsage} from './seat-rules.js'
 
 export type {SeatMode} from '../store/schema-seats.js'
@@ -217,10 +217,14 @@ export class SeatService {
     let woken: FreedSeat | null = null
     for (;;) {
       try {
-        return await this.checkoutOnce(who, target, count, scope)
+        const grant = await this.checkoutOnce(who, target, count, scope)
+        // By product, it took a seat of another license: the freed one is still there for the next in line.
+        if (woken && grant.lease.licenseId !== woken.licenseId) this.queue.passOn(woken, place!)
+        return grant
       } catch (error) {
-        // The seat that woke this checkout may not be one it can take: the next in line may.
-        if (woken) this.queue.passOn(woken, place!)
+        // The seat that woke this checkout may not be one it can take: the next in line may, unless
+        // no seat of that license is left for anyone.
+        if (woken && !leavesNoSeat(error, woken.licenseId)) this.queue.passOn(woken, place!)
         if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error
         const left = deadline - Date.now()
         if (left <= 0) {
@@ -240,7 +244,7 @@ export class SeatService {
   private async checkoutOnce(who: Requester, target: ReturnType<typeof checkTarget>, count: number, scope: SeatScope): Promise<Grant> {
     const issuer = await this.signing()
     const now = epochSeconds(this.ctx.clock)
-    const {lease, ttl, features, usedAfter} = await this.ctx.store.writeSync((q) => {
+    const {lease, ttl, features, usedAfter, freedSeats} = await this.ctx.store.writeSync((q) => {
       const candidates = this.candidates(q, target, now, scope)
       let refusal: LicadmError | undefined
       for (const license of candidates) {
@@ -249,24 +253,26 @@ export class SeatService {
         const mode = policy?.mode ?? 'checkout'
         const ttl = policy?.leaseTtl ?? this.settings.leaseTtl
         // A seat lingering after this user's release on this host is theirs to take back.
-        const takenBack = policy?.linger ? takeBackLingering(q, license.id, who, now) : false
+        const takenBack = policy?.linger ? takeBackLingering(q, license.id, who, now) : null
         // Its seats in use are read again without the lease taken back.
-        const counted = takenBack ? q.get<LicenseRow>(`${LICENSE_WITH_USED} where l.id = ?`, now, now, license.id)! : license
+        const counted = takenBack !== null ? q.get<LicenseRow>(`${LICENSE_WITH_USED} where l.id = ?`, now, now, license.id)! : license
         const need = this.seatsNeeded(q, counted, mode, who, now, policy?.maxPerUser ?? null, count)
         if (need instanceof LicadmError) {
-          if (takenBack) q.run('rollback to lingering')
+          if (takenBack !== null) q.run('rollback to lingering')
           // A license that may free seats later is the better answer than one that never could.
           if (!refusal || (!WAITABLE.has(refusal.code) && WAITABLE.has(need.code))) refusal = need
           continue
         }
-        if (takenBack) q.run('release lingering')
+        if (takenBack !== null) q.run('release lingering')
         const lease = this.newLease('lease', license, who, mode, need.seats, now, ttl)
         insertLease(q, lease)
-        return {lease, ttl, features: Number(license.features), usedAfter: need.usedAfter}
+        // A lingering lease of more seats than the new one leaves the rest free for those in line.
+        return {lease, ttl, features: Number(license.features), usedAfter: need.usedAfter, freedSeats: Math.max(0, (takenBack ?? 0) - need.seats)}
       }
       throw refusal!
     })
     this.counter.granted(lease.licenseId, lease.user, now, usedAfter)
+    this.freed({license_id: lease.licenseId, product_code: lease.productCode, seats: freedSeats})
     return {lease, ttl, token: await leaseToken(lease, features, issuer)}
   }
 
@@ -300,7 +306,8 @@ export class SeatService {
     const outcome = await this.ctx.store.writeSync((q): {lease: Lease; ttl: number; features: number} | {refusal: LicadmError} => {
       const row = q.get<LeaseTable>('select * from leases where id = ?', leaseId)
       if (!row || row.kind !== 'lease' || !inScope(q, row.license_id, scope)) throw leaseNotFound(leaseId)
-      if (row.released_at !== null) throw lingering(row)
+      // Once its linger is over, a released lease is gone, whether or not the sweeper deleted it yet.
+      if (row.released_at !== null) throw Number(row.expires_at) > now ? lingering(row) : leaseNotFound(leaseId)
       if (Number(row.expires_at) <= now) {
         q.run('delete from leases where id = ?', leaseId)
         this.counter.reclaimed(row.license_id, now)
@@ -332,15 +339,17 @@ export class SeatService {
 
   /**
    * Frees a lease's seat at once, or, when its license's policy has a linger, at the linger's end
-   * (`lingersUntil`). Releasing a lease that is gone or released already changes nothing.
+   * (`lingersUntil`). Releasing a lease that is gone or released already changes nothing. With
+   * `linger: false` the seat is freed at once whatever the policy: the server releases a seat its
+   * client never received, which nobody would take back.
    */
-  async release(id: string, scope: SeatScope = {}): Promise<{released: boolean; leaseId: string; lingersUntil?: number}> {
+  async release(id: string, scope: SeatScope = {}, options: {linger?: boolean} = {}): Promise<{released: boolean; leaseId: string; lingersUntil?: number}> {
     const leaseId = checkId(id, 'lease id')
     const now = epochSeconds(this.ctx.clock)
     const outcome = await this.ctx.store.runSync((q): {freed?: FreedRow; lingersUntil?: number} | undefined => {
-      const row = q.get<FreedRow & {released_at: number | null; expires_at: number}>("select license_id, product_code, released_at, expires_at from leases where id = ? and kind = 'lease'", leaseId)
+      const row = q.get<FreedRow & {released_at: number | null; expires_at: number}>("select license_id, product_code, seats, released_at, expires_at from leases where id = ? and kind = 'lease'", leaseId)
       if (!row || row.released_at !== null || !inScope(q, row.license_id, scope)) return undefined
-      const linger = this.rules.policy(q, row.license_id)?.linger
+      const linger = options.linger === false ? null : this.rules.policy(q, row.license_id)?.linger
       if (linger && Number(row.expires_at) > now) {
         const lingersUntil = capExpiry(now + linger, q.get<Pick<LicenseRow, 'expires_at'>>('select expires_at from licenses where id = ?', row.license_id)!)
         q.run('update leases set released_at = ?, expires_at = ? where id = ?', now, lingersUntil, leaseId)
@@ -362,16 +371,17 @@ export class SeatService {
     const now = epochSeconds(this.ctx.clock)
     const {borrow, features, usedAfter} = await this.ctx.store.write(async (tx, q) => {
       const candidates = this.candidates(q, target, now, scope)
+      // Why a candidate that lends a seat for `duration` refused; the longest borrow of those that do not.
       let refusal: LicadmError | undefined
+      let longest: {licenseId: string; maxSeconds: number} | undefined
       for (const license of candidates) {
         this.rules.checkAccess(q, Number(license.product_code), who)
         const policy = this.rules.policy(q, license.id)
         const maxSeconds = policy?.borrowMaxSeconds ?? this.settings.borrowMaxSeconds
         if (duration > maxSeconds) {
-          throw new LicadmError('BORROW_TOO_LONG', ExitCode.conflict, `a seat of license ${license.id} can be borrowed for at most ${formatDuration(maxSeconds)}, not ${formatDuration(duration)}`, {
-            hint: `Borrow for ${formatDuration(maxSeconds)} or less.`,
-            details: {maxSeconds, requested: duration},
-          })
+          // By product, another license's policy may lend a seat for that long.
+          if (!longest || maxSeconds > longest.maxSeconds) longest = {licenseId: license.id, maxSeconds}
+          continue
         }
         const maxSeats = Math.min(policy?.borrowMaxSeats ?? this.settings.borrowMaxSeats ?? license.quantity, license.quantity)
         const {borrowed} = q.get<{borrowed: number}>("select count(*) as borrowed from leases where license_id = ? and kind = 'borrow' and expires_at > ?", license.id, now)!
@@ -392,7 +402,7 @@ export class SeatService {
         await appendAudit(tx, this.ctx, {action: 'seat.borrow', subject: `license:${license.id}`, after: {borrow: lease.id, user: who.user, host: who.host, expiresAt: lease.expiresAt}})
         return {borrow: lease, features: Number(license.features), usedAfter: need.usedAfter}
       }
-      throw refusal!
+      throw refusal ?? borrowTooLong(longest!, duration)
     }).catch((error: unknown) => this.refused(error, who))
     this.counter.granted(borrow.licenseId, borrow.user, now, usedAfter)
     return {borrow, file: armorBorrow(signBorrow(seatClaims(borrow, features, vendor), signer))}
@@ -402,7 +412,7 @@ export class SeatService {
   async returnBorrow(id: string, scope: SeatScope = {}): Promise<{returned: boolean; borrowId: string}> {
     const borrowId = checkId(id, 'borrow id')
     return this.ctx.store.write(async (tx, q) => {
-      const row = await tx.selectFrom('leases').select(['license_id', 'product_code', 'expires_at']).where('id', '=', borrowId).where('kind', '=', 'borrow').executeTakeFirst()
+      const row = await tx.selectFrom('leases').select(['license_id', 'product_code', 'seats', 'expires_at']).where('id', '=', borrowId).where('kind', '=', 'borrow').executeTakeFirst()
       if (!row || !inScope(q, row.license_id, scope)) return {returned: false, borrowId}
       await tx.deleteFrom('leases').where('id', '=', borrowId).execute()
       this.freed(row)
@@ -431,7 +441,7 @@ export class SeatService {
    */
   async sweep(): Promise<number> {
     const now = epochSeconds(this.ctx.clock)
-    const gone = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).returning(['license_id', 'product_code', 'released_at']).execute()
+    const gone = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).returning(['license_id', 'product_code', 'seats', 'released_at']).execute()
     for (const row of gone) {
       // A lingering lease was released: its end is no missed heartbeat.
       if (row.released_at === null) this.counter.reclaimed(row.license_id, now)
@@ -541,9 +551,13 @@ export class SeatService {
 
   // ---- internals ----
 
-  /** A lease or borrow is gone: the first checkout waiting for a seat of its license tries again. */
+  /**
+   * Seats of a license are free again (a lease or borrow is gone, or a lingering one was taken back
+   * smaller): as many checkouts waiting for them as seats were freed try again, first in line first.
+   */
   private freed(row: FreedRow): void {
-    if (this.queue.length > 0) queueMicrotask(() => this.queue.freed({licenseId: row.license_id, productCode: Number(row.product_code)}))
+    const seats = Number(row.seats)
+    if (seats > 0 && this.queue.length > 0) queueMicrotask(() => this.queue.freed({licenseId: row.license_id, productCode: Number(row.product_code)}, seats))
   }
 
   /** Counts a refusal for want of a free seat in the usage report, and passes every refusal on. */
@@ -589,10 +603,8 @@ export class SeatService {
    * or its policy could never grant is refused as such, not waited for.
    */
   private seatsNeeded(q: SyncSql, license: LicenseRow, mode: SeatMode, who: Requester, now: number, maxPerUser: number | null, count = 1): Seats | LicadmError {
-    if (count > 1) {
-      const never = seatCountRefusal(license, mode, count, maxPerUser)
-      if (never) return never
-    }
+    const never = seatCountRefusal(license, mode, count, maxPerUser)
+    if (never) return never
     if (mode === 'station') {
       const same = q.get(
         `select id from leases where license_id = ? and kind = 'lease' and mode = 'station' and "user" = ? and host = ? and expires_at > ? limit 1`,
@@ -615,27 +627,9 @@ export class SeatService {
     const kept = this.keptForOthers(q, license.id, who, now, license.quantity - used - need, counted)
     if (used + need + kept.seats <= license.quantity && !(mode === 'exclusive' && used > 0)) return {seats: need, usedAfter: used + need}
     const holders = this.settings.hideHolders
-      ? undefined
+      ? null
       : q.all<LeaseTable>('select * from leases where license_id = ? and expires_at > ? order by created_at, id limit 50', license.id, now).map(fromRow)
-    const who_ = holders && holderNames(holders)
-    const free = Math.max(0, license.quantity - used - kept.seats)
-    const asked = count === 1 ? `no seat of license ${license.id} is free` : `only ${free} of the ${count} seats asked of license ${license.id} ${free === 1 ? 'is' : 'are'} free`
-    return new LicadmError(
-      'NO_SEAT_FREE',
-      ExitCode.conflict,
-      `${asked}${kept.seats ? ` for user ${who.user} on host ${who.host}` : ''}: ${used} of ${license.quantity} in use${mode === 'exclusive' ? ' (exclusive: the license is taken whole)' : ''}${who_ ? ` by ${who_.slice(0, 10).join(', ')}${who_.length > 10 ? ', …' : ''}` : ''}${kept.seats ? `; ${kept.seats} more reserved for ${kept.for.join(', ')}` : ''}`,
-      {
-        hint: 'Wait in line for a seat ("licadm seat checkout --wait 10m", or the seat client\'s waitMs), or ask an administrator to force-release a stuck one.',
-        details: {
-          licenseId: license.id,
-          quantity: license.quantity,
-          used,
-          ...(count > 1 ? {asked: count} : {}),
-          ...(kept.seats ? {reservedForOthers: kept.seats} : {}),
-          ...(holders ? {holders: holders.map((h) => ({user: h.user, host: h.host, kind: h.kind, seats: h.seats, since: isoSeconds(h.createdAt), expiresAt: isoSeconds(h.expiresAt)}))} : {}),
-        },
-      },
-    )
+    return noSeatFree({license, mode, who, count, used, kept, holders})
   }
 
   /**
@@ -667,14 +661,15 @@ export class SeatService {
 /**
  * Deletes the lingering lease (released, its seat still taken) of `who` on this license, if any,
  * under the savepoint "lingering": the caller releases it once the new lease is in, or rolls back
- * to it when the checkout is refused, so the lingering seat stays as it was.
+ * to it when the checkout is refused, so the lingering seat stays as it was. Returns the seats the
+ * lingering lease took (null: there was none).
  */
-function takeBackLingering(q: SyncSql, licenseId: string, who: Requester, now: number): boolean {
-  const row = q.get<{id: string}>('select id from leases where license_id = ? and "user" = ? and host = ? and released_at is not null and expires_at > ? limit 1', licenseId, who.user, who.host, now)
-  if (!row) return false
+function takeBackLingering(q: SyncSql, licenseId: string, who: Requester, now: number): number | null {
+  const row = q.get<{id: string; seats: number}>('select id, seats from leases where license_id = ? and "user" = ? and host = ? and released_at is not null and expires_at > ? limit 1', licenseId, who.user, who.host, now)
+  if (!row) return null
   q.run('savepoint lingering')
   q.run('delete from leases where id = ?', row.id)
-  return true
+  return Number(row.seats)
 }
 
 /** What a lease token and a borrow file say about their seat. */
@@ -701,8 +696,8 @@ function leaseToken(lease: Lease, features: number, {vendor, signer}: {vendor: V
   return signCompactAsync(LEASE_TYP, seatClaims(lease, features, vendor), signer)
 }
 
-/** What a deleted lease says of the seat it frees. */
-type FreedRow = Pick<LeaseTable, 'license_id' | 'product_code'>
+/** What a deleted lease says of the seats it frees (`seats`: how many). */
+type FreedRow = Pick<LeaseTable, 'license_id' | 'product_code' | 'seats'>
 
 /** Seats a new lease takes, and the seats in use with it (null: it takes no new seat). */
 interface Seats {

@@ -5,6 +5,7 @@
  */
 import {spawn} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
+import {request as httpRequest} from 'node:http'
 import {createServer, connect, type Server, type Socket} from 'node:net'
 import {join} from 'node:path'
 
@@ -603,6 +604,92 @@ describe('waiting for a free seat (waitMs)', () => {
     expect((await s.client.list({license: two}))[0].holders.map((h) => h.user)).toEqual(['app', 'app'])
     await holder.close()
     await s.close()
+  })
+})
+
+describe('seats freed together wake as many waiting checkouts (a lease of several seats, exclusive or not)', () => {
+  /** Checkouts of one seat each that wait in line on the server, in this order. */
+  async function waitInLine(s: TestServer, license: string, users: string[]): Promise<Array<Promise<Grant>>> {
+    const waiting: Array<Promise<Grant>> = []
+    for (const user of users) {
+      const queued = s.seats.queue.length
+      waiting.push(s.client.checkout({license, user, host: 'pc'}, {waitMs: 30_000}))
+      await until(`${user} waits`, () => s.seats.queue.length === queued + 1)
+    }
+    return waiting
+  }
+
+  it('a released lease of several seats serves as many waiting checkouts at once: a checkout that never waited does not jump the line', async () => {
+    const t = await testServer()
+    const two = t.license('two')
+    const alice = await t.client.checkout({license: two, user: 'alice', host: 'pc1', seats: 2})
+    const [bob, carol] = await waitInLine(t, two, ['bob', 'carol'])
+    await t.client.release(alice.lease.id)
+    expect((await bob).lease.user).toBe('bob')
+    // Carol was woken with Bob: the second seat is hers, not Eve's, who comes after.
+    expect((await refusal(t.client.checkout({license: two, user: 'eve', host: 'pc9'}))).code).toBe('NO_SEAT_FREE')
+    expect((await carol).lease.user).toBe('carol')
+    expect(t.seats.queue.length).toBe(0)
+    await t.close()
+  })
+
+  it("the sweeper's reclaim of an expired lease of several seats serves as many waiting checkouts", async () => {
+    const {s, two} = await serverWithTtl(60)
+    await s.client.checkout({license: two, user: 'alice', host: 'pc1', seats: 2})
+    const [bob, carol] = await waitInLine(s, two, ['bob', 'carol'])
+    s.clock.advance(61_000)
+    expect(await s.seats.sweep()).toBe(1)
+    expect((await bob).lease.user).toBe('bob')
+    expect((await refusal(s.client.checkout({license: two, user: 'eve', host: 'pc9'}))).code).toBe('NO_SEAT_FREE')
+    expect((await carol).lease.user).toBe('carol')
+    await s.close()
+  })
+
+  it('a lingering lease of several seats taken back with fewer: the seats left over go to those in line', async () => {
+    const t = await testServer()
+    const two = t.license('two')
+    await t.admin.setPolicy(two, {linger: 60})
+    const alice = await t.client.checkout({license: two, user: 'alice', host: 'pc1', seats: 2})
+    await t.client.release(alice.lease.id)
+    const [bob] = await waitInLine(t, two, ['bob'])
+    // Alice takes back one of her two lingering seats: the other is Bob's, who waits for it.
+    expect((await t.client.checkout({license: two, user: 'alice', host: 'pc1'})).lease.seats).toBe(1)
+    expect((await refusal(t.client.checkout({license: two, user: 'eve', host: 'pc9'}))).code).toBe('NO_SEAT_FREE')
+    expect((await bob).lease.user).toBe('bob')
+    await t.close()
+  })
+
+  it('a client that goes away while its checkout waits: the seat it got is freed at once despite a linger, and the next in line gets it', async () => {
+    const t = await testServer()
+    const two = t.license('two')
+    await t.admin.setPolicy(two, {linger: 60})
+    await t.client.checkout({license: two, user: 'h1', host: 'x'})
+    // The server grants the leaving client's checkout, and answers only once the client is gone.
+    const checkout = t.seats.checkout.bind(t.seats)
+    let granted!: () => void
+    const got = new Promise<void>((resolve) => (granted = resolve))
+    t.seats.checkout = async (input, scope, options) => {
+      const grant = await checkout(input, scope, options)
+      const signal = options?.signal
+      if (input.user === 'leaving' && signal) {
+        granted()
+        await new Promise((resolve) => (signal.aborted ? resolve(undefined) : signal.addEventListener('abort', resolve, {once: true})))
+      }
+      return grant
+    }
+    const leaving = httpRequest(`${t.url}/v1/leases`, {method: 'POST', agent: false, headers: {authorization: `Bearer ${CLIENT_TOKEN}`, 'content-type': 'application/json'}})
+    leaving.on('error', () => {})
+    leaving.end(JSON.stringify({license: two, user: 'leaving', host: 'pc', wait: 30}))
+    await got
+    const [carol] = await waitInLine(t, two, ['carol'])
+    leaving.destroy()
+    expect((await carol).lease.user).toBe('carol')
+    const [usage] = await t.client.list({license: two})
+    expect(usage.holders.map((h) => [h.user, h.releasedAt]).sort()).toEqual([
+      ['carol', null],
+      ['h1', null],
+    ])
+    await t.close()
   })
 })
 

@@ -253,9 +253,23 @@ describe('counting modes', () => {
     await s.client.release(a1.lease.id)
     await s.client.borrow({license: ten, user: 'ann', host: 'laptop', duration: 86_400})
     expect((await refusal(s.client.checkout({license: ten, user: 'ann', host: 'pc1'}))).code).toBe('USER_LIMIT')
-    // An exclusive checkout needs all ten seats: more than two.
-    await s.admin.setPolicy(ten, {mode: 'exclusive', maxPerUser: 2})
-    expect((await refusal(s.client.checkout({license: ten, user: 'cid', host: 'pc1'}))).message).toMatch(/10 seats \(exclusive\) would pass its limit of 2/)
+    // An exclusive checkout takes all ten seats, more than two: a policy under which no checkout could be granted is refused, naming both settings.
+    const never = await refusal(s.admin.setPolicy(ten, {mode: 'exclusive', maxPerUser: 2}))
+    expect(never).toMatchObject({code: 'INVALID_VALUE', exit: 2, details: {flag: 'maxPerUser', mode: 'exclusive', maxPerUser: 2, quantity: 10}})
+    expect(never.message).toMatch(/^maxPerUser: license \S+ in mode exclusive is taken whole \(10 seats\) by one checkout, so a limit of 2 seat\(s\) per user would refuse every checkout$/)
+    expect(never.hint).toMatch(/--max-per-user default.*--mode/)
+    expect((await refusal(s.admin.setPolicy(ten, {mode: 'exclusive'}, {merge: true}))).code).toBe('INVALID_VALUE')
+    expect(await s.admin.getPolicy(ten)).toMatchObject({mode: 'checkout', maxPerUser: 2})
+    // Such a policy in the store (written before it was refused) refuses every checkout at once, not after a wait.
+    // (Written behind the service's back right after a setPolicy, which leaves no copy of it cached.)
+    await s.admin.setPolicy(ten, {maxPerUser: 2})
+    await s.store.db.updateTable('seat_policies').set({mode: 'exclusive'}).where('license_id', '=', ten).execute()
+    let waits = 0
+    const refused = await refusal(s.client.checkout({license: ten, user: 'cid', host: 'pc1'}, {waitMs: 60_000, onWait: () => waits++}))
+    expect(refused).toMatchObject({code: 'SEAT_COUNT_REFUSED', exit: 4, message: expect.stringMatching(/taken whole \(10 seats\) by one checkout \(exclusive\), but its policy allows 2 seat\(s\) per user/)})
+    expect(waits).toBe(0)
+    // With the limit at the license's quantity, one holder takes it whole.
+    await s.admin.setPolicy(ten, {mode: 'exclusive', maxPerUser: 10})
     // Setting the policy again without the cap lifts it.
     expect((await s.admin.setPolicy(ten, {})).maxPerUser).toBeNull()
     await s.client.checkout({license: ten, user: 'ann', host: 'pc1'})
@@ -406,7 +420,12 @@ describe('counting modes', () => {
     // The linger ends: the sweeper frees the seat, and it is no lease lost for want of a heartbeat.
     await s.client.release(back.lease.id)
     s.clock.advance(61_000)
+    // Past its linger, the lease is gone: a heartbeat hears so before the sweep as after it.
+    const beforeSweep = await refusal(s.client.heartbeat(back.lease.id))
     expect(await s.seats.sweep()).toBe(1)
+    const afterSweep = await refusal(s.client.heartbeat(back.lease.id))
+    expect(afterSweep.code).toBe('LEASE_NOT_FOUND')
+    expect({code: beforeSweep.code, message: beforeSweep.message, hint: beforeSweep.hint}).toEqual({code: afterSweep.code, message: afterSweep.message, hint: afterSweep.hint})
     expect(await used(s, two)).toBe(1)
     expect((await s.seats.usageReport({license: two})).licenses[0].reclaimed).toBe(0)
     // An administrator frees a lingering seat at once; without a linger, a release frees it at once.
@@ -452,6 +471,13 @@ describe('counting modes', () => {
     const no2 = await refusal(hidden.client.checkout({license: hidden.license('two'), ...who(3)}))
     expect(no2.message).not.toMatch(/ann/)
     expect(no2.details?.holders).toBeUndefined()
+    // Nor whom reservations keep seats for: only how many they keep.
+    const ten = hidden.license('ten')
+    await hidden.admin.addReservation({license: ten, subject: 'user', pattern: 'ceo@corp', seats: 2})
+    await hidden.client.checkout({license: ten, user: 'ann', host: 'pc1', seats: 8})
+    const no3 = await refusal(hidden.client.checkout({license: ten, ...who(3)}))
+    expect(no3).toMatchObject({code: 'NO_SEAT_FREE', message: `no seat of license ${ten} is free for user user3 on host host3: 8 of 10 in use; 2 more reserved for others`, details: {reservedForOthers: 2}})
+    expect(JSON.stringify(no3)).not.toMatch(/ceo|ann/)
     await hidden.close()
   })
 })
@@ -733,6 +759,22 @@ describe('borrowing', () => {
     expect(await used(s2, s2.license('two'))).toBe(0)
     await s.close()
     await s2.close()
+  })
+
+  it('by product, a license whose policy lends for less is passed over; too long only when no license lends for that long, naming the longest', async () => {
+    const p = await testServer({settings: {borrowMaxSeconds: 30 * 86_400}, seed: {...defaultSeed, licenses: [{key: 'x', product: 7, quantity: 3}, {key: 'y', product: 7, quantity: 3}]}})
+    // The first candidate (licenses are tried in id order) lends for a day only.
+    const [first, second] = [p.license('x'), p.license('y')].sort()
+    await p.admin.setPolicy(first, {borrowMaxSeconds: 86_400})
+    const week = await p.client.borrow({product: 7, ...who(1), duration: 7 * 86_400})
+    expect(week.borrow.licenseId).toBe(second)
+    expect((await p.client.borrow({product: 7, ...who(2), duration: 3600})).borrow.licenseId).toBe(first)
+    const tooLong = await refusal(p.client.borrow({product: 7, ...who(3), duration: 40 * 86_400}))
+    expect(tooLong).toMatchObject({code: 'BORROW_TOO_LONG', message: `a seat of license ${second} can be borrowed for at most 30d, not 40d`, details: {licenseId: second, maxSeconds: 30 * 86_400}})
+    // A license that lends for that long but has no seat free is the answer, not the one that lends for less.
+    await Promise.all([4, 5].map((i) => p.client.checkout({license: second, ...who(i)})))
+    expect((await refusal(p.client.borrow({product: 7, ...who(6), duration: 7 * 86_400}))).code).toBe('NO_SEAT_FREE')
+    await p.close()
   })
 })
 

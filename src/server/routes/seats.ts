@@ -44,8 +44,9 @@ export async function seatRoutes(app: FastifyInstance): Promise<void> {
       throw error
     })
     if (gone.aborted) {
-      // Nobody would hold the seat until its TTL ran out.
-      await seats.release(grant.lease.id, scope)
+      // Nobody would hold the seat until its TTL ran out; nor take it back, so it does not linger:
+      // it is freed at once, for the next in line.
+      await seats.release(grant.lease.id, scope, {linger: false})
       throw new LicadmError('CLIENT_GONE', ExitCode.cancelled, 'the client closed the connection while it waited for a seat: the seat it got was released')
     }
     return reply.code(201).send(ok(grant))
