@@ -7,7 +7,7 @@ import {seatTargetFlags, seatServerFlags} from '../../cli/server-flags.js'
 export default class SeatBorrow extends BaseCommand<typeof SeatBorrow> {
   static override summary = 'Borrow a seat for offline use, as a signed borrow file.'
 
-  static override description = 'The borrowed seat counts against the license until the borrow file expires or is returned with "seat return". The server limits how long (--duration) and how many seats of a license may be borrowed at once.'
+  static override description = 'The borrowed seat counts against the license until the borrow file expires or is returned with "seat return". The server limits how long (--duration) and how many seats of a license may be borrowed at once. By product, a license whose policy allows a shorter borrow is passed over; BORROW_TOO_LONG (exit 4) comes only when no license of the product allows the duration, and names the longest allowed. --out is checked before anything is borrowed.'
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350 --license lic_01jx… --duration 7d --out laptop.borrow',

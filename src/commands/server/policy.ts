@@ -13,7 +13,7 @@ export default class ServerPolicy extends BaseCommand<typeof ServerPolicy> {
 
   static override description = `Without settings, shows the license's policy. With settings, changes those and keeps the others; --reset replaces the whole policy (settings not given go back to the server's). A setting given as "${DEFAULT}" goes back to the server's (--lease-ttl, --borrow-max-duration, --borrow-max-seats of "server start"; for --max-per-user, no cap).
 Counting modes: checkout (each checkout takes a seat; the default), station (one user on one host takes one seat however many processes), exclusive (one holder takes the license whole).
---max-per-user caps the seats one user holds at once, leases and borrows together (a station counts once): one more checkout or borrow is refused as USER_LIMIT (exit 4), so one user or one CI job cannot take every seat.
+--max-per-user caps the seats one user holds at once, leases and borrows together (a station counts once): one more checkout or borrow is refused as USER_LIMIT (exit 4), so one user or one CI job cannot take every seat. An exclusive license is taken whole by one checkout, so a --max-per-user below its seats is refused (INVALID_VALUE, exit 2).
 --linger keeps a released seat taken for a while (the LINGER of other floating-license servers), so a tool that starts and stops often keeps its seat between runs: the same user on the same host takes the lingering seat back at the next checkout, nobody else may take it until the linger ends, and "seat list" shows it as lingering. An administrator's "seat remove" frees it at once.
 Needs a vendor (admin) token.`
 
