@@ -13,6 +13,7 @@ import {
   encodeReceipt,
   encodeRequest,
   licenseIdOf,
+  peekOffline,
   sha256,
   verifyUpdate,
   type RequestClaims,
@@ -172,7 +173,11 @@ export function checkUpdate(store: DeviceStore, text: string, vendorKeys: Readon
   const state = store.state()
   const held: OfflineContainer | undefined = state.containers?.[claims.container]
   if (held?.applied.includes(claims.jti)) {
-    throw new VerificationError('replayed', `this update (${claims.jti}) was applied on this device already (container ${claims.container}, counter ${claims.counter})`, {details: {jti: claims.jti}})
+    throw new VerificationError('replayed', `this update (${claims.jti}) was applied on this device already (container ${claims.container}, counter ${claims.counter})`, {
+      // The receipt of the update applied last is kept: one lost on its way can be written again.
+      ...(held.counter === claims.counter && held.lastReceipt ? {hint: `Its receipt for the vendor: "licadm activation receipt ${claims.container}" writes it again.`} : {}),
+      details: {jti: claims.jti},
+    })
   }
   const current = held?.counter ?? 0
   if (claims.counter <= current) {
@@ -322,6 +327,18 @@ export interface DeviceLicenses {
  * expiry) and checked against the clock: when the clock was set back beyond the tolerance, licenses
  * with an expiry are refused. A sound clock moves the watermark forward.
  */
+/** The receipt of the update this device applied last for a container, kept for a vendor who did not get it. */
+export function lastReceipt(store: DeviceStore, serialInput: string): {container: string; counter: number; update: string; jti: string; file: string} {
+  const serial = normalizeSerial(serialInput)
+  const held = store.state().containers?.[serial]
+  if (!held) throw new NotFoundError('container', serial, {hint: 'Run "licadm device licenses" to see the containers this device holds.'})
+  if (!held.lastReceipt) {
+    throw new LicadmError('NO_RECEIPT', ExitCode.notFound, `this device has no receipt for container ${serial}: it applied no update of it with this version of licadm`, {details: {container: serial}})
+  }
+  const {claims} = peekOffline(held.lastReceipt, 'RECEIPT')
+  return {container: serial, counter: held.counter, update: String(claims.update), jti: String(claims.jti), file: held.lastReceipt}
+}
+
 export function deviceLicenses(store: DeviceStore, vendorKeys: ReadonlyMap<string, KeyObject>, nowSeconds: number, toleranceSeconds = DEFAULT_CLOCK_TOLERANCE_SECONDS): DeviceLicenses {
   const me = store.device()
   const state = store.state()

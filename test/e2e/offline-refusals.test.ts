@@ -112,7 +112,17 @@ describe('refusals, each with its own exit status', {timeout: SLOW}, () => {
 
   it('an update applied again: 16', async () => {
     expect(fails(await dev1(['activation', 'apply', file('u1.update'), '--json']), 16).code).toBe('REPLAYED')
-    expect(fails(await dev2(['activation', 'apply', file('u2.update'), '--json']), 16).code).toBe('REPLAYED')
+    // The update applied last: the refusal says how to write its receipt again.
+    expect(fails(await dev2(['activation', 'apply', file('u2.update'), '--json']), 16)).toMatchObject({code: 'REPLAYED', hint: expect.stringContaining(`"licadm activation receipt ${container2}"`)})
+  })
+
+  it('the receipt of the update applied last is written again on demand, and the vendor takes it', async () => {
+    const again = ok(await dev2(['activation', 'receipt', container2, '--out', file('again.receipt'), '--json']))
+    expect(again).toMatchObject({container: container2, counter: 1, update: expect.stringMatching(/^upd_/), path: file('again.receipt')})
+    expect(read('again.receipt')).toMatch(/^-----BEGIN LICADM RECEIPT-----/)
+    expect(ok(await vendor(['activation', 'inspect', file('again.receipt'), '--json'])).vendor.status).toMatch(/^(acceptable|confirmed)$/)
+    expect(ok(await vendor(['activation', 'confirm', file('again.receipt'), '--json']))).toMatchObject({update: again.update, container: container2, state: 'confirmed'})
+    expect(fails(await dev2(['activation', 'receipt', 'L-AAAA-BBBB-CCCC', '--json']), 3).code).toBe('CONTAINER_NOT_FOUND')
   })
 
   it('an update out of order: 19 with the counter it needs; then in order it applies', async () => {
