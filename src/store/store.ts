@@ -87,7 +87,7 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
       return driver
     }
   })({database: statements})})
-  await migrate(db)
+  await migrate(db, native)
   const now = syncSql(native, statements.prepare)
   // better-sqlite3's transaction wrapper: BEGIN IMMEDIATE, COMMIT, and ROLLBACK when fn throws.
   const immediate = native.transaction((fn: (q: SyncSql) => unknown) => fn(now.fresh())).immediate
@@ -152,13 +152,38 @@ function quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`
 }
 
-async function migrate(db: Db): Promise<void> {
-  const migrator = new Migrator({db, provider: migrationProvider})
-  const {error, results} = await migrator.migrateToLatest()
+/**
+ * Brings the schema up to date in one transaction: Kysely runs SQLite migrations statement by
+ * statement, each committed apart, so a process killed between two (a table rebuilt in four steps)
+ * left a store that no later open could migrate. BEGIN IMMEDIATE also makes a second process that
+ * opens the same new store wait, then find the schema done, instead of migrating it twice at once.
+ */
+async function migrate(db: Db, native: import('better-sqlite3').Database): Promise<void> {
+  if (await upToDate(native)) return
+  native.exec('begin immediate')
+  let outcome: Awaited<ReturnType<Migrator['migrateToLatest']>>
+  try {
+    outcome = await new Migrator({db, provider: migrationProvider}).migrateToLatest()
+  } catch (error) {
+    native.exec('rollback')
+    throw error
+  }
+  const {error, results} = outcome
   if (error) {
+    native.exec('rollback')
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new LicadmError('STORE_MIGRATION_FAILED', ExitCode.internal, `the store's schema could not be updated${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`, {cause: error})
   }
+  native.exec('commit')
+}
+
+/** Whether every migration is applied already: then opening the store takes no write lock. */
+async function upToDate(native: import('better-sqlite3').Database): Promise<boolean> {
+  const known = Object.keys(await migrationProvider.getMigrations())
+  const table = native.prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'").get()
+  if (!table) return false
+  const applied = new Set((native.prepare('select name from kysely_migration').all() as Array<{name: string}>).map((r) => r.name))
+  return known.every((name) => applied.has(name))
 }
 
 /** Kysely's SQLite driver, telling whether a query or transaction holds the (single) connection. */

@@ -131,6 +131,26 @@ describe('seat counters (migration 0006_seat_counts)', () => {
   })
 })
 
+describe('migrations run in one transaction', () => {
+  it('a migration that fails half-way leaves nothing of its first steps: the store is as it was before the open', async () => {
+    const path = join(tmp.dir, 'half-way.db')
+    const native = new SQLite(path)
+    const db = new Kysely<any>({dialect: new SqliteDialect({database: native})})
+    expect((await new Migrator({db, provider: migrationProvider}).migrateTo('0010_seat_linger')).error).toBeUndefined()
+    // 0011 rebuilds offline_updates: create, copy, drop, rename. A column gone makes the copy fail.
+    await sql`alter table offline_updates drop column mismatch`.execute(db)
+    await db.destroy()
+    await expect(openStore({path})).rejects.toMatchObject({code: 'STORE_MIGRATION_FAILED', message: expect.stringMatching(/0011_offline_device_counters/)})
+    const after = new SQLite(path, {readonly: true})
+    const tables = (after.prepare("select name from sqlite_master where type = 'table' and name like 'offline_updates%'").all() as Array<{name: string}>).map((t) => t.name)
+    const applied = (after.prepare('select name from kysely_migration order by name').all() as Array<{name: string}>).map((m) => m.name)
+    after.close()
+    // Its first step (the new table) was rolled back with the rest.
+    expect(tables).toEqual(['offline_updates'])
+    expect(applied.at(-1)).toBe('0010_seat_linger')
+  })
+})
+
 describe('Store.write', () => {
   it('commits what fn wrote and returns its result', async () => {
     const store = await openStore({path: ':memory:'})
