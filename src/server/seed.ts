@@ -6,6 +6,7 @@ import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
 import {ContainerService} from '../services/containers.js'
 import type {ServiceContext} from '../services/context.js'
 import {DirectoryService} from '../services/directory.js'
+import {parseLicenseSpec} from '../domain/license.js'
 import {LicenseService} from '../services/licenses.js'
 import {ProductService} from '../services/products.js'
 import type {SeatService} from '../services/seats.js'
@@ -139,17 +140,21 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
   const applied = await ctx.store.db.selectFrom('requests').select('key').where('key', '=', marker).executeTakeFirst()
   const products = new ProductService(ctx)
   for (const p of seed.products) {
-    await products.create(p).catch(ignore('PRODUCT_EXISTS'))
+    await products.create(p).catch(ignore('PRODUCT_EXISTS', `product ${String(p.code)}`))
   }
   const licenses = new LicenseService(ctx)
   const seeded: SeededLicense[] = []
   const byKey = new Map<string, string>()
   for (const [i, l] of seed.licenses.entries()) {
     const key = l.key ?? `license-${i + 1}`
-    const {licenses: [license]} = await licenses.create(
-      {product: l.product, kind: l.kind ?? 'concurrent', quantity: l.quantity, features: l.features, units: l.units, notBefore: l.notBefore, expires: l.expires, customer: l.customer, metadata: l.metadata},
-      {idempotencyKey: `seed:${key}`},
-    )
+    const input = {product: l.product, kind: l.kind ?? 'concurrent', quantity: l.quantity, features: l.features, units: l.units, notBefore: l.notBefore, expires: l.expires, customer: l.customer, metadata: l.metadata}
+    // Checked with the seed's own field names first: a refusal names the entry and its field, not a flag.
+    try {
+      parseLicenseSpec(input, epochSeconds(ctx.clock), (field) => `license "${key}": ${field}`)
+    } catch (error) {
+      seedRefusal(error)
+    }
+    const {licenses: [license]} = await licenses.create(input, {idempotencyKey: `seed:${key}`}).catch(entryRefusal(`license "${key}"`))
     byKey.set(key, license.id)
     let mode = 'checkout'
     if (l.seat) mode = (await seats.rules.setPolicy({license: license.id, ...seatPolicy(l.seat, key)}).catch(seedRefusal)).mode
@@ -190,14 +195,28 @@ function seatPolicy(seat: NonNullable<SeedLicense['seat']>, key: string): NonNul
 }
 
 /** A refusal while seeding is the seed file's fault (exit 2, named as the file's), unless the store failed. */
-function seedRefusal(error: unknown): never {
-  if (error instanceof LicadmError) throw new LicadmError(error.code, error.exit === ExitCode.internal ? ExitCode.internal : ExitCode.usage, `--seed: ${error.message}`, {hint: error.hint, details: error.details})
-  throw error
+/**
+ * A refusal of the seed file's content: exit 2, prefixed with --seed (and the entry, when given),
+ * with a hint about the seed file instead of the flag or command the service's own refusal names.
+ */
+function seedRefusal(error: unknown, entry?: string): never {
+  if (!(error instanceof LicadmError) || error.exit === ExitCode.internal) throw error
+  // The service names a flag or a command; here the value came from the seed file.
+  const {flag: _flag, ...details} = error.details ?? {}
+  throw new LicadmError(error.code, ExitCode.usage, `--seed: ${entry ? `${entry}: ` : ''}${error.message}`, {
+    hint: error.code === 'PRODUCT_NOT_FOUND' ? 'Add the product to the seed file\'s "products", or name one the store has.' : error.hint,
+    details: {...details, ...(entry ? {entry} : {})},
+  })
 }
 
-function ignore(code: string) {
+/** seedRefusal for one entry of the seed file, named in the message. */
+function entryRefusal(entry: string): (error: unknown) => never {
+  return (error) => seedRefusal(error, entry)
+}
+
+function ignore(code: string, entry?: string) {
   return (error: unknown) => {
     if (error instanceof LicadmError && error.code === code) return undefined
-    seedRefusal(error)
+    seedRefusal(error, entry)
   }
 }

@@ -88,6 +88,15 @@ describe('seed files', () => {
     await expect(reserve({license: 'nope', subject: 'user', pattern: 'ann', seats: 1})).rejects.toMatchObject({exit: 2, message: expect.stringMatching(/^--seed: license nope not found/)})
   })
 
+  it('refuses a license entry the store would refuse as a seed error naming the entry and its field (exit 2), not as a flag or a missing product of the store', async () => {
+    const start = (licenses: object[]) => startServer({port: 0, data: {kind: 'memory'}, clock: new ManualClock(T0), seed: JSON.stringify({products: [{code: 7, name: 'Seven'}], licenses})})
+    const unknown = await refusal(start([{key: 'eng', product: 8}]))
+    expect(unknown).toMatchObject({code: 'PRODUCT_NOT_FOUND', exit: 2, message: '--seed: license "eng": product 8 not found', hint: expect.stringMatching(/seed file's "products"/)})
+    expect(unknown.details).not.toHaveProperty('flag')
+    expect(await refusal(start([{key: 'eng', product: 7, quantity: 0}]))).toMatchObject({exit: 2, message: expect.stringMatching(/^--seed: license "eng": quantity: 0 is out of range/)})
+    expect(await refusal(start([{product: 7, expires: '2027-02-30'}]))).toMatchObject({exit: 2, message: '--seed: license "license-1": expires: "2027-02-30" is not a valid calendar date'})
+  })
+
   it('refuses unknown sections and types, naming the line', () => {
     expect(() => parseSeed('{"products": [], "gadgets": []}')).toThrow(/unknown section "gadgets"/)
     expect(() => parseSeed('{"type":"product","code":1,"name":"a"}\n{"type":"gizmo"}')).toThrow(/line 2 .*type "gizmo"/)
