@@ -1,4 +1,5 @@
 import {createPublicKey, type KeyObject} from 'node:crypto'
+import {existsSync, rmSync} from 'node:fs'
 
 import type {FastifyInstance} from 'fastify'
 
@@ -32,7 +33,7 @@ export type ServerData =
   /** A profile's store and keys (the default of `server start`). */
   | {kind: 'profile'; storePath: string; keyDir: string; passphrase?: PassphraseSource}
   /** A data directory of the server's own: DIR/licadm.db and DIR/keys (a key is made on first start). */
-  | {kind: 'dir'; dir: string; passphrase?: PassphraseSource}
+  | {kind: 'dir'; dir: string; passphrase?: PassphraseSource; newKeyPassphrase?: string}
   /** Nothing on disk: an in-memory store and an ephemeral vendor key. */
   | {kind: 'memory'}
 
@@ -98,6 +99,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const storePath = data.kind === 'memory' ? ':memory:' : data.kind === 'dir' ? storeFileIn(data.dir) : data.storePath
   const keys =
     data.kind === 'memory' ? new MemoryKeyRing() : new KeyRing(data.kind === 'dir' ? keyDirIn(data.dir) : data.keyDir, data.passphrase)
+  // A data directory this start makes is taken away again if the start is refused: a corrected
+  // start must not find a store (and a vendor) made by the refused one.
+  const made = data.kind === 'dir' ? {store: !existsSync(storePath), keys: !existsSync(keyDirIn(data.dir))} : undefined
   const store = await openStore({path: storePath})
   let logStream: LogStream | undefined
   let signingThread: SigningThread | undefined
@@ -107,6 +111,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const {placeholder} = await ensureVendor(ctx, namedVendor(options.vendor, seed?.vendor), {
       describe: data.kind === 'dir' ? `the store in ${data.dir}` : "the profile's store",
       mayCreate: data.kind !== 'profile',
+      passphrase: data.kind === 'dir' ? data.newKeyPassphrase : undefined,
     })
     // A data directory's first start without a vendor named: a placeholder, said so once started.
     const placeholderIn = placeholder && data.kind === 'dir' ? data.dir : undefined
@@ -128,12 +133,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const storedTokens = new TokenService(ctx)
     const containers = new ContainerService(ctx)
-    if (tokens.size === 0 && !(await storedTokens.anyActive()) && !(await containers.anyEnterprise())) {
-      throw new UsageError(
-        'the seat API needs a client token or a container credential: give --client-token (or LICADM_CLIENT_TOKEN), tokens in the --seed file, create one with "licadm token create", or an enterprise container ("licadm container create --kind enterprise")',
-        {details: {flag: '--client-token'}},
-      )
-    }
+    if (tokens.size === 0 && !(await storedTokens.anyActive()) && !(await containers.anyEnterprise())) throw noClientAccess()
     const auth = new ServerAuth({tokens, stored: storedTokens, containers, clock: options.clock, rateLimit: options.authRateLimit})
     const {vendor, signer} = await seats.signing()
     const signingLibrary = await signingThread?.ready()
@@ -219,6 +219,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await signingThread?.close()
     await store.close().catch(() => undefined)
     if (logStream instanceof StderrLines) logStream.close()
+    if (made && data.kind === 'dir') discardMade(storePath, keyDirIn(data.dir), made)
     throw error
   }
+}
+
+/** Removes the store file (with its journal) and key directory that a refused start made, and nothing else. */
+function discardMade(storePath: string, keyDir: string, made: {store: boolean; keys: boolean}): void {
+  if (made.store) for (const file of [storePath, `${storePath}-wal`, `${storePath}-shm`]) rmSync(file, {force: true})
+  if (made.keys) rmSync(keyDir, {recursive: true, force: true})
+}
+
+function noClientAccess(): UsageError {
+  return new UsageError(
+    'the seat API needs a client token or a container credential: give --client-token (or LICADM_CLIENT_TOKEN), tokens in the --seed file, create one with "licadm token create", or an enterprise container ("licadm container create --kind enterprise")',
+    {details: {flag: '--client-token'}},
+  )
 }

@@ -33,12 +33,13 @@ export function namedVendor(flags: {code?: string; name?: string} | undefined, s
  * when none is named, then `placeholder` is true); a store of another vendor is refused, because
  * every license, lease token and borrow file it signs names its vendor.
  */
-export async function ensureVendor(ctx: ServiceContext, wanted: NamedVendor | undefined, store: {describe: string; mayCreate: boolean}): Promise<{placeholder: boolean}> {
+export async function ensureVendor(ctx: ServiceContext, wanted: NamedVendor | undefined, store: {describe: string; mayCreate: boolean; passphrase?: string}): Promise<{placeholder: boolean}> {
   const existing = await ctx.store.db.selectFrom('vendor').select(['code', 'name']).executeTakeFirst()
   const vendors = new VendorService(ctx)
   if (!existing) {
     if (!store.mayCreate) await vendors.get() // refuses: a profile gets its vendor from "licadm init"
-    await vendors.init(wanted ?? PLACEHOLDER_VENDOR, wanted?.labels)
+    // The new signing key is encrypted as "licadm init" would: with LICADM_KEY_PASSPHRASE when set.
+    await vendors.init({...(wanted ?? PLACEHOLDER_VENDOR), passphrase: store.passphrase}, wanted?.labels)
     return {placeholder: wanted === undefined}
   }
   if (wanted && !same(existing, wanted)) {

@@ -5,6 +5,7 @@
  * is rate-limited per client address (429 with Retry-After).
  */
 import {createHash} from 'node:crypto'
+import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {InjectOptions} from 'fastify'
@@ -332,6 +333,20 @@ describe('tokens from the seed file and the store at start', () => {
     const s = await startServer({...base, data: {kind: 'memory'}, seed: withTokens([{name: 'eng-admin', role: 'group-admin', group: 'eng', sha256: hashed}])})
     try {
       expect(await s.auth.authenticate('Bearer group-admin-by-hash', '::1')).toMatchObject({name: 'eng-admin', role: 'group-admin', groupName: 'eng'})
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('a new data directory refused for want of a client token is left unmade: the corrected start names its own vendor; its new key is encrypted with a passphrase given', async () => {
+    const dir = join(tmp.dir, 'refused-first')
+    await expect(startServer({...base, data: {kind: 'dir', dir}})).rejects.toMatchObject({code: 'USAGE', message: expect.stringMatching(/needs a client token/)})
+    const s = await startServer({...base, data: {kind: 'dir', dir, newKeyPassphrase: 'a passphrase of ours', passphrase: async () => 'a passphrase of ours'}, vendor: {code: '1001', name: 'Acme'}, tokens: [{token: 'bootstrap-token', role: 'client', name: 'ci'}]})
+    try {
+      expect(s.vendor).toMatchObject({code: 1001, name: 'Acme'})
+      const keyFiles = readdirSync(join(dir, 'keys')).filter((f) => f.endsWith('.pem'))
+      expect(keyFiles).toHaveLength(1)
+      expect(readFileSync(join(dir, 'keys', keyFiles[0]), 'utf8')).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/)
     } finally {
       await s.close()
     }

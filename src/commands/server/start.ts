@@ -39,7 +39,7 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
   static override flags = {
     host: Flags.string({summary: 'Address to listen on.', default: '127.0.0.1'}),
     port: Flags.integer({summary: 'Port to listen on (0 picks a free one).', default: 22350, min: 0, max: 65_535}),
-    data: Flags.string({summary: "The server's own data directory (store and vendor key).", exclusive: ['memory']}),
+    data: Flags.string({summary: "The server's own data directory (store and vendor key; a new key is encrypted with LICADM_KEY_PASSPHRASE when set).", exclusive: ['memory']}),
     memory: Flags.boolean({summary: 'Keep everything in memory (a throwaway run; an ephemeral vendor key without a profile).'}),
     'vendor-code': Flags.string({summary: 'Vendor code of a new --data store or a --memory run (checked against an existing store).', dependsOn: ['vendor-name']}),
     'vendor-name': Flags.string({summary: 'Vendor name, with --vendor-code.', dependsOn: ['vendor-code']}),
@@ -84,7 +84,7 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
     let data: import('../../server/runtime.js').ServerData
     let dataDir: string | undefined // where tls/ is kept
     if (f.memory) data = {kind: 'memory'}
-    else if (f.data) data = {kind: 'dir', dir: (dataDir = f.data), passphrase: () => this.passphrase()}
+    else if (f.data) data = {kind: 'dir', dir: (dataDir = f.data), passphrase: () => this.passphrase(), newKeyPassphrase: process.env.LICADM_KEY_PASSPHRASE || undefined}
     else {
       const profiles = await this.profiles()
       const name = profiles.resolve(this.flags.profile)
