@@ -110,6 +110,9 @@ function readCsv(text: string): {rows: BulkRow[]; errors: RowError[]} {
   if (records.length === 0) return {rows: [], errors: [{line: 1, message: 'the file is empty: expected a header row'}]}
   const [header, ...body] = records
   const names = header.cells.map((c) => c.trim())
+  // A wrong column name is the header's fault: said once, on its line, not on every row.
+  const unknown = names.filter((name) => !name.startsWith('meta.') && !FIELDS[name])
+  if (unknown.length > 0) return {rows: [], errors: unknown.map((name) => ({line: header.line, field: name, message: unknownColumn(name)}))}
   const rows: BulkRow[] = []
   for (const record of body) {
     if (record.cells.length === 1 && record.cells[0].trim() === '') continue
@@ -121,6 +124,10 @@ function readCsv(text: string): {rows: BulkRow[]; errors: RowError[]} {
     if (row) rows.push(row)
   }
   return {rows, errors}
+}
+
+function unknownColumn(name: string): string {
+  return `unknown column "${name}" (accepted: ${[...new Set(Object.keys(FIELDS).filter((k) => !/[A-Z-]/.test(k)))].join(', ')}, meta.NAME)`
 }
 
 /** Maps named cells to a row; `meta.NAME` columns become metadata entries. */
@@ -135,7 +142,7 @@ function toRow(line: number, entries: Array<[string, unknown]>, errors: RowError
     }
     const field = FIELDS[name]
     if (!field) {
-      errors.push({line, field: name, message: `unknown column "${name}" (accepted: ${[...new Set(Object.keys(FIELDS).filter((k) => !/[A-Z-]/.test(k)))].join(', ')}, meta.NAME)`})
+      errors.push({line, field: name, message: unknownColumn(name)})
       return undefined
     }
     if (field === 'count') row.count = value
