@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {UsageError} from '../domain/errors.js'
+import {ExitCode, LicadmError, UsageError} from '../domain/errors.js'
 import type {CheckoutWaitOptions, ServerClient, ServerClientOptions} from '../client/http.js'
 import type {TrustOptions} from '../client/transport.js'
 import type {ProfileRemote, Profiles} from './profiles.js'
@@ -86,7 +86,9 @@ export async function serverConnection(
     token = containerToken(readCredentialsFile(options.credentials))
   }
   if (options.needsToken !== false && !token) {
-    throw new UsageError('missing the server token', {hint: 'Set LICADM_TOKEN (or pass --token), or give an enterprise container\'s --credentials FILE.', details: {flag: '--token'}})
+    // A missing token is an authentication failure (exit 7), as the server itself would answer it.
+    const credentials = 'credentials' in options ? ', or give an enterprise container\'s --credentials FILE' : ''
+    throw new LicadmError('AUTH', ExitCode.auth, 'missing the server token', {hint: `Set LICADM_TOKEN (or pass --token)${credentials}.`, details: {flag: '--token', reason: 'missing-token'}})
   }
   let publicKeys
   if (flags['public-key']) {

@@ -94,13 +94,14 @@ describe('a CI job with a vendor token, from a machine without a profile', {time
     expect(fails(await remote(['license', 'create', '--from', badRow, '--json']), 2).details).toEqual(fails(await vendor.run(['license', 'create', '--from', badRow, '--json']), 2).details)
   })
 
-  it('a wrong token exits 7 naming the server; none at all exits 2 naming LICADM_TOKEN; a server that is not there exits 8 with its URL', async () => {
+  it('a wrong token exits 7 naming the server; none at all exits 7 too (as the table of exit codes says), naming LICADM_TOKEN and not --credentials; a server that is not there exits 8 with its URL', async () => {
     const wrong = fails(await remote(['product', 'list', '--json'], null, {LICADM_TOKEN: 'not-a-token-of-this-server'}), 7)
     expect(wrong.details.reason).toBe('invalid-token')
     const none = await remote(['product', 'list'], null)
-    expect(none.code).toBe(2)
+    expect(none.code).toBe(7)
     expect(none.stderr).toMatch(/token/)
     expect(none.stderr).toMatch(/LICADM_TOKEN/)
+    expect(none.stderr).not.toMatch(/--credentials/)
     const gone = await remote(['product', 'list', '--json'], 'vendor', {LICADM_SERVER: 'http://127.0.0.1:9'})
     expect(fails(gone, 8).message).toContain('http://127.0.0.1:9')
     const client = fails(await remote(['product', 'list', '--json'], 'client'), 7)

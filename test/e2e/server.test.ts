@@ -401,7 +401,9 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(refused).toMatchObject({code: 'NOT_IN_CONTAINER', message: expect.stringContaining(`not in container ${serial}`)})
     expect(ok(await sb.run(['seat', 'list', ...creds, '--json'], {env})).licenses.map((l: {licenseId: string}) => l.licenseId)).toEqual([inside])
     expect(ok(await sb.run(['server', 'status', ...creds, '--json'], {env})).licenses.map((l: {licenseId: string}) => l.licenseId)).toEqual([inside])
-    expect(fails(await sb.run(['seat', 'list', '--json'], {env}), 2)).toMatchObject({message: 'missing the server token', hint: expect.stringMatching(/--credentials/)})
+    expect(fails(await sb.run(['seat', 'list', '--json'], {env}), 7)).toMatchObject({code: 'AUTH', message: 'missing the server token', hint: expect.stringMatching(/--credentials/)})
+    // An administration command takes no container credentials: the hint does not offer them.
+    expect(fails(await sb.run(['server', 'rules', 'list', '--json'], {env}), 7)).toMatchObject({code: 'AUTH', hint: 'Set LICADM_TOKEN (or pass --token).'})
 
     // The departure: the credentials are reset on the store the server runs on.
     ok(await sb.run(['container', 'reset-credentials', serial, '--out', sb.path('eng2.json'), '--yes', '--json']))
