@@ -92,8 +92,10 @@ describe('license verify: a valid file', () => {
     expect(r.stdout).toContain(`VALID license ${valid.id}`)
     const verdict = ok(await empty.run(['license', 'verify', valid.path, '--public-key', jwks, '--json']))
     expect(verdict).toMatchObject({valid: true, kid, keyStatus: 'given'})
-    // Without a key and without a profile there is nothing to verify with.
-    expect((await empty.run(['license', 'verify', valid.path])).code).toBe(3)
+    // Without a key and without a profile there is nothing to verify with: the hint says to give the key.
+    const none = await empty.run(['license', 'verify', valid.path, '--json'])
+    expect(none.code).toBe(3)
+    expect(none.json.error).toMatchObject({code: 'PROFILE_NOT_FOUND', hint: expect.stringMatching(/^To check a license file without a profile, give the vendor's public key: --public-key vendor\.pem\./)})
   })
 
   it('a missing file is not found (exit 3)', async () => {

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {AdminCommand} from '../../cli/admin-command.js'
 import {epochSeconds} from '../../domain/clock.js'
-import {VerificationError} from '../../domain/errors.js'
+import {LicadmError, VerificationError} from '../../domain/errors.js'
 import type {LicenseClaims} from '../../formats/license.js'
 
 export default class LicenseVerify extends AdminCommand<typeof LicenseVerify> {
@@ -31,7 +31,7 @@ With --public-key no profile is needed: this is how a customer or an application
     const {LicenseService} = await import('../../services/licenses.js')
     let verdict
     try {
-      verdict = this.flags['public-key'] ? await this.withKey(text, this.flags['public-key']) : await (await this.backend()).licenses.verify(text, {at: this.flags.at})
+      verdict = this.flags['public-key'] ? await this.withKey(text, this.flags['public-key']) : await (await this.profileBackend()).licenses.verify(text, {at: this.flags.at})
     } catch (error) {
       // Say what the refused file claims, so support can tell whose file it is. Only a refusal of the
       // file has details to add to; other errors (an unreadable --public-key) have none.
@@ -43,6 +43,19 @@ With --public-key no profile is needed: this is how a customer or an application
     this.log(`${c.green('VALID')} license ${verdict.license.sub} (signed by ${verdict.kid}, ${verdict.keyStatus} key)`)
     this.log(describe(verdict.license))
     return verdict
+  }
+
+  /** The profile's store; without one, the refusal tells a customer how to check a file: with the vendor's key. */
+  private async profileBackend() {
+    try {
+      return await this.backend()
+    } catch (error) {
+      if (!(error instanceof LicadmError) || error.code !== 'PROFILE_NOT_FOUND') throw error
+      throw new LicadmError(error.code, error.exit, error.message, {
+        hint: `To check a license file without a profile, give the vendor's public key: --public-key vendor.pem. ${error.hint ?? ''}`.trim(),
+        details: error.details,
+      })
+    }
   }
 
   private async withKey(text: string, keyFile: string) {
