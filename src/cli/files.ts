@@ -1,7 +1,7 @@
-import {existsSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 
 import {ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
-import {discardTemporary, fileError} from '../domain/file-errors.js'
+import {fileError, writeFileAtomic} from '../domain/file-errors.js'
 
 /** Reads a file named by a flag or argument; `-` is standard input. */
 export function readInput(path: string, what: string): string {
@@ -19,13 +19,10 @@ export function writeOutput(path: string, text: string, options: {force?: boolea
   if (existsSync(path) && !options.force) {
     throw new ConflictError('FILE_EXISTS', `${path} exists already`, {hint: 'Pass --force to overwrite it, or choose another --out.'})
   }
-  const tmp = `${path}.tmp-${process.pid}`
   try {
-    writeFileSync(tmp, text, {mode: options.mode ?? 0o644})
-    renameSync(tmp, path)
+    writeFileAtomic(path, text, options.mode ?? 0o644)
   } catch (error) {
-    // A bad --out is the user's to fix (exit 2), not an internal error; no temporary file stays.
-    discardTemporary(tmp)
+    // A bad --out is the user's to fix (exit 2), not an internal error.
     throw fileError(error as NodeJS.ErrnoException, 'write', {path, flag: options.flag ?? '--out'})
   }
 }

@@ -6,13 +6,13 @@
  * Certificates are read with Node's X509Certificate, which also reads EC and CA-signed chains.
  */
 import {createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject} from 'node:crypto'
-import {chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {isIP} from 'node:net'
 import {join} from 'node:path'
 
 import {ExitCode, InvalidValueError, LicadmError, type ErrorOptions} from '../domain/errors.js'
-import {discardTemporary, fileError, isFileSystemError} from '../domain/file-errors.js'
+import {fileError, isFileSystemError, writeFileAtomic} from '../domain/file-errors.js'
 
 type Forge = typeof import('node-forge')
 
@@ -408,14 +408,10 @@ export function installCertificate(dataDir: string, certPem: string, now: number
 
 /** Writes a whole file or nothing, with this mode (0600 unless said), creating the directory 0700. */
 export function writePrivate(path: string, data: string | Buffer, mode = 0o600): void {
-  const tmp = `${path}.tmp-${process.pid}`
   try {
     mkdirSync(join(path, '..'), {recursive: true, mode: 0o700})
-    writeFileSync(tmp, data, {mode})
-    chmodSync(tmp, mode) // the umask may have narrowed it; it never widens past `mode`
-    renameSync(tmp, path)
+    writeFileAtomic(path, data, mode, {exact: true})
   } catch (error) {
-    discardTemporary(tmp)
     throw isFileSystemError(error) ? fileError(error, 'write', {path}) : error
   }
 }

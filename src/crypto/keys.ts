@@ -1,8 +1,9 @@
 import {createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, sign} from 'node:crypto'
-import {mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {AuthError, LicadmError, ExitCode} from '../domain/errors.js'
+import {writeFileAtomic} from '../domain/file-errors.js'
 
 export interface PublicJwk {
   kty: 'OKP'
@@ -79,9 +80,7 @@ export function writePrivateKey(path: string, privateKey: KeyObject, passphrase?
   const pem = passphrase
     ? privateKey.export({format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase})
     : privateKey.export({format: 'pem', type: 'pkcs8'})
-  const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, pem, {mode: 0o600, flag: 'wx'})
-  renameSync(tmp, path)
+  writeFileAtomic(path, pem, 0o600, {exact: true})
 }
 
 export function isEncryptedPem(pem: string): boolean {

@@ -1,8 +1,9 @@
 import {createPrivateKey, createPublicKey, type KeyObject} from 'node:crypto'
-import {existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, renameSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {ConflictError, LicadmError, ExitCode} from '../domain/errors.js'
+import {writeFileAtomic} from '../domain/file-errors.js'
 import {generateEncryptionKey, rawPublic} from '../crypto/jwe.js'
 import {generateSigningKey, keyId, signerFor, writePrivateKey, type Signer} from '../crypto/keys.js'
 import type {DeviceIdentity} from '../formats/device.js'
@@ -159,8 +160,6 @@ export class DeviceStore {
 
   private writeJson(name: string, value: unknown, mode: number): void {
     const path = this.path(name)
-    const tmp = `${path}.tmp-${process.pid}`
-    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, {mode})
-    renameSync(tmp, path)
+    writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode, {exact: true})
   }
 }

@@ -1,4 +1,6 @@
-import {rmSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {basename, dirname, join} from 'node:path'
 
 import {ExitCode, InvalidValueError, LicadmError} from './errors.js'
 
@@ -42,5 +44,30 @@ export function discardTemporary(path: string): void {
     rmSync(path, {force: true})
   } catch {
     // The write failed already and says why.
+  }
+}
+
+/**
+ * Writes a whole file or nothing: into a new temporary file beside it (an unguessable name, created
+ * exclusively, so no file or link already there is written through), flushed to disk, then renamed
+ * over `path`. `exact` sets the mode whatever the umask (for files only their owner may read).
+ * Errors are the file system's, the temporary file gone.
+ */
+export function writeFileAtomic(path: string, data: string | Buffer, mode: number, options: {exact?: boolean} = {}): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  let fd: number | undefined
+  try {
+    fd = openSync(tmp, 'wx', mode)
+    if (options.exact) fchmodSync(fd, mode)
+    writeFileSync(fd, data)
+    // On disk before the rename: after a power cut the file is the old one or the whole new one.
+    fsyncSync(fd)
+    closeSync(fd)
+    fd = undefined
+    renameSync(tmp, path)
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd)
+    discardTemporary(tmp)
+    throw error
   }
 }

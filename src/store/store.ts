@@ -157,9 +157,10 @@ function quote(name: string): string {
  * statement, each committed apart, so a process killed between two (a table rebuilt in four steps)
  * left a store that no later open could migrate. BEGIN IMMEDIATE also makes a second process that
  * opens the same new store wait, then find the schema done, instead of migrating it twice at once.
+ * Every open takes the write lock for that moment: beside a busy server, a command waits its turn
+ * (busy_timeout), as for any write.
  */
 async function migrate(db: Db, native: import('better-sqlite3').Database): Promise<void> {
-  if (await upToDate(native)) return
   native.exec('begin immediate')
   let outcome: Awaited<ReturnType<Migrator['migrateToLatest']>>
   try {
@@ -175,15 +176,6 @@ async function migrate(db: Db, native: import('better-sqlite3').Database): Promi
     throw new LicadmError('STORE_MIGRATION_FAILED', ExitCode.internal, `the store's schema could not be updated${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`, {cause: error})
   }
   native.exec('commit')
-}
-
-/** Whether every migration is applied already: then opening the store takes no write lock. */
-async function upToDate(native: import('better-sqlite3').Database): Promise<boolean> {
-  const known = Object.keys(await migrationProvider.getMigrations())
-  const table = native.prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'").get()
-  if (!table) return false
-  const applied = new Set((native.prepare('select name from kysely_migration').all() as Array<{name: string}>).map((r) => r.name))
-  return known.every((name) => applied.has(name))
 }
 
 /** Kysely's SQLite driver, telling whether a query or transaction holds the (single) connection. */
