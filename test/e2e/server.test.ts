@@ -434,6 +434,8 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     })()
     while (cycles < 5) await new Promise((r) => setTimeout(r, 20))
     const backup = ok(await sb.run(['store', 'backup', sb.path('b.db'), '--data', data, '--json']))
+    // Onto the live store itself, even with --force: refused, nothing changed.
+    expect(fails(await sb.run(['store', 'backup', join(data, 'licadm.db'), '--data', data, '--force', '--json']), 2)).toMatchObject({code: 'INVALID_VALUE', message: expect.stringMatching(/is the store itself; nothing was changed/)})
     stop = true
     await load
     expect(backup).toMatchObject({source: join(data, 'licadm.db'), file: sb.path('b.db'), integrity: ['ok'], foreignKeyProblems: 0, rows: {licenses: 1}})

@@ -26,6 +26,12 @@ The store holds licenses, containers, devices, leases, the audit trail and token
     const [{storeFile}, {checkWritable}, {backupStore}] = await Promise.all([import('../../cli/server-flags.js'), import('../../cli/credentials.js'), import('../../store/backup.js')])
     const source = await storeFile(this.flags.data, () => this.profiles(), this.flags.profile)
     checkWritable(this.args.file, 'FILE', this.flags.force)
+    const {realpathSync, existsSync} = await import('node:fs')
+    // Replacing the live store with its own copy would leave a running server writing to a deleted file.
+    if (existsSync(this.args.file) && realpathSync(this.args.file) === realpathSync(source)) {
+      const {InvalidValueError} = await import('../../domain/errors.js')
+      throw new InvalidValueError('FILE', `${this.args.file} is the store itself; nothing was changed`, {hint: 'Back it up to another file.'})
+    }
     const check = await backupStore(source, this.args.file)
     const {describeCheck} = await import('../../cli/store-check.js')
     this.log(`Backed up ${source} to ${check.file}: ${describeCheck(check)}`)
