@@ -47,6 +47,8 @@ export function peekSaw(text: string): SawClaims {
 export function verifySaw(text: string, keys: ReadonlyMap<string, KeyObject>, nowSeconds: number): SawClaims {
   const {jws} = dearmor(text, 'SAW')
   const {payload} = verifyCompact(jws, {typ: SAW_TYP, keys, label: LABEL})
+  // Every SAW expires (default 7 days): one without an expiry was not made by licadm.
+  if (payload.exp === undefined) throw new VerificationError('malformed', 'the SAW file is signed but has no expiry (exp): every SAW file expires')
   checkTimes(payload, nowSeconds, LABEL)
   const p = payload as unknown as SawClaims
   if (typeof p.jti !== 'string' || typeof p.sub !== 'string' || typeof p.container !== 'string' || typeof p.gen !== 'number' || typeof p.cred !== 'string') {

@@ -177,6 +177,17 @@ describe('applySaw on the device: each refusal with its own reason and exit stat
     expect(e.message).toMatch(/does not match its claims/)
   })
 
+  it('a vendor-signed SAW without an expiry is refused (10): every SAW expires', async () => {
+    const {serial, secret, devices} = await personal(1)
+    const d = devices[0]
+    const signer = await f.backend.vendor.signer()
+    const now = f.nowSeconds()
+    const good = encodeSaw({iss: '1234', jti: 'saw_x', iat: now, exp: now + DAY, sub: d.device().fingerprint, container: serial, containerKind: 'personal', gen: 1}, secret, x25519PublicFromRaw(d.device().encKey), signer)
+    const {exp: _exp, ...forever} = peekSaw(good)
+    const e = await refusal(() => applySaw(d, armor('SAW', signCompact(SAW_TYP, forever, signer)), d.trustedKeys(), now))
+    expect(e).toMatchObject({exit: ExitCode.malformed, message: expect.stringMatching(/has no expiry/)})
+  })
+
   it('a foreign vendor key (11): signed by a key this device does not trust', async () => {
     const other = await adminFixture({vendorCode: 999})
     try {
