@@ -284,10 +284,19 @@ export class ContainerService {
       if (row.kind === 'personal') {
         const user = await this.directory.user(to.user!, tx)
         await tx.updateTable('containers').set({owner_user_id: user.id}).where('serial', '=', serial).execute()
+        // Handed back to a user whose devices were marked at the unassign: theirs are kept.
+        await tx.updateTable('activations').set({pending_removal: 0}).where('serial', '=', serial).where('user_id', '=', user.id).execute()
         await appendAudit(tx, this.ctx, {action: 'container.assign', subject: `container:${serial}`, after: {user: user.email}})
       } else {
         const group = await this.directory.group(to.group!, tx)
         await tx.updateTable('containers').set({owner_group_id: group.id}).where('serial', '=', serial).execute()
+        // Handed to a group: its members' devices are kept, as when a member rejoins.
+        await tx
+          .updateTable('activations')
+          .set({pending_removal: 0})
+          .where('serial', '=', serial)
+          .where('user_id', 'in', tx.selectFrom('group_members').select('user_id').where('group_id', '=', group.id))
+          .execute()
         await appendAudit(tx, this.ctx, {action: 'container.assign', subject: `container:${serial}`, after: {group: group.name}})
       }
     })

@@ -238,6 +238,28 @@ describe('containers', () => {
     expect(await auditCount()).toBe(before)
   })
 
+  it('unassigned and handed back: the devices of the user (or of the group\'s members) it goes to are no longer marked for removal', async () => {
+    await f.backend.directory.createUser({email: 'bob@example.com'})
+    await f.backend.directory.addMember('eng', 'ada@example.com')
+    const {container: p} = await f.backend.containers.create({kind: 'personal', user: 'ada@example.com'})
+    const {container: e} = await f.backend.containers.create({kind: 'enterprise', group: 'eng'})
+    const laptop = await f.device('ada-laptop')
+    await f.backend.devices.activate(p.serial, laptop.identity(), {user: 'ada@example.com'})
+    await f.backend.devices.activate(e.serial, laptop.identity(), {user: 'ada@example.com'})
+    const marked = async (serial: string) => (await f.backend.containers.details(serial)).devices.map((d) => d.pendingRemoval)
+    for (const c of [p, e]) {
+      expect((await f.backend.containers.unassign(c.serial)).markedDevices).toBe(1)
+      expect(await marked(c.serial)).toEqual([true])
+    }
+    await f.backend.containers.assign(p.serial, {user: 'ada@example.com'})
+    await f.backend.containers.assign(e.serial, {group: 'eng'})
+    expect([await marked(p.serial), await marked(e.serial)]).toEqual([[false], [false]])
+    // To someone else, the marks stay: the next reset drops the device.
+    await f.backend.containers.unassign(p.serial)
+    await f.backend.containers.assign(p.serial, {user: 'bob@example.com'})
+    expect(await marked(p.serial)).toEqual([true])
+  })
+
   it('add-license and remove-license: one container at a time, kind fit, revoked and expired refused; license status follows', async () => {
     const {container: p} = await f.backend.containers.create({kind: 'personal', user: 'ada@example.com'})
     const {container: p2} = await f.backend.containers.create({kind: 'personal', user: 'ada@example.com'})
