@@ -10,8 +10,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ServerClient} from '../../src/client/http.js'
 import {generateSigningKey, signerFor} from '../../src/crypto/keys.js'
-import {ExitCode, VerificationError} from '../../src/domain/errors.js'
+import {ExitCode} from '../../src/domain/errors.js'
 import {NONCE_HEADER, requestBinding, signResponse, verifyResponse} from '../../src/formats/response.js'
+import {verificationError} from '../unit/helpers.js'
 import {CLIENT_TOKEN, closeAll, refusal, testServer, type TestServer} from './helpers.js'
 
 const header = (signature: string | null) => JSON.parse(Buffer.from(String(signature).split('.')[0], 'base64url').toString())
@@ -23,16 +24,6 @@ describe('verifyResponse with the request it answers', () => {
   const body = '{"ok":true,"result":{"released":true}}'
   const sent = requestBinding('n'.repeat(22), 'DELETE', '/v1/leases/lse_1', '')
 
-  const refused = (fn: () => unknown): VerificationError => {
-    try {
-      fn()
-    } catch (error) {
-      expect(error).toBeInstanceOf(VerificationError)
-      return error as VerificationError
-    }
-    throw new Error('expected a refusal')
-  }
-
   it('accepts the answer signed for this request, and a stock reader sees n and rq in the protected header', () => {
     const signature = signResponse(body, 200, 5000, signer, sent)
     expect(verifyResponse(signature, body, 200, keys, sent)).toEqual({kid: signer.kid, serverTime: 5000, status: 200})
@@ -41,9 +32,9 @@ describe('verifyResponse with the request it answers', () => {
 
   it("refuses another request's nonce or an unbound answer as replayed, and another request's digest as wrong-target", () => {
     const other = signResponse(body, 200, 5000, signer, requestBinding('m'.repeat(22), 'DELETE', '/v1/leases/lse_1', ''))
-    expect(refused(() => verifyResponse(other, body, 200, keys, sent))).toMatchObject({exit: ExitCode.replayed, message: expect.stringMatching(/signed for another request/)})
+    expect(verificationError(() => verifyResponse(other, body, 200, keys, sent))).toMatchObject({exit: ExitCode.replayed, message: expect.stringMatching(/signed for another request/)})
     const unbound = signResponse(body, 200, 5000, signer)
-    expect(refused(() => verifyResponse(unbound, body, 200, keys, sent)).message).toMatch(/not bound to this request/)
+    expect(verificationError(() => verifyResponse(unbound, body, 200, keys, sent)).message).toMatch(/not bound to this request/)
     // Without a request to check against (a stock caller), an unbound answer still verifies.
     expect(verifyResponse(unbound, body, 200, keys).status).toBe(200)
     for (const [method, path, sentBody] of [
@@ -52,7 +43,7 @@ describe('verifyResponse with the request it answers', () => {
       ['DELETE', '/v1/leases/lse_1', '{}'],
     ]) {
       const rewritten = signResponse(body, 200, 5000, signer, requestBinding(sent.n, method, path, sentBody))
-      expect(refused(() => verifyResponse(rewritten, body, 200, keys, sent)), `${method} ${path} ${sentBody}`).toMatchObject({exit: ExitCode.wrongTarget})
+      expect(verificationError(() => verifyResponse(rewritten, body, 200, keys, sent)), `${method} ${path} ${sentBody}`).toMatchObject({exit: ExitCode.wrongTarget})
     }
   })
 })

@@ -10,10 +10,11 @@ export interface Seen {
   errors: unknown[]
 }
 
-export function seatClient(s: TestServer, options: Partial<SeatClientOptions> = {}): {seats: SeatClient; seen: Seen} {
+/** A seat client of `s` (or of a relay to it at `server`) as user app on host ci, its callbacks recorded. */
+export function seatClient(s: TestServer, options: Partial<SeatClientOptions> = {}, server = s.url): {seats: SeatClient; seen: Seen} {
   const seen: Seen = {renewed: [], lost: [], errors: []}
   const seats = new SeatClient({
-    server: s.url,
+    server,
     token: CLIENT_TOKEN,
     publicKeys: s.publicKeys,
     user: 'app',

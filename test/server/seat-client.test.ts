@@ -11,12 +11,13 @@ import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {ClockSkewError, SeatClient, type SeatClientOptions, type SeatLease} from '../../src/client/seat-client.js'
+import {ClockSkewError, SeatClient, type SeatLease} from '../../src/client/seat-client.js'
 import {LicadmError, VerificationError} from '../../src/domain/errors.js'
 import {verifyLeaseToken} from '../../src/formats/lease.js'
 import type {Grant} from '../../src/services/seats.js'
 import {tempDir} from '../unit/helpers.js'
 import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, refusal, testServer, type TestServer} from './helpers.js'
+import {seatClient as client, serverWithTtl, until, used, type Seen} from './seat-client-helpers.js'
 
 const tmp = tempDir()
 afterAll(async () => {
@@ -24,50 +25,7 @@ afterAll(async () => {
   tmp.cleanup()
 })
 
-/** What the callbacks saw. */
-interface Seen {
-  renewed: number[]
-  lost: LicadmError[]
-  errors: unknown[]
-}
-
-function client(s: TestServer, options: Partial<SeatClientOptions> = {}, server = s.url): {seats: SeatClient; seen: Seen} {
-  const seen: Seen = {renewed: [], lost: [], errors: []}
-  const seats = new SeatClient({
-    server,
-    token: CLIENT_TOKEN,
-    publicKeys: s.publicKeys,
-    user: 'app',
-    host: 'ci',
-    onRenewed: (seat) => seen.renewed.push(seat.lease.expiresAt),
-    onLost: (error) => seen.lost.push(error),
-    onHeartbeatError: (error) => seen.errors.push(error),
-    ...options,
-  })
-  return {seats, seen}
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function used(s: TestServer, license: string): Promise<number> {
-  return (await s.client.list({license}))[0].used
-}
-
-/** A server whose seat policy for license "two" has this TTL (seconds). */
-async function serverWithTtl(ttl: number): Promise<{s: TestServer; two: string}> {
-  const s = await testServer()
-  const two = s.license('two')
-  await s.admin.setPolicy(two, {leaseTtl: ttl})
-  return {s, two}
-}
 
 /** A TCP relay to the server that can be cut (every connection dropped, new ones refused) and restored. */
 async function relay(target: string): Promise<{url: string; cut(): void; restore(): void; close(): Promise<void>}> {

@@ -163,13 +163,19 @@ describe('applySaw on the device: each refusal with its own reason and exit stat
     expect(await refusal(() => applySaw(devices[1], forged, devices[1].trustedKeys(), f.nowSeconds()))).toMatchObject({exit: ExitCode.signatureInvalid})
   })
 
-  it('a vendor-signed SAW whose encrypted credential is bound to other claims is refused (5)', async () => {
+  /** A genuine SAW for the one device of a new personal container, and the vendor's signer to forge others with. */
+  async function vendorSaw() {
     const {serial, secret, devices} = await personal(1)
     const d = devices[0]
     const signer = await f.backend.vendor.signer()
     const now = f.nowSeconds()
-    // The credential says generation 1; the clear claims say 2.
     const good = encodeSaw({iss: '1234', jti: 'saw_x', iat: now, exp: now + DAY, sub: d.device().fingerprint, container: serial, containerKind: 'personal', gen: 1}, secret, x25519PublicFromRaw(d.device().encKey), signer)
+    return {d, signer, now, good}
+  }
+
+  it('a vendor-signed SAW whose encrypted credential is bound to other claims is refused (5)', async () => {
+    // The credential says generation 1; the clear claims say 2.
+    const {d, signer, now, good} = await vendorSaw()
     const cred = peekSaw(good).cred
     const forged = armor('SAW', signCompact(SAW_TYP, {...peekSaw(good), gen: 2, jti: 'saw_y', cred}, signer))
     const e = await refusal(() => applySaw(d, forged, d.trustedKeys(), now))
@@ -178,11 +184,7 @@ describe('applySaw on the device: each refusal with its own reason and exit stat
   })
 
   it('a vendor-signed SAW without an expiry is refused (10): every SAW expires', async () => {
-    const {serial, secret, devices} = await personal(1)
-    const d = devices[0]
-    const signer = await f.backend.vendor.signer()
-    const now = f.nowSeconds()
-    const good = encodeSaw({iss: '1234', jti: 'saw_x', iat: now, exp: now + DAY, sub: d.device().fingerprint, container: serial, containerKind: 'personal', gen: 1}, secret, x25519PublicFromRaw(d.device().encKey), signer)
+    const {d, signer, now, good} = await vendorSaw()
     const {exp: _exp, ...forever} = peekSaw(good)
     const e = await refusal(() => applySaw(d, armor('SAW', signCompact(SAW_TYP, forever, signer)), d.trustedKeys(), now))
     expect(e).toMatchObject({exit: ExitCode.malformed, message: expect.stringMatching(/has no expiry/)})
