@@ -6,7 +6,6 @@ import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
 import {ContainerService} from '../services/containers.js'
 import type {ServiceContext} from '../services/context.js'
 import {DirectoryService} from '../services/directory.js'
-import {parseLicenseSpec} from '../domain/license.js'
 import {LicenseService} from '../services/licenses.js'
 import {ProductService} from '../services/products.js'
 import type {SeatService} from '../services/seats.js'
@@ -148,13 +147,8 @@ export async function applySeed(ctx: ServiceContext, seats: SeatService, seed: S
   for (const [i, l] of seed.licenses.entries()) {
     const key = l.key ?? `license-${i + 1}`
     const input = {product: l.product, kind: l.kind ?? 'concurrent', quantity: l.quantity, features: l.features, units: l.units, notBefore: l.notBefore, expires: l.expires, customer: l.customer, metadata: l.metadata}
-    // Checked with the seed's own field names first: a refusal names the entry and its field, not a flag.
-    try {
-      parseLicenseSpec(input, epochSeconds(ctx.clock), (field) => `license "${key}": ${field}`)
-    } catch (error) {
-      seedRefusal(error)
-    }
-    const {licenses: [license]} = await licenses.create(input, {idempotencyKey: `seed:${key}`}).catch(entryRefusal(`license "${key}"`))
+    // A refusal names the entry and the seed's own field, not a flag of server start.
+    const {licenses: [license]} = await licenses.create(input, {idempotencyKey: `seed:${key}`, label: (field) => field}).catch(entryRefusal(`license "${key}"`))
     byKey.set(key, license.id)
     let mode = 'checkout'
     if (l.seat) mode = (await seats.rules.setPolicy({license: license.id, ...seatPolicy(l.seat, key)}).catch(seedRefusal)).mode

@@ -8,6 +8,7 @@ import {
   LIMITS,
   LICENSE_STATUSES,
   parseLicenseSpec,
+  type FieldLabel,
   type License,
   type LicenseInput,
   type LicenseSpec,
@@ -107,10 +108,13 @@ export class LicenseService {
     return sha256(`${count}|${canonical}`)
   }
 
-  /** Issues `count` licenses from flag values; with a key, a re-run returns the same licenses. */
-  async create(input: LicenseInput, options: {count?: unknown; idempotencyKey?: string} = {}): Promise<IssueResult> {
+  /**
+   * Issues `count` licenses from flag values; with a key, a re-run returns the same licenses.
+   * `label` names a field in refusals (default: its flag).
+   */
+  async create(input: LicenseInput, options: {count?: unknown; idempotencyKey?: string; label?: FieldLabel} = {}): Promise<IssueResult> {
     const now = epochSeconds(this.ctx.clock)
-    const spec = parseLicenseSpec(input, now)
+    const spec = parseLicenseSpec(input, now, options.label)
     // A blank value (an empty flag or cell) means the default, one license.
     const count = parseUint(options.count, '--count', LIMITS.count) ?? 1
     const key = options.idempotencyKey === undefined ? null : parseText(options.idempotencyKey, '--idempotency-key', {required: true, blank: 'refuse'})!
