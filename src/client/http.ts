@@ -78,6 +78,8 @@ export interface ServerTime {
  */
 export class ServerClient {
   readonly base: string
+  /** The base URL's own path (a reverse proxy's prefix, which it takes off before the server sees a request). */
+  private readonly prefix: string
   lastTime?: ServerTime
 
   constructor(private readonly options: ServerClientOptions) {
@@ -89,6 +91,7 @@ export class ServerClient {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new LicadmError('INVALID_VALUE', ExitCode.usage, `--server: "${options.server}" is not an http(s) URL`, {details: {flag: '--server'}})
     this.base = url.href.replace(/\/+$/, '')
+    this.prefix = url.pathname.replace(/\/+$/, '')
   }
 
   async request<T>(method: string, path: string, body?: unknown, options: {timeoutMs?: number; signal?: AbortSignal} = {}): Promise<T> {
@@ -120,7 +123,8 @@ export class ServerClient {
           details: {httpStatus: 503},
         })
       }
-      const sent = requestBinding(nonce, method, this.wirePath(url), sentBody ?? '')
+      // Bound to the path and query as the server receives them: without the base URL's own path.
+      const sent = requestBinding(nonce, method, `${url.pathname}${url.search}`.slice(this.prefix.length), sentBody ?? '')
       const verified = verifyResponse(Array.isArray(signature) ? signature[0] : signature, text, response.status, this.options.publicKeys, sent)
       this.lastTime = {serverTime: verified.serverTime, skewMs: verified.serverTime - Date.now()}
     }
@@ -136,15 +140,6 @@ export class ServerClient {
       throw new LicadmError(e.code, e.exitCode, e.message, {hint: e.hint, details: {...e.details, httpStatus: response.status}})
     }
     return json.result as T
-  }
-
-  /**
-   * The path and query of a request as the server receives it: the base URL's own path (a reverse
-   * proxy's prefix, which it takes off) is not part of it.
-   */
-  private wirePath(url: URL): string {
-    const prefix = new URL(this.base).pathname.replace(/\/+$/, '')
-    return `${url.pathname}${url.search}`.slice(prefix.length)
   }
 
   health(): Promise<{status: string; version: string; uptime: number; serverTime: string}> {
