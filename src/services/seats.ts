@@ -113,6 +113,8 @@ export interface SeatUsage {
   /** Seats kept by the license's reservations (see SeatReservation). */
   reserved: number
   holders: Lease[]
+  /** The server hides who holds the seats from this caller (--hide-holders): holders is empty. */
+  holdersHidden: boolean
 }
 
 interface LicenseRow {
@@ -496,8 +498,10 @@ export class SeatService {
   /**
    * Who has what: each concurrent license with its seats used and its holders; with `user` or
    * `host`, only the holders of that user or host are listed (the seats used stay the license's).
+   * `holders: false`: no holders (the caller wants counts only); `hidden`: the caller may not see
+   * them (the server hides holders from clients), which the answer says.
    */
-  async list(filter: {license?: string; product?: unknown; holders?: boolean; user?: string; host?: string} = {}, scope: SeatScope = {}): Promise<SeatUsage[]> {
+  async list(filter: {license?: string; product?: unknown; holders?: boolean; hidden?: boolean; user?: string; host?: string} = {}, scope: SeatScope = {}): Promise<SeatUsage[]> {
     const now = epochSeconds(this.ctx.clock)
     let q = this.ctx.store.db
       .selectFrom('licenses')
@@ -529,7 +533,8 @@ export class SeatService {
         borrowed: holders.filter((h) => h.kind === 'borrow').length,
         expiresAt: l.expires_at === null ? null : Number(l.expires_at),
         reserved: reserved.get(l.id) ?? 0,
-        holders: filter.holders === false ? [] : holders.filter((h) => (filter.user === undefined || h.user === filter.user) && (filter.host === undefined || h.host === filter.host)),
+        holders: filter.holders === false || filter.hidden ? [] : holders.filter((h) => (filter.user === undefined || h.user === filter.user) && (filter.host === undefined || h.host === filter.host)),
+        holdersHidden: filter.hidden === true,
       }
     })
   }

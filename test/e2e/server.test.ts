@@ -333,6 +333,22 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     await stopServer(s)
   })
 
+  it('--hide-holders: seat list shows a client token no holders but those of the station it names, and says so; an admin token sees them all', async () => {
+    const sb = box()
+    const s = await startServer(sb, ['--memory', '--seed', seedFile(sb), '--hide-holders'])
+    const license = s.ready.licenses[0].id
+    const env = {...sb.env, LICADM_SERVER: s.ready.url, LICADM_TOKEN: CLIENT}
+    ok(await sb.run(['seat', 'checkout', '--license', license, '--user', 'ann', '--host', 'pc1', '--json'], {env}))
+    const listed = await sb.run(['seat', 'list'], {env})
+    expect(listed.stdout).toMatch(/1\/10/)
+    expect(listed.stdout).toMatch(/the server hides who holds its seats: give --user and --host/)
+    expect(listed.stdout).not.toMatch(/\bann\b/)
+    expect((await sb.run(['seat', 'list', '--user', 'ann', '--host', 'pc1'], {env})).stdout).toMatch(/lease\s+ann\s+pc1/)
+    const admin = ok(await sb.run(['seat', 'list', '--json'], {env: {...env, LICADM_TOKEN: ADMIN}})).licenses[0]
+    expect(admin).toMatchObject({holdersHidden: false, holders: [expect.objectContaining({user: 'ann'})]})
+    await stopServer(s)
+  })
+
   it('server usage reports peak seats, checkouts, denials and reclaims per license and per user (vendor token only), and keeps them across a restart', async () => {
     const sb = box()
     const data = sb.path('server-data')

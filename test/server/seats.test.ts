@@ -478,6 +478,16 @@ describe('counting modes', () => {
     const no3 = await refusal(hidden.client.checkout({license: ten, ...who(3)}))
     expect(no3).toMatchObject({code: 'NO_SEAT_FREE', message: `no seat of license ${ten} is free for user user3 on host host3: 8 of 10 in use; 2 more reserved for others`, details: {reservedForOthers: 2}})
     expect(JSON.stringify(no3)).not.toMatch(/ceo|ann/)
+    // Nor in the seat list a client reads: only the holders of the one station it names; admins see all.
+    const [listed] = await hidden.client.list({license: hidden.license('two')})
+    expect(listed).toMatchObject({used: 2, holders: [], holdersHidden: true})
+    expect((await hidden.client.list({license: hidden.license('two'), user: 'ann'}))[0]).toMatchObject({holders: [], holdersHidden: true})
+    const own = (await hidden.client.list({license: hidden.license('two'), user: 'ann', host: 'pc1'}))[0]
+    expect(own).toMatchObject({holdersHidden: false, holders: [{user: 'ann', host: 'pc1'}]})
+    expect(own.holders).toHaveLength(1)
+    const all = (await hidden.admin.list({license: hidden.license('two')}))[0]
+    expect(all.holdersHidden).toBe(false)
+    expect(all.holders.map((h) => h.user).sort()).toEqual(['ann', 'bob'])
     await hidden.close()
   })
 })

@@ -6,7 +6,7 @@ import {seatServerFlags} from '../../cli/server-flags.js'
 export default class SeatList extends BaseCommand<typeof SeatList> {
   static override summary = 'Who has what: each concurrent license with its seats used and their holders.'
 
-  static override description = 'One line per license (seats used/total, borrowed, counting mode, and the seats reserved when any are: see "server reservations"), then one line per holder: lease, user, host, since and expiry. --user and --host list only that user\'s or host\'s holders (the seats used stay the license\'s): the leases to release after a crash, say.'
+  static override description = 'One line per license (seats used/total, borrowed, counting mode, and the seats reserved when any are: see "server reservations"), then one line per holder: lease, user, host, since and expiry. --user and --host list only that user\'s or host\'s holders (the seats used stay the license\'s): the leases to release after a crash, say. A server started with --hide-holders shows a client token only the holders of the station its --user and --host name; an admin token sees them all.'
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350',
@@ -32,7 +32,10 @@ export default class SeatList extends BaseCommand<typeof SeatList> {
       this.log(await table(licenses, seatUsageColumns(licenses, 'USED'), 'no concurrent licenses on this server'))
       const holders = licenses.flatMap((l) => l.holders)
       const {user, host} = this.flags
-      if (holders.length === 0 && licenses.length > 0 && (user !== undefined || host !== undefined)) {
+      if (licenses.some((l) => l.holdersHidden)) {
+        this.log('')
+        this.log('the server hides who holds its seats: give --user and --host to list the holders of one station, or use an admin token')
+      } else if (holders.length === 0 && licenses.length > 0 && (user !== undefined || host !== undefined)) {
         this.log('')
         this.log(`no seats held${user === undefined ? '' : ` by user ${user}`}${host === undefined ? '' : ` on host ${host}`}`)
       }

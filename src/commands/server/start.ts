@@ -50,7 +50,7 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
     'lease-ttl': Flags.string({summary: 'Lease time to live without a heartbeat (e.g. 300s, 5m).', default: '5m'}),
     'borrow-max-duration': Flags.string({summary: 'Longest borrow (e.g. 7d).', default: '30d'}),
     'borrow-max-seats': Flags.integer({summary: 'Most seats of one license borrowed at once (default: all).', min: 0}),
-    'hide-holders': Flags.boolean({summary: 'Do not name who holds the seats, nor whom reservations keep seats for, in a "no seat free" refusal.'}),
+    'hide-holders': Flags.boolean({summary: 'Do not tell clients who holds the seats: not in a "no seat free" refusal (nor whom reservations keep seats for), and in the seat list only the holders of the station a client names.'}),
     'body-limit': Flags.integer({summary: 'Largest request body, in bytes.', default: 65_536, min: 1024, max: 16 * 1024 * 1024}),
     clock: Flags.string({summary: 'Start the server clock at this ISO time (for tests).'}),
     'test-mode': Flags.boolean({summary: 'Manual clock, moved only by "licadm server clock --advance".'}),

@@ -56,9 +56,13 @@ export async function seatRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete<{Params: {id: string}}>('/v1/leases/:id', {schema: {params: idParams}}, async (request) => ok(await seats.release(request.params.id, seatScope(request))))
 
-  app.get<{Querystring: {license?: string; product?: string; user?: string; host?: string}}>('/v1/leases', {schema: {querystring: listQuery}}, async (request) =>
-    ok({licenses: await seats.list({license: request.query.license, product: request.query.product, user: request.query.user, host: request.query.host}, seatScope(request))}),
-  )
+  app.get<{Querystring: {license?: string; product?: string; user?: string; host?: string}}>('/v1/leases', {schema: {querystring: listQuery}}, async (request) => {
+    const {license, product, user, host} = request.query
+    // A server that hides who holds its seats shows a client only the holders of one station it
+    // names (its own, to release after a crash); admins see them all.
+    const hidden = seats.settings.hideHolders && request.principal?.role === 'client' && (user === undefined || host === undefined)
+    return ok({licenses: await seats.list({license, product, user, host, hidden}, seatScope(request))})
+  })
 
   app.post<{Body: BorrowInput}>('/v1/borrows', {schema: {body: borrowBody}}, async (request, reply) => {
     const grant = await seats.borrow({...request.body, address: request.ip}, seatScope(request))
