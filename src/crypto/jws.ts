@@ -66,6 +66,19 @@ function parseJsonPart(part: string, what: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
+/** The vendor (issuer) a pinned key was pinned for, when its owner said so (see pinIssuer). */
+const pinnedIssuers = new WeakMap<KeyObject, string>()
+
+/**
+ * Pins `key` to one issuer (a vendor code): it then verifies only what names that issuer as its
+ * "iss", so a device that trusts several vendors' keys cannot be handed one vendor's file signed by
+ * another. Returns the key.
+ */
+export function pinIssuer(key: KeyObject, issuer: string): KeyObject {
+  pinnedIssuers.set(key, issuer)
+  return key
+}
+
 export interface VerifyOptions {
   typ: string
   /** The pinned keys, by key id. A key not in here is foreign, whatever the file claims. */
@@ -99,6 +112,13 @@ export function verifyCompact(jws: string, options: VerifyOptions): DecodedJws {
     throw new VerificationError('signature-invalid', `the ${options.label}'s signature does not verify: the file was changed after it was signed`)
   }
   checkType(header, options.typ, options.label)
+  const issuer = pinnedIssuers.get(key)
+  if (issuer !== undefined && decoded.payload.iss !== issuer) {
+    throw new VerificationError('unknown-key', `the ${options.label} names ${JSON.stringify(decoded.payload.iss ?? null)} as its issuer, but key ${header.kid} is pinned for vendor ${issuer}`, {
+      hint: "It was signed by another vendor's key: ask its vendor for a file signed with its own key.",
+      details: {kid: header.kid, pinnedFor: issuer, iss: decoded.payload.iss ?? null},
+    })
+  }
   return decoded
 }
 

@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import {ConflictError, LicadmError, ExitCode} from '../domain/errors.js'
 import {writeFileAtomic} from '../domain/file-errors.js'
 import {generateEncryptionKey, rawPublic} from '../crypto/jwe.js'
+import {pinIssuer} from '../crypto/jws.js'
 import {generateSigningKey, keyId, signerFor, writePrivateKey, type Signer} from '../crypto/keys.js'
 import type {DeviceIdentity} from '../formats/device.js'
 
@@ -145,17 +146,27 @@ export class DeviceStore {
     return result
   }
 
+  /**
+   * Pins a vendor key; with `vendor` (a vendor code), for that vendor alone. Trusting a pinned key
+   * again without a vendor keeps the vendor it was pinned for.
+   */
   trust(pem: string, vendor?: string): string {
     const key = createPublicKey(pem)
     const kid = keyId(key)
     this.update((s) => {
-      s.trusted[kid] = {pem: key.export({format: 'pem', type: 'spki'}).toString(), vendor, addedAt: new Date().toISOString()}
+      s.trusted[kid] = {pem: key.export({format: 'pem', type: 'spki'}).toString(), vendor: vendor ?? s.trusted[kid]?.vendor, addedAt: new Date().toISOString()}
     })
     return kid
   }
 
+  /** The pinned keys, by key id; a key pinned for one vendor verifies only that vendor's files. */
   trustedKeys(): Map<string, KeyObject> {
-    return new Map(Object.entries(this.state().trusted).map(([kid, t]) => [kid, createPublicKey(t.pem)]))
+    return new Map(
+      Object.entries(this.state().trusted).map(([kid, t]) => {
+        const key = createPublicKey(t.pem)
+        return [kid, t.vendor === undefined ? key : pinIssuer(key, t.vendor)]
+      }),
+    )
   }
 
   private writeJson(name: string, value: unknown, mode: number): void {

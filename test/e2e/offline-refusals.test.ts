@@ -176,6 +176,21 @@ describe('refusals, each with its own exit status', {timeout: SLOW}, () => {
     const dir4 = sb.path('dev4')
     ok(await onDevice(sb, dir4)(['device', 'init', '--fingerprint', 'SIM-DEV-0004', '--json']))
     expect(fails(await onDevice(sb, dir4)(['activation', 'apply', file('u1.update'), '--json']), 11).code).toBe('NO_TRUSTED_KEY')
+
+    // A device that pins each vendor's key for that vendor (device trust --vendor): vendor 2002's key
+    // cannot sign an update that names vendor 1001 as its issuer.
+    const otherKid = decoded(read('foreign.update')).header.kid
+    writeFileSync(file('other.pem'), (await vendor(['key', 'export', '--profile', 'other'])).stdout)
+    const dev5 = onDevice(sb, sb.path('dev5'))
+    ok(await dev5(['device', 'init', '--fingerprint', 'SIM-DEV-0005', '--json']))
+    expect(ok(await dev5(['device', 'trust', file('vendor.pem'), '--vendor', '1001', '--json']))).toEqual({trusted: [kid], vendor: '1001'})
+    expect((await dev5(['device', 'trust', file('other.pem'), '--vendor', '2002'])).stdout).toContain(`Trusted vendor key ${otherKid} for vendor 2002`)
+    ok(await dev5(['activation', 'request', '--vendor', '1001', '--out', file('r-dev5.request'), '--json']))
+    const r5 = decoded(read('r-dev5.request')).payload.jti
+    writeFileSync(file('posing.update'), resign(read('foreign.update'), privateKeyPem(sb.keyDir('other'), otherKid), (p) => ({...p, iss: '1001', request: r5, sub: 'SIM-DEV-0005'})))
+    const posing = fails(await dev5(['activation', 'apply', file('posing.update'), '--json']), 11)
+    expect(posing).toMatchObject({code: 'UNKNOWN_KEY', message: expect.stringContaining(`key ${otherKid} is pinned for vendor 2002`)})
+    expect(fails(await dev5(['device', 'trust', file('other.pem'), '--vendor', 'acme', '--json']), 2).message).toContain('--vendor')
   })
 
   it('an expired request: 6 after 14 days by default, configurable with --max-age', async () => {

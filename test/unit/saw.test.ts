@@ -205,6 +205,30 @@ describe('applySaw on the device: each refusal with its own reason and exit stat
     }
   })
 
+  it("a key pinned for one vendor verifies only that vendor's SAWs (11): on a device that trusts two vendors, one cannot sign for the other", async () => {
+    const other = await adminFixture({vendorCode: 999})
+    try {
+      const {d, now, good} = await vendorSaw()
+      const mine = String(peekSaw(good).iss)
+      const otherKey = (await other.backend.vendor.exportKey())[0]
+      const ownKid = (await f.backend.vendor.exportKey())[0]
+      d.trust(otherKey.pem, '999')
+      d.trust(ownKid.pem, mine)
+      // Vendor 999 signs a SAW that names this device's vendor as its issuer.
+      const forged = armor('SAW', signCompact(SAW_TYP, {...peekSaw(good), jti: 'saw_forged'}, await other.backend.vendor.signer()))
+      const e = await refusal(() => applySaw(d, forged, d.trustedKeys(), now))
+      expect(e).toMatchObject({reason: 'unknown-key', exit: ExitCode.unknownKey, details: {kid: otherKey.kid, pinnedFor: '999', iss: mine}})
+      expect(e.message).toMatch(/is pinned for vendor 999/)
+      expect(d.state().usedSaws).not.toContain('saw_forged')
+      // The vendor's own SAW still applies; trusting its key again without a vendor keeps the pin.
+      expect(applySaw(d, good, d.trustedKeys(), now)).toMatchObject({jti: 'saw_x'})
+      d.trust(otherKey.pem)
+      expect(d.state().trusted[otherKey.kid].vendor).toBe('999')
+    } finally {
+      await other.close()
+    }
+  })
+
   it('a license or other artifact is not a SAW (wrong armor or typ)', async () => {
     const {devices} = await personal(1)
     const {licenses: [lic]} = await f.backend.licenses.create({product: 7})
