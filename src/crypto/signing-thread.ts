@@ -106,6 +106,18 @@ export class SigningThread {
     })
   }
 
+  /**
+   * Ends the thread once it has been idle for `graceMs`: the server signs with another key now, and
+   * a request that took this key before the change still gets its signature.
+   */
+  retire(graceMs = 10_000): void {
+    const timer = setTimeout(() => {
+      if (this.queue.length === 0 && this.sent.size === 0) void this.close()
+      else this.retire(graceMs)
+    }, graceMs)
+    timer.unref()
+  }
+
   /** Stops the thread; signatures still waiting are refused. */
   async close(): Promise<void> {
     this.fail(new Error('the signing thread was closed'))

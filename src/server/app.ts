@@ -26,7 +26,8 @@ export interface AppOptions {
   auth: ServerAuth
   clock: Clock
   sweeper: Sweeper
-  signer: Signer
+  /** The signer of the vendor's active key, asked for each response (it changes when the key is rotated). */
+  signer: () => Signer
   version: string
   /** Epoch ms (wall clock, not `clock`) when the server started: its uptime. */
   startedAt: number
@@ -160,7 +161,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         .code(400)
         .header('content-type', 'application/json; charset=utf-8')
         .header(TIME_HEADER, new Date(now).toISOString())
-        .header(SIGNATURE_HEADER, signResponse(body, 400, now, options.signer, bindingOf(request as FastifyRequest)))
+        .header(SIGNATURE_HEADER, signResponse(body, 400, now, options.signer(), bindingOf(request as FastifyRequest)))
         .send(body)
     },
     ajv: {customOptions: {coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false}},
@@ -201,7 +202,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : payload === null || payload === undefined ? '' : null
     reply.header(TIME_HEADER, new Date(now).toISOString())
     // Signed off the event loop (the server's signing thread): it serves other requests meanwhile.
-    if (body !== null) reply.header(SIGNATURE_HEADER, await signResponseAsync(body, reply.statusCode, now, options.signer, bindingOf(request)))
+    if (body !== null) reply.header(SIGNATURE_HEADER, await signResponseAsync(body, reply.statusCode, now, options.signer(), bindingOf(request)))
     return payload
   })
 

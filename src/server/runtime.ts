@@ -105,6 +105,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const store = await openStore({path: storePath})
   let logStream: LogStream | undefined
   let signingThread: SigningThread | undefined
+  // Every thread made, to end them all when the server stops (a rotated key's thread ends itself once idle).
+  const threads = new Set<SigningThread>()
+  const closeThreads = () => Promise.all([...threads].map((t) => t.close()))
   try {
     const ctx: ServiceContext = {store, keys, clock: options.clock, actor: options.actor ?? 'server'}
     const vendorService = new VendorService(ctx)
@@ -116,9 +119,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // A data directory's first start without a vendor named: a placeholder, said so once started.
     const placeholderIn = placeholder && data.kind === 'dir' ? data.dir : undefined
     // Lease tokens and responses are signed on a thread of their own: the event loop goes on serving.
+    // A rotated key gets a thread of its own; the previous key's thread ends once it has signed what it was asked.
     const seats = new SeatService(ctx, {...DEFAULT_SEAT_SETTINGS, ...options.settings}, (signer) => {
       if (!signer.privateKey) return signer
-      signingThread ??= new SigningThread(signer.privateKey)
+      signingThread?.retire()
+      signingThread = new SigningThread(signer.privateKey)
+      threads.add(signingThread)
       return threadedSigner(signer, signingThread)
     })
     const tokens = new TokenSet()
@@ -150,7 +156,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       auth,
       clock: options.clock,
       sweeper,
-      signer,
+      signer: () => seats.currentSigner(),
       version: options.version ?? '0.0.0',
       startedAt,
       testClock: options.testMode ? (options.clock as ManualClock) : undefined,
@@ -208,7 +214,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           await sweeper.stop()
           // The usage counted since the last sweep goes into the store before it closes.
           await seats.flushUsage().catch((error: unknown) => app.log.error({err: error}, 'the seat usage could not be saved'))
-          await signingThread?.close()
+          await closeThreads()
           await store.close()
           if (logStream instanceof StderrLines) logStream.close()
         })()
@@ -216,7 +222,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     }
   } catch (error) {
-    await signingThread?.close()
+    await closeThreads()
     await store.close().catch(() => undefined)
     if (logStream instanceof StderrLines) logStream.close()
     if (made && data.kind === 'dir') discardMade(storePath, keyDirIn(data.dir), made)

@@ -9,7 +9,8 @@ export interface SweeperLog {
 /**
  * Reclaims leases and borrows past their expiry, every `intervalMs`. Expired leases never count
  * against seats even before the sweeper runs (checkouts count only unexpired ones): the sweeper only
- * tidies the table and reports reclaims (`reclaimed`, the lease expiries of /metrics).
+ * tidies the table and reports reclaims (`reclaimed`, the lease expiries of /metrics). Each sweep
+ * also moves the server to the vendor's active key when it was rotated (SeatService.followActiveKey).
  */
 export class Sweeper {
   private timer?: NodeJS.Timeout
@@ -41,13 +42,24 @@ export class Sweeper {
   async run(): Promise<number> {
     this.running ??= this.seats
       .sweep()
-      .then((n) => {
+      .then(async (n) => {
         this.reclaimed += n
         if (n > 0) this.log?.info({reclaimed: n, total: this.reclaimed}, 'reclaimed leases past their expiry')
+        await this.followActiveKey()
         return n
       })
       .finally(() => (this.running = undefined))
     return this.running
+  }
+
+  private async followActiveKey(): Promise<void> {
+    try {
+      const kid = await this.seats.followActiveKey()
+      if (kid !== null) this.log?.info({kid}, 'the vendor key was rotated: signing with the new active key')
+    } catch (error) {
+      // Tried again at the next sweep; meanwhile the key in use goes on signing.
+      this.log?.error({err: error}, 'the new active vendor key could not be loaded: still signing with the previous key')
+    }
   }
 
   async stop(): Promise<void> {

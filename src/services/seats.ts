@@ -101,6 +101,12 @@ export interface SeatScope {
   container?: string
 }
 
+/** Who signs lease tokens and borrow files: the vendor and the signer of its active key. */
+interface Issuer {
+  vendor: Vendor
+  signer: Signer
+}
+
 export interface SeatUsage {
   licenseId: string
   productCode: number
@@ -170,7 +176,9 @@ function idRandom(): Buffer {
  */
 export class SeatService {
   private readonly vendorService: VendorService
-  private issuer?: Promise<{vendor: Vendor; signer: Signer}>
+  private issuer?: Promise<Issuer>
+  /** What `issuer` resolved to: the signer in use now (see currentSigner). */
+  private current?: Issuer
   /** Seat usage per license and day, counted here and flushed to the store by the sweeper. */
   private readonly counter = new UsageCounter()
   /** Checkouts waiting for a seat (see checkout's `waitMs`). */
@@ -191,11 +199,36 @@ export class SeatService {
     this.rules = new SeatRules(ctx, () => this.queue.wakeAll())
   }
 
-  /** The vendor and its active key, looked up once (the server signs every response with them). */
-  signing(): Promise<{vendor: Vendor; signer: Signer}> {
-    this.issuer ??= Promise.all([this.vendorService.get(), this.vendorService.signer()]).then(([vendor, signer]) => ({vendor, signer: this.withSigner(signer)}))
+  /**
+   * The vendor and its active key, looked up once (the server signs every response with them), and
+   * again when followActiveKey finds the key rotated.
+   */
+  signing(): Promise<Issuer> {
+    this.issuer ??= Promise.all([this.vendorService.get(), this.vendorService.signer()]).then(([vendor, signer]) => (this.current = {vendor, signer: this.withSigner(signer)}))
     this.issuer.catch(() => (this.issuer = undefined))
     return this.issuer
+  }
+
+  /** The signer in use now; signing() has resolved once before (the server waits for it at start). */
+  currentSigner(): Signer {
+    if (!this.current) throw new Error('the vendor key is not loaded yet')
+    return this.current.signer
+  }
+
+  /**
+   * Moves to the vendor's active key when it is no longer the one in use ("key rotate", by any
+   * process on the store): lease tokens, borrow files and responses are then signed with the key
+   * clients pin after the rotation, and a retired or removed key signs nothing more. Returns the
+   * new key's id, or null when the key in use is still the active one.
+   */
+  async followActiveKey(): Promise<string | null> {
+    const {vendor, signer} = await this.signing()
+    const active = await this.vendorService.activeKid()
+    if (active === signer.kid) return null
+    const next = {vendor, signer: this.withSigner(await this.ctx.keys.signer(active))}
+    this.issuer = Promise.resolve(next)
+    this.current = next
+    return active
   }
 
   /**

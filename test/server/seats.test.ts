@@ -3,7 +3,7 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {jwtVerify, createLocalJWKSet, compactVerify} from 'jose'
+import {jwtVerify, createLocalJWKSet, compactVerify, decodeProtectedHeader} from 'jose'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {SeatClient} from '../../src/client/seat-client.js'
@@ -15,6 +15,7 @@ import {systemClock} from '../../src/domain/clock.js'
 import {KeyRing} from '../../src/services/keyring.js'
 import {reservedInUse} from '../../src/domain/seat-counting.js'
 import {SeatService} from '../../src/services/seats.js'
+import {VendorService} from '../../src/services/vendor.js'
 import {startServer} from '../../src/server/runtime.js'
 import {openStore} from '../../src/store/store.js'
 import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, defaultSeed, refusal, testServer, type TestServer} from './helpers.js'
@@ -872,6 +873,32 @@ describe('administration', () => {
 })
 
 describe('signed responses', () => {
+  it('follow a key rotation by another process: from its next sweep the server signs lease tokens, borrow files and responses with the new active key only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'licadm-seats-rotate-'))
+    const server = await startServer({port: 0, data: {kind: 'dir', dir}, clock: systemClock, seed: JSON.stringify(defaultSeed), tokens: [{token: CLIENT_TOKEN, role: 'client', name: 'tests'}], sweepIntervalMs: 60_000})
+    const other = await openStore({path: join(dir, 'licadm.db')})
+    try {
+      const ten = server.licenses.find((l) => l.key === 'ten')!.id
+      const elsewhere = new VendorService({store: other, keys: new KeyRing(join(dir, 'keys')), clock: systemClock, actor: 'test'})
+      const {kid} = await elsewhere.rotate()
+      await elsewhere.removeKey(server.kid)
+      // A client that pins the keys exported after the rotation: the removed key is not among them.
+      const client = new ServerClient({server: server.url, token: CLIENT_TOKEN, publicKeys: await elsewhere.verificationKeys()})
+      expect([...(await elsewhere.verificationKeys()).keys()]).toEqual([kid])
+      expect(await refusal(client.list())).toMatchObject({code: 'UNKNOWN_KEY'})
+      await server.sweeper.run()
+      const grant = await client.checkout({license: ten, user: 'ann', host: 'pc1'})
+      expect(decodeProtectedHeader(grant.token).kid).toBe(kid)
+      const borrowed = await client.borrow({license: ten, user: 'ann', host: 'pc2', duration: 3600})
+      expect(decodeProtectedHeader(dearmor(borrowed.file, 'BORROW').jws).kid).toBe(kid)
+      expect(await client.release(grant.lease.id)).toMatchObject({released: true})
+    } finally {
+      await other.close()
+      await server.close()
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
   it('every response carries the server time and a signature that verifies with the vendor key (licadm and jose)', async () => {
     const s = await testServer()
     for (const [method, path, body] of [

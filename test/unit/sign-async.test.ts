@@ -68,6 +68,21 @@ describe('the signing thread', () => {
     }
   })
 
+  it('a retired thread (its key rotated out) signs what it was asked, and ends once idle for its grace time', async () => {
+    const thread = new SigningThread(privateKey)
+    try {
+      const asked = thread.sign(Buffer.from('asked before'))
+      thread.retire(50)
+      // Within the grace time a request that took this key still gets its signature.
+      expect((await asked).equals(signer.sign(Buffer.from('asked before')))).toBe(true)
+      expect((await thread.sign(Buffer.from('just after'))).equals(signer.sign(Buffer.from('just after')))).toBe(true)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await expect(thread.sign(Buffer.from('long after'))).rejects.toThrow(/signing thread was closed/)
+    } finally {
+      await thread.close()
+    }
+  })
+
   it('refuses to sign once closed, with a clear error', async () => {
     const thread = new SigningThread(privateKey)
     const pending = thread.sign(Buffer.from('asked before close')).then(

@@ -4,7 +4,7 @@ import {yesFlag} from '../../cli/flags.js'
 export default class KeyRotate extends BaseCommand<typeof KeyRotate> {
   static override summary = 'Start signing with a new key; the old one is kept as retired.'
 
-  static override description = `Licenses signed by the old key still verify while it is kept as retired (see "key list"). Export the new public key ("key export --all") and ship it in your application before you hand out files signed with it. The new key is encrypted with LICADM_KEY_PASSPHRASE when that is set.`
+  static override description = `Licenses signed by the old key still verify while it is kept as retired (see "key list"). Export the new public key ("key export --all") and ship it in your application before you hand out files signed with it. The new key is encrypted with LICADM_KEY_PASSPHRASE when that is set. A license server running on this store signs lease tokens, borrow files and responses with the new key from its next sweep (within a second).`
 
   static override examples = ['<%= config.bin %> <%= command.id %> --yes', '<%= config.bin %> <%= command.id %> --json --yes']
 
