@@ -44,7 +44,7 @@ export function decodeCompact(jws: string, label = 'content'): DecodedJws {
   }
   // Base64 decoders ignore a last character's spare bits; insisting on the canonical form means a
   // changed character can never decode to the same bytes and pass unnoticed.
-  if (!parts.every((p) => Buffer.from(p, 'base64url').toString('base64url') === p)) {
+  if (!parts.every(isCanonicalBase64url)) {
     throw new VerificationError('malformed', `the ${label} is not in canonical base64url: it was changed`, DAMAGED)
   }
   const header = parseJsonPart(parts[0], `${label}'s JWS header`)
@@ -53,15 +53,21 @@ export function decodeCompact(jws: string, label = 'content'): DecodedJws {
   return {header: header as JwsHeader, payload, signingInput: `${parts[0]}.${parts[1]}`, signature: Buffer.from(parts[2], 'base64url')}
 }
 
-function parseJsonPart(part: string, what: string): Record<string, unknown> {
+/** Base64url with no padding, no stray characters and no spare bits set: one text per byte string. */
+export function isCanonicalBase64url(part: string): boolean {
+  return B64URL.test(part) && Buffer.from(part, 'base64url').toString('base64url') === part
+}
+
+/** A JWS part that must be a JSON object (a header, a payload); `what` names it in refusals. */
+export function parseJsonPart(part: string, what: string, hint: {hint?: string} = DAMAGED): Record<string, unknown> {
   let value: unknown
   try {
     value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
   } catch {
-    throw new VerificationError('malformed', `the ${what} is not valid JSON`, DAMAGED)
+    throw new VerificationError('malformed', `the ${what} is not valid JSON`, hint)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new VerificationError('malformed', `the ${what} is not a JSON object`, DAMAGED)
+    throw new VerificationError('malformed', `the ${what} is not a JSON object`, hint)
   }
   return value as Record<string, unknown>
 }

@@ -1,6 +1,7 @@
 import {createHash, verify, type KeyObject} from 'node:crypto'
 
 import {VerificationError} from '../domain/errors.js'
+import {isCanonicalBase64url, parseJsonPart} from '../crypto/jws.js'
 import type {Signer} from '../crypto/keys.js'
 import {signAsync} from '../crypto/sign-async.js'
 
@@ -87,12 +88,8 @@ export function verifyResponse(
   if (!signature) throw new VerificationError('malformed', `the server's response carries no ${SIGNATURE_HEADER} header`)
   const parts = signature.split('.')
   if (parts.length !== 3 || parts[1] !== '') throw new VerificationError('malformed', `the ${SIGNATURE_HEADER} header is not a detached JWS`)
-  let header: {alg?: unknown; kid?: unknown; typ?: unknown; t?: unknown; st?: unknown; n?: unknown; rq?: unknown}
-  try {
-    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'))
-  } catch {
-    throw new VerificationError('malformed', `the ${SIGNATURE_HEADER} header is not a JWS`)
-  }
+  if (!isCanonicalBase64url(parts[0]) || !isCanonicalBase64url(parts[2])) throw new VerificationError('malformed', `the ${SIGNATURE_HEADER} header is not in canonical base64url: it was changed`)
+  const header: {alg?: unknown; kid?: unknown; typ?: unknown; t?: unknown; st?: unknown; n?: unknown; rq?: unknown; crit?: unknown} = parseJsonPart(parts[0], `${SIGNATURE_HEADER} header's JWS header`, {})
   if (header.alg !== 'EdDSA') throw new VerificationError('algorithm-not-allowed', `the response signature uses algorithm "${String(header.alg)}"; only EdDSA is accepted`)
   const key = typeof header.kid === 'string' ? keys.get(header.kid) : undefined
   if (!key) throw new VerificationError('unknown-key', `the response was signed by key ${String(header.kid)}, which is not a pinned key of this vendor`)
@@ -101,6 +98,7 @@ export function verifyResponse(
   if (sig.length !== 64 || !verify(null, Buffer.from(`${parts[0]}.${payload}`), key, sig)) {
     throw new VerificationError('signature-invalid', "the server's response signature does not verify: the response was changed or forged")
   }
+  if (header.crit !== undefined) throw new VerificationError('malformed', 'the response signature has critical header parameters that licadm does not understand')
   if (header.typ !== RESPONSE_TYP) throw new VerificationError('wrong-type', `the response signature has type "${String(header.typ)}", expected "${RESPONSE_TYP}"`)
   if (typeof header.t !== 'number' || header.st !== status) {
     throw new VerificationError('signature-invalid', `the response signature was made for status ${String(header.st)}, not ${status}`)

@@ -16,6 +16,7 @@ import {armorBorrow, returnedBorrowId, signBorrow, signLease, verifyBorrowFile, 
 import {armorLicense, peekLicense, signLicense, verifyLicenseFile} from '../../src/formats/license.js'
 import {encodeReceipt, encodeRequest, encodeUpdate, peekOffline, requestKeys, verifyReceipt, verifyRequest, verifyUpdate} from '../../src/formats/offline.js'
 import {signResponse, verifyResponse} from '../../src/formats/response.js'
+import {VerificationError} from '../../src/domain/errors.js'
 import {encodeSaw, peekSaw, verifySaw} from '../../src/formats/saw.js'
 import {crashOf, damage, FUZZ_SEED as SEED, generator} from '../helpers/fuzz.js'
 import {claims, NOW, testKey} from './helpers.js'
@@ -80,5 +81,33 @@ describe(`damaged files are refused with a reason, never a crash (seed ${SEED}; 
     expect(crashes.slice(0, 3).join('\n')).toBe('')
     // Most changes break the file; the few it survives (line endings, blank lines) do not count.
     expect(refused).toBeGreaterThan(ROUNDS / 2)
+  })
+})
+
+describe('a response signature header built to trip the parser is refused with a reason', () => {
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const sig = Buffer.alloc(64).toString('base64url')
+  /** A detached JWS over `body` with this protected header, signed with the test key. */
+  const signedWith = (header: object) => {
+    const h = b64(header)
+    return `${h}..${key.signer.sign(Buffer.from(`${h}.${Buffer.from(body).toString('base64url')}`)).toString('base64url')}`
+  }
+  const genuine = JSON.parse(Buffer.from(signResponse(body, 200, NOW * 1000, key.signer).split('.')[0], 'base64url').toString())
+
+  it.each([
+    ['a JSON null header', `${b64(null)}..${sig}`, 'malformed'],
+    ['a JSON array header', `${b64([1])}..${sig}`, 'malformed'],
+    ['a header that is not JSON', `${Buffer.from('{').toString('base64url')}..${sig}`, 'malformed'],
+    ['a non-canonical base64url header', `${signResponse(body, 200, NOW * 1000, key.signer).split('.')[0]}x..${sig}`, 'malformed'],
+    ['critical header parameters, genuinely signed', signedWith({...genuine, crit: ['x-must-understand'], 'x-must-understand': 1}), 'malformed'],
+  ])('%s', (_name, signature, reason) => {
+    let refusal: unknown
+    try {
+      verifyResponse(signature, body, 200, key.keys)
+    } catch (error) {
+      refusal = error
+    }
+    expect(refusal).toBeInstanceOf(VerificationError)
+    expect(refusal).toMatchObject({reason})
   })
 })
