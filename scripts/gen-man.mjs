@@ -27,7 +27,7 @@ export const ENVIRONMENT = [
   ['LICADM_CONFIG_DIR', 'The configuration directory: config.json (profiles and the current one) and the private signing keys. Default: $XDG_CONFIG_HOME/licadm, else ~/.config/licadm.'],
   ['LICADM_DATA_DIR', "The data directory: each profile's SQLite store. Default: $XDG_DATA_HOME/licadm, else ~/.local/share/licadm."],
   ['LICADM_PROFILE', 'The vendor profile to use, as --profile (which wins when both are given). Default: the current profile (see "profile use").'],
-  ['LICADM_KEY_PASSPHRASE', 'The passphrase of the signing key: new keys (init, key rotate) are encrypted with it, and an encrypted key is unlocked with it. Without it an encrypted key is asked for in a terminal. It is never printed.'],
+  ['LICADM_KEY_PASSPHRASE', 'The passphrase of the signing key: new keys (init, key rotate, a new `server start --data` directory) are encrypted with it (a new passphrase needs at least 8 characters, as a typed one does), and an encrypted key is unlocked with it. Without it an encrypted key is asked for in a terminal. It is never printed.'],
   ['LICADM_NOW', 'Pretend the current time is this ISO 8601 date-time (e.g. 2030-01-01T00:00:00Z), for tests and drills: issue times, validity windows and expiry are computed from it.'],
   ['LICADM_SERVER', "The license server to work against (as --server): administration commands then run remotely, and the seat and server commands talk to it. Default: the profile's server, if set."],
   ['LICADM_TOKEN', 'The API token for the server (as --token, which shows in the process list: prefer this). Never printed.'],

@@ -1,5 +1,5 @@
 import {LIMITS} from '../domain/license.js'
-import {parseText, parseUint} from '../domain/values.js'
+import {parseText, parseUint, passphraseCheck} from '../domain/values.js'
 
 /**
  * Question definitions, validated with the same rules as the flags they stand for; tested with
@@ -37,7 +37,7 @@ export const questions = {
   newPassphrase: {
     message: 'New passphrase for the signing key (at least 8 characters)',
     mask: '*',
-    validate: (v: string) => (v.length >= 8 ? true : 'use at least 8 characters'),
+    validate: passphraseCheck,
   },
   repeatPassphrase: {message: 'Repeat the passphrase', mask: '*'},
 } as const

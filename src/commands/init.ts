@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {ConflictError, UsageError} from '../domain/errors.js'
+import {newPassphraseFrom} from '../domain/values.js'
 
 export default class Init extends BaseCommand<typeof Init> {
   static override summary = 'Create a vendor profile: vendor code and name, a signing key and the store.'
@@ -81,7 +82,7 @@ In a terminal, missing values are asked for; without one (or with CI set, or --j
   /** The new key's passphrase: LICADM_KEY_PASSPHRASE, or asked twice with --encrypt. */
   private async newPassphrase(): Promise<string | undefined> {
     const fromEnv = process.env.LICADM_KEY_PASSPHRASE
-    if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+    if (fromEnv !== undefined && fromEnv !== '') return newPassphraseFrom('LICADM_KEY_PASSPHRASE', fromEnv)
     if (!this.flags.encrypt) return undefined
     if (!this.canPrompt()) {
       throw new UsageError('--encrypt needs a passphrase', {hint: 'Set LICADM_KEY_PASSPHRASE, or run in a terminal to be asked.'})

@@ -1,4 +1,4 @@
-import {InvalidValueError} from './errors.js'
+import {InvalidValueError, UsageError} from './errors.js'
 
 export interface Range {
   min: number
@@ -141,4 +141,22 @@ function checkedDate(iso: string, original: string, flag: string): number {
 
 export function isoSeconds(seconds: number | null | undefined): string | null {
   return seconds === null || seconds === undefined ? null : new Date(seconds * 1000).toISOString().replace('.000Z', 'Z')
+}
+
+/** The fewest characters a new passphrase (of a signing key, a PKCS#12 file) may have. */
+export const MIN_PASSPHRASE = 8
+
+/** Why a new passphrase is refused (a prompt's validation message), or true when it will do. */
+export function passphraseCheck(passphrase: string): true | string {
+  return passphrase.length >= MIN_PASSPHRASE ? true : `use at least ${MIN_PASSPHRASE} characters`
+}
+
+/**
+ * A new passphrase from the environment variable `env`, held to the rule a prompt holds a typed one
+ * to: a short one would encrypt a key that anyone with the file guesses quickly.
+ */
+export function newPassphraseFrom(env: string, passphrase: string): string {
+  const check = passphraseCheck(passphrase)
+  if (check !== true) throw new UsageError(`${env}: ${check} for a new passphrase`, {hint: `Set ${env} to a longer passphrase.`, details: {env}})
+  return passphrase
 }

@@ -1,4 +1,5 @@
 import {ConflictError, UsageError} from '../domain/errors.js'
+import {newPassphraseFrom} from '../domain/values.js'
 import type {ServiceContext} from '../services/context.js'
 import {VendorService, vendorIdentity, type VendorLabels} from '../services/vendor.js'
 
@@ -39,7 +40,8 @@ export async function ensureVendor(ctx: ServiceContext, wanted: NamedVendor | un
   if (!existing) {
     if (!store.mayCreate) await vendors.get() // refuses: a profile gets its vendor from "licadm init"
     // The new signing key is encrypted as "licadm init" would: with LICADM_KEY_PASSPHRASE when set.
-    await vendors.init({...(wanted ?? PLACEHOLDER_VENDOR), passphrase: store.passphrase}, wanted?.labels)
+    const passphrase = store.passphrase === undefined ? undefined : newPassphraseFrom('LICADM_KEY_PASSPHRASE', store.passphrase)
+    await vendors.init({...(wanted ?? PLACEHOLDER_VENDOR), passphrase}, wanted?.labels)
     return {placeholder: wanted === undefined}
   }
   if (wanted && !same(existing, wanted)) {

@@ -128,4 +128,17 @@ describe('key rotate of an encrypted profile', () => {
     expect((await runIn(plain, ['license', 'create', '--product', '7', '--json'])).code).toBe(7)
     ok(await runIn(plain, ['license', 'create', '--product', '7', '--json'], pass))
   })
+
+  it('a new passphrase from LICADM_KEY_PASSPHRASE is held to the prompt\'s rule (at least 8 characters): init and the first encrypted rotation refuse a short one (2) and write no key', async () => {
+    const short = {LICADM_KEY_PASSPHRASE: 'x'}
+    const none = fresh()
+    const refused = await runIn(none, ['init', '--vendor-code', '1', '--name', 'A', '--json'], short)
+    expect(refused.code, describeRun(refused)).toBe(2)
+    expect(refused.json.error).toMatchObject({message: 'LICADM_KEY_PASSPHRASE: use at least 8 characters for a new passphrase', hint: expect.stringMatching(/longer passphrase/)})
+    expect(ok(await runIn(none, ['profile', 'list', '--json'])).profiles).toEqual([])
+    const plain = fresh()
+    const kid = ok(await runIn(plain, ['init', '--vendor-code', '1', '--name', 'A', '--json'])).kid
+    expect((await runIn(plain, ['key', 'rotate', '--yes', '--json'], short)).code).toBe(2)
+    expect(readdirSync(plain.keyDir())).toEqual([`${kid}.pem`])
+  })
 })

@@ -5,7 +5,7 @@
  * is rate-limited per client address (429 with Retry-After).
  */
 import {createHash} from 'node:crypto'
-import {readdirSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {InjectOptions} from 'fastify'
@@ -341,6 +341,12 @@ describe('tokens from the seed file and the store at start', () => {
   it('a new data directory refused for want of a client token is left unmade: the corrected start names its own vendor; its new key is encrypted with a passphrase given', async () => {
     const dir = join(tmp.dir, 'refused-first')
     await expect(startServer({...base, data: {kind: 'dir', dir}})).rejects.toMatchObject({code: 'USAGE', message: expect.stringMatching(/needs a client token/)})
+    // A short passphrase for the new key is refused as a prompt would refuse it, and nothing is left made either.
+    await expect(startServer({...base, data: {kind: 'dir', dir, newKeyPassphrase: 'short'}, tokens: [{token: 'bootstrap-token', role: 'client', name: 'ci'}]})).rejects.toMatchObject({
+      code: 'USAGE',
+      message: 'LICADM_KEY_PASSPHRASE: use at least 8 characters for a new passphrase',
+    })
+    expect(existsSync(join(dir, 'keys'))).toBe(false)
     const s = await startServer({...base, data: {kind: 'dir', dir, newKeyPassphrase: 'a passphrase of ours', passphrase: async () => 'a passphrase of ours'}, vendor: {code: '1001', name: 'Acme'}, tokens: [{token: 'bootstrap-token', role: 'client', name: 'ci'}]})
     try {
       expect(s.vendor).toMatchObject({code: 1001, name: 'Acme'})

@@ -18,6 +18,11 @@ export default class KeyRotate extends BaseCommand<typeof KeyRotate> {
     const name = profiles.resolve(this.flags.profile)
     const info = profiles.require(name)
     let passphrase = process.env.LICADM_KEY_PASSPHRASE || undefined
+    // A first passphrase for this profile's keys is a new one; an encrypted profile's is the one it has.
+    if (passphrase !== undefined && !info.encryptedKey) {
+      const {newPassphraseFrom} = await import('../../domain/values.js')
+      newPassphraseFrom('LICADM_KEY_PASSPHRASE', passphrase)
+    }
     if (info.encryptedKey) {
       // The new key is protected like the current one, never silently written unencrypted: unlocking
       // the current key checks the passphrase (from the environment or asked; exit 7 without it).

@@ -4,8 +4,7 @@ import {BaseCommand} from '../../../cli/base-command.js'
 import {forceFlag} from '../../../cli/flags.js'
 import {serverDataFlags} from '../../../cli/server-flags.js'
 import {UsageError} from '../../../domain/errors.js'
-
-const MIN_PASSPHRASE = 8
+import {MIN_PASSPHRASE} from '../../../domain/values.js'
 
 export default class ServerCertExport extends BaseCommand<typeof ServerCertExport> {
   static override summary = "Export the server's certificate (PEM, for clients' --ca) or, with --p12, its key and certificate as PKCS#12."
@@ -57,13 +56,9 @@ With --p12: writes a PKCS#12 file (.p12/.pfx; AES-256, mode 0600) with the priva
 
   /** LICADM_P12_PASSPHRASE, else asked twice in a terminal, else refused naming the variable. */
   private async p12Passphrase(): Promise<string> {
-    const check = (v: string) => (v.length >= MIN_PASSPHRASE ? true : `use at least ${MIN_PASSPHRASE} characters`)
+    const {newPassphraseFrom, passphraseCheck: check} = await import('../../../domain/values.js')
     const fromEnv = process.env.LICADM_P12_PASSPHRASE
-    if (fromEnv !== undefined && fromEnv !== '') {
-      const ok = check(fromEnv)
-      if (ok !== true) throw new UsageError(`LICADM_P12_PASSPHRASE: ${ok}`, {details: {env: 'LICADM_P12_PASSPHRASE'}})
-      return fromEnv
-    }
+    if (fromEnv !== undefined && fromEnv !== '') return newPassphraseFrom('LICADM_P12_PASSPHRASE', fromEnv)
     if (!this.canPrompt()) {
       throw new UsageError('the PKCS#12 file needs a passphrase', {
         hint: 'Set LICADM_P12_PASSPHRASE; licadm asks for it only in a terminal (not with CI set or --json).',
