@@ -4,6 +4,7 @@ import {dirname} from 'node:path'
 
 import {AuthError, LicadmError, ExitCode} from '../domain/errors.js'
 import {writeFileAtomic} from '../domain/file-errors.js'
+import {encryptedPkcs8Pem} from './pkcs8.js'
 
 export interface PublicJwk {
   kty: 'OKP'
@@ -72,14 +73,12 @@ export function parsePublicKeys(text: string, source = 'public key'): Array<{kid
 }
 
 /**
- * Writes a private key as PKCS#8 PEM readable by its owner only, encrypted with AES-256 when a
- * passphrase is given. Written to a temporary file and renamed, so a crash never leaves half a key.
+ * Writes a private key as PKCS#8 PEM readable by its owner only, encrypted when a
+ * passphrase is given (see pkcs8.ts). Written to a temporary file and renamed, so a crash never leaves half a key.
  */
 export function writePrivateKey(path: string, privateKey: KeyObject, passphrase?: string): void {
   mkdirSync(dirname(path), {recursive: true, mode: 0o700})
-  const pem = passphrase
-    ? privateKey.export({format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase})
-    : privateKey.export({format: 'pem', type: 'pkcs8'})
+  const pem = passphrase ? encryptedPkcs8Pem(privateKey, passphrase) : privateKey.export({format: 'pem', type: 'pkcs8'})
   writeFileAtomic(path, pem, 0o600, {exact: true})
 }
 

@@ -3,6 +3,7 @@ import {readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {calculateJwkThumbprint, exportJWK} from 'jose'
+import forge from 'node-forge'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {AuthError, ExitCode, LicadmError} from '../../src/domain/errors.js'
@@ -18,6 +19,7 @@ import {
   writePrivateKey,
 } from '../../src/crypto/keys.js'
 import {signCompact, verifyCompact} from '../../src/crypto/jws.js'
+import {PBKDF2_ITERATIONS} from '../../src/crypto/pkcs8.js'
 import {tempDir, testKey} from './helpers.js'
 
 const tmp = tempDir()
@@ -82,6 +84,35 @@ describe('private key files', () => {
     expect(missing.message).toMatch(/encrypted and no passphrase/)
     expect(missing.hint).toMatch(/LICADM_KEY_PASSPHRASE/)
     expect(thrown(() => readPrivateKey(path, '')).exit).toBe(7)
+  })
+
+  it('an encrypted key is PBES2 with PBKDF2-HMAC-SHA-256 at 600,000 iterations and AES-256-CBC (read independently with node-forge); keys written with the 2,048 of node:crypto still open', () => {
+    const {privateKey, publicKey} = generateSigningKey()
+    const path = join(tmp.dir, 'strong.pem')
+    writePrivateKey(path, privateKey, 'correct horse')
+    const info = forge.asn1.fromDer(forge.util.decode64(readFileSync(path, 'utf8').replace(/-----[^-]+-----|\s/g, '')))
+    const [algorithm] = info.value as forge.asn1.Asn1[]
+    const [pbes2, params] = algorithm.value as forge.asn1.Asn1[]
+    const [kdf, scheme] = params.value as forge.asn1.Asn1[]
+    const [pbkdf2, kdfParams] = kdf.value as forge.asn1.Asn1[]
+    const [salt, count, prf] = kdfParams.value as forge.asn1.Asn1[]
+    const oidOf = (node: forge.asn1.Asn1) => forge.asn1.derToOid(node.value as string)
+    expect([oidOf(pbes2), oidOf(pbkdf2), oidOf((prf.value as forge.asn1.Asn1[])[0]), oidOf((scheme.value as forge.asn1.Asn1[])[0])]).toEqual([
+      '1.2.840.113549.1.5.13',
+      '1.2.840.113549.1.5.12',
+      '1.2.840.113549.2.9',
+      '2.16.840.1.101.3.4.1.42',
+    ])
+    expect(forge.asn1.derToInteger(count.value as string)).toBe(PBKDF2_ITERATIONS)
+    expect(PBKDF2_ITERATIONS).toBeGreaterThanOrEqual(600_000)
+    expect((salt.value as string).length).toBe(16)
+    // A second file of the same key and passphrase has its own salt.
+    writePrivateKey(join(tmp.dir, 'strong2.pem'), privateKey, 'correct horse')
+    expect(readFileSync(join(tmp.dir, 'strong2.pem'), 'utf8')).not.toBe(readFileSync(path, 'utf8'))
+    expect(keyId(readPrivateKey(path, 'correct horse'))).toBe(keyId(publicKey))
+    const legacy = join(tmp.dir, 'legacy.pem')
+    writeFileSync(legacy, privateKey.export({format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'correct horse'}))
+    expect(keyId(readPrivateKey(legacy, 'correct horse'))).toBe(keyId(publicKey))
   })
 
   it('a key file that is damaged is not reported as a wrong passphrase', () => {
