@@ -10,7 +10,8 @@ import {parseCsv} from '../formats/csv.js'
 import type {ServiceContext} from './context.js'
 import {ED25519_SIGNER_SOURCE, ed25519Signer, sodiumPath, type Ed25519Sign} from '../crypto/ed25519.js'
 import type {Signer} from '../crypto/keys.js'
-import {CHUNK_SIZE, LicenseService, type IssueRequest, type Issuer, type SignedBatch} from './licenses.js'
+import {CHUNK_SIZE, LicenseService, type IssueRequest, type IssueResult, type Issuer, type SignedBatch} from './licenses.js'
+import {SigningKeyRetiredError} from './signer-check.js'
 
 export type BulkFormat = 'csv' | 'ndjson'
 
@@ -233,11 +234,11 @@ export class BulkIssuer {
     /** Lays out a chunk's licenses and hands them to the signers (or signs them here, without a pool). */
     const submit = async (chunk: Chunk, rowsAfter: number): Promise<void> => {
       issuer ??= await this.licenses.issuer()
-      // Keys issued by an earlier run are not signed again (a re-run only reads); the chunk's
-      // transaction checks its keys again, so this early look is only a saving, never a decision.
-      const recorded = await this.licenses.recordedKeys(chunk.requests.map((r) => r.key!))
-      const unsigned = this.licenses.unsigned(chunk.requests, issuer, recorded)
+      // Keys issued by an earlier run (looked up by the validation) are not signed again: a re-run
+      // only reads. The chunk's transaction checks its keys again, so this is only a saving.
+      const unsigned = this.licenses.unsigned(chunk.requests, issuer, chunk.recorded)
       const {inputs} = unsigned
+      chunk.job = undefined
       if (!poolTried && inputs.length > 0) {
         poolTried = true
         // Every row after this chunk issues one license at least.
@@ -262,10 +263,15 @@ export class BulkIssuer {
         const unknown = [...new Set(part.requests.map((r) => r.spec.productCode))].filter((code) => !known.has(code))
         const missing = new Set(unknown.length === 0 ? [] : await this.licenses.missingProducts(unknown))
         for (const code of unknown) if (!missing.has(code)) known.add(code)
+        // A key that an earlier run or command used for other input is a bad row too: refused here,
+        // before anything is issued, not when its chunk is stored after the chunks before it.
+        const recorded = await this.licenses.recordedKeys(part.requests.map((r) => r.key!))
         for (const r of part.requests) {
           if (missing.has(r.spec.productCode)) errors.push({line: r.line, field: 'product', message: `product: product ${r.spec.productCode} not found`})
+          const earlier = recorded.get(r.key!)
+          if (earlier !== undefined && earlier !== r.fingerprint) errors.push({line: r.line, field: 'idempotency_key', message: keyReused(r.key!)})
         }
-        if (part.requests.length > 0) chunks.push({requests: part.requests})
+        if (part.requests.length > 0) chunks.push({requests: part.requests, recorded})
         // While every row so far is good and the file is big enough for signing threads, the first
         // chunks are signed meanwhile. A key that cannot be loaded stops this; it is reported below.
         const rowsAfter = rows.length - i - CHUNK_SIZE
@@ -286,15 +292,38 @@ export class BulkIssuer {
       const summary: BulkSummary = {rows: total, issued: 0, alreadyIssued: 0, licenses: []}
       options.onProgress?.(0, total)
       let done = 0
-      for (let c = 0; c < chunks.length; c++) {
-        // Lay out the chunks ahead first, so the signing threads are never short of work.
+      /** Lays out the chunks ahead of chunk `c` first, so the signing threads are never short of work. */
+      const layOutAhead = async (c: number): Promise<void> => {
         while (submitted < chunks.length && submitted <= c + LOOKAHEAD) {
           const rowsAfter = chunks.slice(submitted + 1).reduce((n, k) => n + k.requests.length, 0)
           await submit(chunks[submitted++], rowsAfter)
         }
+      }
+      for (let c = 0; c < chunks.length; c++) {
         const chunk = chunks[c]
-        chunk.job?.help()
-        const results = await this.licenses.store(await chunk.signed!)
+        let results: IssueResult[]
+        try {
+          for (;;) {
+            await layOutAhead(c)
+            chunk.job?.help()
+            try {
+              results = await this.licenses.store(await chunk.signed!)
+              break
+            } catch (error) {
+              if (!(error instanceof SigningKeyRetiredError) || issuer?.signer.kid !== error.kid) throw error
+              // Another process rotated the key since it was loaded: nothing of this chunk was stored.
+              // This chunk and those laid out ahead are signed again with the new active key, and
+              // the run goes on with it.
+              await pool?.close()
+              pool = undefined
+              poolTried = false
+              issuer = undefined
+              submitted = c
+            }
+          }
+        } catch (error) {
+          throw partlyIssued(error, summary, chunk.requests)
+        }
         for (const [j, result] of results.entries()) {
           const {line, key} = chunk.requests[j]
           if (result.replayed) summary.alreadyIssued++
@@ -305,7 +334,7 @@ export class BulkIssuer {
         }
         done += chunk.requests.length
         // Stored: its licenses are in the summary, the rest can go.
-        chunks[c] = {requests: []}
+        chunks[c] = {requests: [], recorded: new Map()}
         options.onProgress?.(done, total)
       }
       return summary
@@ -320,6 +349,8 @@ type LineRequest = IssueRequest & {line: number}
 /** Rows issued in one transaction, and their licenses once laid out and handed to the signers. */
 interface Chunk {
   requests: LineRequest[]
+  /** The fingerprints recorded for its keys when the rows were checked (the keys of earlier runs). */
+  recorded: ReadonlyMap<string, string>
   signed?: Promise<SignedBatch>
   job?: SigningJob
 }
@@ -519,6 +550,33 @@ export class SigningPool {
 }
 
 const SHOWN_ERRORS = 20
+
+/** The row error of a key that was used before for other input (its licenses are not those of this row). */
+function keyReused(key: string): string {
+  return `idempotency_key: "${key}" was used before for a different request (an earlier run or license create); use a new key, or repeat that request's input`
+}
+
+/**
+ * A refusal while chunks are stored (a key used meanwhile by another process for other input, a
+ * signing key that cannot be loaded): it says what this run had stored before it, as those
+ * licenses stay issued, and the line of the row refused when it is one. Running the same command
+ * again once the cause is fixed completes the run.
+ */
+function partlyIssued(error: unknown, summary: BulkSummary, chunk: LineRequest[]): unknown {
+  if (!(error instanceof LicadmError)) return error
+  const key = error.details?.key
+  const row = key === undefined ? undefined : chunk.find((r) => r.key === key)
+  const at = row ? ` (line ${row.line})` : ''
+  const before =
+    summary.licenses.length > 0
+      ? `. This run had stored ${summary.issued} new license(s) and found ${summary.alreadyIssued} row(s) issued by an earlier run, up to line ${summary.licenses.at(-1)!.line}: those stay issued; the rows from line ${chunk[0].line} on were not issued`
+      : '. Nothing was issued by this run'
+  return new LicadmError(error.code, error.exit, `${error.message}${at}${before}`, {
+    hint: error.hint,
+    cause: error,
+    details: {...error.details, ...(row && {line: row.line}), committed: {issued: summary.issued, alreadyIssued: summary.alreadyIssued, notIssuedFromLine: chunk[0].line}},
+  })
+}
 
 function rowsRefused(errors: RowError[]): LicadmError {
   const lines = errors.slice(0, SHOWN_ERRORS).map((e) => `  line ${e.line}: ${e.message}`)

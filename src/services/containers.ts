@@ -23,6 +23,7 @@ import {findLicenseRow} from './licenses.js'
 import type {ServiceContext} from './context.js'
 import {DirectoryService} from './directory.js'
 import {DEFAULT_SAW_TTL_SECONDS, SawService, type IssuedSaw} from './saw.js'
+import {withActiveSigner} from './signer-check.js'
 
 export interface Container {
   serial: string
@@ -410,8 +411,9 @@ export class ContainerService {
     const serial = normalizeSerial(serialInput)
     const secret = newSecret('lcs')
     const ttl = options.sawTtlSeconds ?? DEFAULT_SAW_TTL_SECONDS
-    const issuer = options.writeSaws === false ? null : await this.saws.issuer()
-    return this.ctx.store.write(async (tx) => {
+    // A key rotated between loading the signer and the transaction: the SAWs are signed with the new active key.
+    const load = async () => (options.writeSaws === false ? null : await this.saws.issuer())
+    return withActiveSigner(load, (issuer) => this.ctx.store.write(async (tx) => {
       const container = await this.row(serial, tx)
       if (!isCloud(container.kind)) throw new ConflictError('NOT_A_CLOUD_CONTAINER', `container ${serial} is local: it has no credentials to reset`)
       const generation = container.generation + 1
@@ -449,7 +451,7 @@ export class ContainerService {
         after: {generation, staled: result.staled, sawsIssued: result.saws.map((s) => s.fingerprint), droppedDevices: result.leftOut.map((d) => d.fingerprint)},
       })
       return result
-    })
+    }))
   }
 
   private async whyNoAccess(tx: Tx, container: ContainerTable, pendingRemoval: boolean, userId: string | null): Promise<string | null> {

@@ -10,6 +10,7 @@ import {ContainerService} from './containers.js'
 import type {ServiceContext} from './context.js'
 import {DirectoryService} from './directory.js'
 import {DEFAULT_SAW_TTL_SECONDS, SawService, type IssuedSaw} from './saw.js'
+import {withActiveSigner} from './signer-check.js'
 
 export interface Activation {
   serial: string
@@ -70,8 +71,9 @@ export class DeviceService {
     const fingerprint = checkFingerprint(checked.fingerprint)
     const identity = {...checked, fingerprint}
     const now = epochSeconds(this.ctx.clock)
-    const issuer = options.secret === undefined ? null : await this.saws.issuer()
-    return this.ctx.store.write(async (tx) => {
+    // A key rotated between loading the signer and the transaction: the SAW is signed with the new active key.
+    const load = async () => (options.secret === undefined ? null : await this.saws.issuer())
+    return withActiveSigner(load, (issuer) => this.ctx.store.write(async (tx) => {
       const container = await this.containers.row(serial, tx)
       const user = options.user === undefined ? null : await this.directory.user(options.user, tx)
       const device = await this.register(tx, identity, user?.id ?? null, now)
@@ -93,7 +95,7 @@ export class DeviceService {
       const activation: Activation = {serial, fingerprint, state: 'active', user: user?.email ?? null, generation: container.generation, changed: true}
       if (issuer) activation.saw = await this.saws.issue(tx, issuer, container, device, options.secret!, options.sawTtlSeconds ?? DEFAULT_SAW_TTL_SECONDS)
       return activation
-    })
+    }))
   }
 
   /** Records the device, or checks that a known fingerprint still comes with the same keys. */

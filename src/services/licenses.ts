@@ -22,6 +22,7 @@ import type {LicenseTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit, type AuditEntry} from './audit.js'
 import type {ServiceContext} from './context.js'
+import {assertActiveSigner, withActiveSigner} from './signer-check.js'
 import {VendorService} from './vendor.js'
 
 /** One issuance request: a validated spec, how many licenses, and the key that makes it idempotent. */
@@ -134,9 +135,11 @@ export class LicenseService {
    * earlier licenses (and are refused if their input differs); the rest are signed and inserted.
    */
   async issue(requests: IssueRequest[]): Promise<IssueResult[]> {
-    const issuer = await this.issuer()
-    const recorded = await this.recordedKeys(keysOf(requests))
-    return this.store(await this.sign(requests, issuer, recorded))
+    // A key rotated between signing and storing: signed again with the new active key.
+    return withActiveSigner(
+      () => this.issuer(),
+      async (issuer) => this.store(await this.sign(requests, issuer, await this.recordedKeys(keysOf(requests)))),
+    )
   }
 
   /** The vendor and its active signing key: what signing needs, looked up once for a whole bulk run. */
@@ -195,7 +198,8 @@ export class LicenseService {
    * The second half of issuing: one write transaction that checks every key again under the write
    * lock (another process may have used one since the batch was signed: its request is then
    * replayed and what was signed for it is dropped), inserts the fresh licenses, and returns the
-   * earlier licenses of replayed requests.
+   * earlier licenses of replayed requests. Refused with SigningKeyRetiredError (nothing stored) when
+   * the batch's key is no longer the active key: sign it again with `issuer()` and store that.
    */
   async store(batch: SignedBatch): Promise<IssueResult[]> {
     return this.ctx.store.write(async (tx) => {
@@ -220,6 +224,9 @@ export class LicenseService {
           replayed.push(request.key!)
         }
       }
+      // Nothing signed with a key that was rotated out since the batch was signed (another process
+      // ran "key rotate"): refused, for the caller to sign again with the active key.
+      if (fresh.size > 0 || unsigned.length > 0) await assertActiveSigner(tx, batch.issuer.signer.kid)
       // A key that was recorded when the batch was signed and is not now: only if records were
       // removed meanwhile, which licadm never does. Signed here so that the answer is still right.
       for (const [request, built] of this.build(unsigned, batch.issuer.vendor, batch.issuer.signer)) fresh.set(request, built)

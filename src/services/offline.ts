@@ -28,6 +28,7 @@ import {appendAudit} from './audit.js'
 import {ContainerService} from './containers.js'
 import type {ServiceContext} from './context.js'
 import {DeviceService} from './devices.js'
+import {assertActiveSigner, withActiveSigner} from './signer-check.js'
 import {VendorService} from './vendor.js'
 
 /** How old a request may be when it is fulfilled, unless --max-age says otherwise. */
@@ -133,11 +134,14 @@ export class OfflineService {
     if (first.claims.purpose === 'activate' && !given) {
       throw new UsageError('say which licenses to put in the container: give --license, --ticket or --product', {details: {flag: '--license'}})
     }
-    const signer = await this.vendor.signer()
     let created = false
-    const result = await this.ctx.store.write(async (tx) => {
+    // The signer is loaded before the transaction (a passphrase may be asked for); a key rotated
+    // meanwhile is refused inside it, and the update is made again with the new active key.
+    const result = await withActiveSigner(() => this.vendor.signer(), (signer) => this.ctx.store.write(async (tx) => {
+      created = false
       const checked = await this.checkRequest(tx, text, maxAge, vendor)
       if (checked.issued) return {row: checked.issued, replayed: true}
+      await assertActiveSigner(tx, signer.kid)
       const {claims} = checked
       const now = epochSeconds(this.ctx.clock)
       let container = checked.container
@@ -213,7 +217,7 @@ export class OfflineService {
         after: {request: claims.jti, update: jti, device: claims.sub, counter, added, removed, licenses: after.map((h) => h.id)},
       })
       return {row, replayed: false}
-    })
+    }))
     return {...view(result.row), file: result.row.file, replayed: result.replayed, containerCreated: created}
   }
 

@@ -11,6 +11,7 @@ import type {ContainerTable, DeviceTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit} from './audit.js'
 import type {ServiceContext} from './context.js'
+import {assertActiveSigner, withActiveSigner} from './signer-check.js'
 import {VendorService} from './vendor.js'
 
 /** How long a SAW file can be applied, unless --expires says otherwise. */
@@ -60,9 +61,13 @@ export class SawService {
     return {vendor, signer}
   }
 
-  /** Signs and records a SAW inside the caller's transaction. */
+  /**
+   * Signs and records a SAW inside the caller's transaction. Refused with SigningKeyRetiredError when
+   * the issuer's key was rotated out since it was loaded (the caller's transaction rolls back).
+   */
   async issue(tx: Tx, issuer: SawIssuer, container: ContainerTable, device: DeviceTable, secret: string, ttlSeconds: number): Promise<IssuedSaw> {
     const {vendor, signer} = issuer
+    await assertActiveSigner(tx, signer.kid)
     const now = epochSeconds(this.ctx.clock)
     const jti = newId('saw', this.ctx.clock.now())
     const expiresAt = now + ttlSeconds
@@ -80,8 +85,8 @@ export class SawService {
   /** A SAW for one device, given the container's current secret (which licadm never stores). */
   async create(serialInput: string, fingerprint: string, secret: string, ttlSeconds = DEFAULT_SAW_TTL_SECONDS): Promise<IssuedSaw> {
     const serial = normalizeSerial(serialInput)
-    const issuer = await this.issuer()
-    return this.ctx.store.write(async (tx) => {
+    // A key rotated between loading the signer and the transaction: signed with the new active key.
+    return withActiveSigner(() => this.issuer(), (issuer) => this.ctx.store.write(async (tx) => {
       const container = await tx.selectFrom('containers').selectAll().where('serial', '=', serial).executeTakeFirst()
       if (!container) throw new NotFoundError('container', serial)
       if (container.secret_hash === null) {
@@ -103,7 +108,7 @@ export class SawService {
       }
       const device = await tx.selectFrom('devices').selectAll().where('fingerprint', '=', fingerprint).executeTakeFirstOrThrow()
       return this.issue(tx, issuer, container, device, secret, ttlSeconds)
-    })
+    }))
   }
 
   /** What a SAW holds (never the secret) and whether this profile would accept it now. */

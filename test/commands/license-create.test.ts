@@ -296,12 +296,13 @@ describe('license create --from: bulk issuance', () => {
     await refusedInBothModes(['license', 'create', '--from', sb.path('header-only.csv')], 2, ['no license rows'])
   })
 
-  it('a run key from --idempotency-key: rows keyed by line, and a different file under the same key conflicts', async () => {
+  it('a run key from --idempotency-key: rows keyed by line, and a different file under the same key is refused by line before anything is issued', async () => {
     writeFileSync(sb.path('keyed.csv'), 'product,customer\n7,K1\n7,K2\n')
     const first = ok(await run(['license', 'create', '--from', sb.path('keyed.csv'), '--idempotency-key', 'run-77', '--json']))
     expect(first.licenses.map((l: any) => l.key)).toEqual(['run-77#2', 'run-77#3'])
     writeFileSync(sb.path('keyed2.csv'), 'product,customer\n7,K1\n7,K2-changed\n')
-    const {json} = await refusedInBothModes(['license', 'create', '--from', sb.path('keyed2.csv'), '--idempotency-key', 'run-77'], 4, ['run-77#3'])
-    expect(json.code).toBe('IDEMPOTENCY_KEY_REUSED')
+    const {json} = await refusedInBothModes(['license', 'create', '--from', sb.path('keyed2.csv'), '--idempotency-key', 'run-77'], 2, ['line 3:', 'run-77#3'])
+    expect(json.code).toBe('BULK_ROWS_INVALID')
+    expect(json.details.errors).toMatchObject([{line: 3, field: 'idempotency_key'}])
   })
 })

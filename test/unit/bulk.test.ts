@@ -185,9 +185,9 @@ describe('bulk issuance', () => {
     expect(second).toMatchObject({issued: 1, alreadyIssued: 2})
     expect(second.licenses.find((l) => l.key === 'k-1')!.id).toBe(first.licenses.find((l) => l.key === 'k-1')!.id)
     expect(await all()).toHaveLength(3)
-    // The same key with other input is a conflict, and nothing of that run is issued.
-    const e = await rejection(backend.bulk.run('idempotency_key,product,customer\nk-4,7,D\nk-1,7,Changed\n', 'csv'))
-    expect(e.exit).toBe(4)
+    // The same key with other input is a bad row, and nothing of that run is issued.
+    const reused = await refusedRows('idempotency_key,product,customer\nk-4,7,D\nk-1,7,Changed\n', 'csv')
+    expect(reused).toMatchObject([{line: 3, field: 'idempotency_key'}])
     expect(await all()).toHaveLength(3)
     // A key used twice in one file is a bad row.
     const dup = await refusedRows('ref,product\nx,7\nx,7\n', 'csv')
@@ -202,6 +202,24 @@ describe('bulk issuance', () => {
     const blank = await backend.bulk.run('product,idempotency_key\n8,  \n8,\t\n', 'csv', {idempotencyKey: 'run-2'})
     expect(blank).toMatchObject({issued: 2, alreadyIssued: 0})
     expect(blank.licenses.map((l) => l.key)).toEqual(['run-2#2', 'run-2#3'])
+  })
+
+  it('refuses a key used before for other input as a bad row, with its line, before any chunk is issued', async () => {
+    await backend.licenses.create({product: '7', customer: 'Old'}, {idempotencyKey: 'ORDER-42'})
+    // 2,500 rows; the row on line 2400 (in the third chunk) reuses ORDER-42 with other fields.
+    const rows = ['product,kind,quantity,customer,idempotency_key']
+    for (let line = 2; line <= 2501; line++) rows.push(line === 2400 ? '7,single,1,New,ORDER-42' : `7,single,1,c${line},R-${line}`)
+    const errors = await refusedRows(rows.join('\n'), 'csv')
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatchObject({line: 2400, field: 'idempotency_key'})
+    expect(errors[0].message).toMatch(/"ORDER-42" was used before for a different request/)
+    // Reported with the other bad rows of the file, in line order.
+    const mixed = await refusedRows('product,customer,idempotency_key\n7,New,ORDER-42\n99,A,R-1\n', 'csv')
+    expect(mixed.map((e) => [e.line, e.field])).toEqual([[2, 'idempotency_key'], [3, 'product']])
+    expect(await all()).toHaveLength(1)
+    // The same key with the same input (as the command passes its flags) is no conflict: returned, not issued again.
+    const again = await backend.bulk.run('product,customer,idempotency_key\n7,Old,ORDER-42\n', 'csv')
+    expect(again).toMatchObject({issued: 0, alreadyIssued: 1})
   })
 
   it('issues more rows than one chunk holds, in several chunks', async () => {

@@ -9,7 +9,7 @@ export default class LicenseCreate extends AdminCommand<typeof LicenseCreate> {
 
   static override description = `Each license gets an id, an activation ticket (XXXXX-XXXXX-XXXXX-XXXXX-XXXXX) and a signed license file (see "license export").
 
-Idempotency: with --idempotency-key, running the same command again returns the licenses issued the first time instead of issuing new ones; the same key with different input is refused (exit 4). In CI, derive the key from something stable such as an order number.
+Idempotency: with --idempotency-key, running the same command again returns the licenses issued the first time instead of issuing new ones; the same key with different input is refused (exit 4; in a --from file, such a row is a bad row, exit 2, reported before anything is issued). In CI, derive the key from something stable such as an order number.
 
 Bulk: --from FILE (or - for standard input) reads CSV with a header row, or NDJSON (one JSON object a line). Columns: product, kind, quantity, features, units, not_before, expires, customer, metadata ("k=v;k=v" or a JSON object) or meta.NAME columns, count, and idempotency_key (or external_ref). Every row is checked first and all bad rows are reported with their line numbers before anything is issued. Rows are then issued in transactions of 1,000; each row has its own idempotency key (its idempotency_key column, else the run's --idempotency-key or the file's content hash, plus its line number), so a run that was interrupted is completed by running it again, without duplicates.
 
