@@ -4,6 +4,7 @@ import {dirname, resolve} from 'node:path'
 import type {Command} from '@oclif/core'
 
 import {ConflictError, InvalidValueError, LicadmError, UsageError} from '../domain/errors.js'
+import {fileError, isFileSystemError} from '../domain/file-errors.js'
 
 import type {Credentials} from '../services/containers.js'
 import {readInput, writeOutput} from './files.js'
@@ -40,6 +41,46 @@ export function emitCredentials(cmd: Command, credentials: Credentials, out: str
   }
   cmd.log(`Secret (generation ${credentials.generation}), shown only this once: ${credentials.secret}`)
   return credentials
+}
+
+/** An output file a command could not write after its change was made, and why. */
+export interface NotWritten {
+  file: string
+  reason: string
+}
+
+/**
+ * Hands out credentials made by a change that is committed already, and never fails: when the --out
+ * file cannot be written now (it was checked before the change, but a disk can fill up), the secret
+ * is shown instead (on the terminal, and in --json), since licadm keeps only its hash and it would
+ * be lost; `notWritten` says which file and why.
+ */
+export function handOutCredentials(cmd: Command, credentials: Credentials, out: string | undefined, force?: boolean): {credentials: Credentials | {file: string; generation: number}; notWritten?: NotWritten} {
+  try {
+    return {credentials: emitCredentials(cmd, credentials, out, force)}
+  } catch (error) {
+    const reason = error instanceof LicadmError ? error.message : isFileSystemError(error) ? fileError(error, 'write', {flag: '--out'}).message : String(error)
+    cmd.logToStderr(`Not written: the credentials file ${out}: ${reason}. The secret is shown below instead: save it now.`)
+    cmd.log(`Secret (generation ${credentials.generation}), shown only this once: ${credentials.secret}`)
+    return {credentials, notWritten: {file: out!, reason}}
+  }
+}
+
+/**
+ * Checks before a change that a directory to write files into (made when missing) can be written:
+ * the directory itself when it exists, else the nearest directory above it that does.
+ */
+export function checkWritableDir(path: string, flag: string): void {
+  if (path.trim() === '') throw new InvalidValueError(flag, 'give the name of the directory to write into')
+  let dir = resolve(path)
+  if (existsSync(path) && !statSync(path).isDirectory()) throw new InvalidValueError(flag, `${path} is not a directory; nothing was changed`)
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir)
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory')
+    accessSync(dir, constants.W_OK | constants.X_OK)
+  } catch {
+    throw new InvalidValueError(flag, `cannot write into ${dir === resolve(path) ? path : `${path} (${dir} is not a writable directory)`}; nothing was changed`)
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync} from 'node:fs'
 
 import {ConflictError, InvalidValueError, NotFoundError} from '../domain/errors.js'
 import {fileError, writeFileAtomic} from '../domain/file-errors.js'
@@ -17,12 +17,21 @@ export function readInput(path: string, what: string): string {
 /** Writes a whole file or nothing (temporary file, then rename); refuses to overwrite without force. */
 export function writeOutput(path: string, text: string, options: {force?: boolean; mode?: number; flag?: string} = {}): void {
   if (existsSync(path) && !options.force) {
-    throw new ConflictError('FILE_EXISTS', `${path} exists already`, {hint: 'Pass --force to overwrite it, or choose another --out.'})
+    throw new ConflictError('FILE_EXISTS', `${path} exists already`, {hint: `Pass --force to overwrite it, or choose another ${options.flag ?? '--out'}.`})
   }
   try {
     writeFileAtomic(path, text, options.mode ?? 0o644)
   } catch (error) {
     // A bad --out is the user's to fix (exit 2), not an internal error.
     throw fileError(error as NodeJS.ErrnoException, 'write', {path, flag: options.flag ?? '--out'})
+  }
+}
+
+/** Makes a directory named by a flag (and those above it) when missing; a refusal names the flag. */
+export function makeDirectory(path: string, flag: string): void {
+  try {
+    mkdirSync(path, {recursive: true})
+  } catch (error) {
+    throw fileError(error as NodeJS.ErrnoException, 'write', {path, flag})
   }
 }

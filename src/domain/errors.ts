@@ -24,6 +24,7 @@ export const ExitCode = {
   revoked: 17,
   wrongTarget: 18,
   outOfOrder: 19,
+  partial: 20,
 } as const
 
 export type ExitCodeName = keyof typeof ExitCode
@@ -50,6 +51,7 @@ export const EXIT_CODE_TABLE: ReadonlyArray<{code: number; name: ExitCodeName; m
   {code: 17, name: 'revoked', meaning: 'revoked'},
   {code: 18, name: 'wrongTarget', meaning: 'made for another device or container'},
   {code: 19, name: 'outOfOrder', meaning: 'out of order or superseded: an older generation or counter, or a missing predecessor'},
+  {code: 20, name: 'partial', meaning: 'done, but some output files could not be written: the output lists each, and how to make it again'},
 ]
 
 export interface ErrorOptions {
