@@ -110,39 +110,40 @@ export function makeRequest(store: DeviceStore, target: {container?: string; ven
  */
 export function makeReturn(store: DeviceStore, licenseId: string, nowSeconds: number): MadeRequest {
   const me = store.device()
-  const state = store.state()
+  const signer = store.signer()
   const id = licenseId.trim()
-  const pending = Object.entries(state.requests ?? {}).find(([, r]) => r.purpose === 'return' && r.license === id)
-  if (pending) {
-    const [jti, r] = pending
-    return {jti, purpose: 'return', device: me.fingerprint, container: r.container, vendor: r.vendor, counter: r.counter, license: id, file: r.file, repeated: true}
-  }
-  const found = Object.entries(state.containers ?? {}).find(([, c]) => c.licenses[id] !== undefined)
-  if (!found) throw new NotFoundError('license', id, {hint: 'This device does not hold it: "licadm device licenses" lists what it holds.'})
-  const [serial, held] = found
-  const claims: RequestClaims = {
-    iss: me.fingerprint,
-    sub: me.fingerprint,
-    jti: newId('ret', nowSeconds * 1000),
-    iat: nowSeconds,
-    purpose: 'return',
-    container: serial,
-    vendor: Number(held.vendor),
-    counter: held.counter,
-    nonce: randomBytes(16).toString('base64url'),
-    device: {name: me.name, platform: me.platform, keys: {sig: me.signKey, enc: me.encKey}},
-    holds: Object.keys(held.licenses).filter((l) => l !== id).sort(),
-    license: id,
-  }
-  const file = encodeRequest(claims, store.signer())
-  const clock = checkClock(state, nowSeconds)
-  store.update((s) => {
-    delete s.containers![serial].licenses[id]
-    s.requests ??= {}
-    s.requests[claims.jti] = {purpose: 'return', container: serial, vendor: claims.vendor, counter: claims.counter, license: id, createdAt: new Date(nowSeconds * 1000).toISOString(), file}
-    if (!clock.rolledBack) observe(s, nowSeconds)
+  // Under the device's lock: two returns of one license at once make one request.
+  return store.update((state): MadeRequest => {
+    const pending = Object.entries(state.requests ?? {}).find(([, r]) => r.purpose === 'return' && r.license === id)
+    if (pending) {
+      const [jti, r] = pending
+      return {jti, purpose: 'return', device: me.fingerprint, container: r.container, vendor: r.vendor, counter: r.counter, license: id, file: r.file, repeated: true}
+    }
+    const found = Object.entries(state.containers ?? {}).find(([, c]) => c.licenses[id] !== undefined)
+    if (!found) throw new NotFoundError('license', id, {hint: 'This device does not hold it: "licadm device licenses" lists what it holds.'})
+    const [serial, held] = found
+    const claims: RequestClaims = {
+      iss: me.fingerprint,
+      sub: me.fingerprint,
+      jti: newId('ret', nowSeconds * 1000),
+      iat: nowSeconds,
+      purpose: 'return',
+      container: serial,
+      vendor: Number(held.vendor),
+      counter: held.counter,
+      nonce: randomBytes(16).toString('base64url'),
+      device: {name: me.name, platform: me.platform, keys: {sig: me.signKey, enc: me.encKey}},
+      holds: Object.keys(held.licenses).filter((l) => l !== id).sort(),
+      license: id,
+    }
+    const file = encodeRequest(claims, signer)
+    const clock = checkClock(state, nowSeconds)
+    delete held.licenses[id]
+    state.requests ??= {}
+    state.requests[claims.jti] = {purpose: 'return', container: serial, vendor: claims.vendor, counter: claims.counter, license: id, createdAt: new Date(nowSeconds * 1000).toISOString(), file}
+    if (!clock.rolledBack) observe(state, nowSeconds)
+    return {jti: claims.jti, purpose: 'return', device: me.fingerprint, container: serial, vendor: claims.vendor, counter: claims.counter, license: id, file, repeated: false}
   })
-  return {jti: claims.jti, purpose: 'return', device: me.fingerprint, container: serial, vendor: claims.vendor, counter: claims.counter, license: id, file, repeated: false}
 }
 
 /** An update that passed every check on this device, with what applying it changes. */
@@ -161,7 +162,7 @@ export interface CheckedUpdate {
  * next counter (19, naming the counter needed); a request this device made for that container
  * (18); licenses signed by the same vendor.
  */
-export function checkUpdate(store: DeviceStore, text: string, vendorKeys: ReadonlyMap<string, KeyObject>, nowSeconds: number): CheckedUpdate {
+export function checkUpdate(store: DeviceStore, text: string, vendorKeys: ReadonlyMap<string, KeyObject>, nowSeconds: number, state?: DeviceStateFile): CheckedUpdate {
   const me = store.device()
   if (vendorKeys.size === 0) {
     throw new LicadmError('NO_TRUSTED_KEY', ExitCode.unknownKey, 'this device trusts no vendor key yet', {hint: 'Pin the vendor key first: "licadm device trust vendor-public.pem" (or give --public-key).'})
@@ -170,7 +171,7 @@ export function checkUpdate(store: DeviceStore, text: string, vendorKeys: Readon
   if (claims.sub !== me.fingerprint) {
     throw new VerificationError('wrong-target', `this update is for device ${claims.sub}, not for this device (${me.fingerprint})`, {details: {for: claims.sub, device: me.fingerprint}})
   }
-  const state = store.state()
+  state ??= store.state()
   const held: OfflineContainer | undefined = state.containers?.[claims.container]
   if (held?.applied.includes(claims.jti)) {
     throw new VerificationError('replayed', `this update (${claims.jti}) was applied on this device already (container ${claims.container}, counter ${claims.counter})`, {
@@ -240,22 +241,27 @@ export interface AppliedUpdate {
   receiptJti: string
 }
 
-/** Applies an update (after checkUpdate), advances the counter, and makes the receipt. */
+/**
+ * Applies an update, advances the counter, and makes the receipt. The checks of checkUpdate run
+ * under the device's lock on the state as it is now, so two processes applying updates at once
+ * cannot both pass the counter and replay checks.
+ */
 export function applyUpdate(store: DeviceStore, text: string, vendorKeys: ReadonlyMap<string, KeyObject>, nowSeconds: number): AppliedUpdate {
-  const checked = checkUpdate(store, text, vendorKeys, nowSeconds)
-  const {claims} = checked
   const me = store.device()
-  const holds = Object.keys(checked.licenses).sort()
-  const receiptJti = newId('rcp', nowSeconds * 1000)
-  const receipt = encodeReceipt(
-    {iss: me.fingerprint, sub: me.fingerprint, jti: receiptJti, iat: nowSeconds, update: claims.jti, container: claims.container, counter: claims.counter, updateHash: sha256(checked.jws), holds, vendor: claims.iss},
-    store.signer(),
-  )
-  const at = new Date(nowSeconds * 1000).toISOString()
-  const clock = checkClock(store.state(), nowSeconds)
-  let returned: string | null = null
-  const superseded: string[] = []
-  store.update((s) => {
+  const signer = store.signer()
+  return store.update((s) => {
+    const checked = checkUpdate(store, text, vendorKeys, nowSeconds, s)
+    const {claims} = checked
+    const holds = Object.keys(checked.licenses).sort()
+    const receiptJti = newId('rcp', nowSeconds * 1000)
+    const receipt = encodeReceipt(
+      {iss: me.fingerprint, sub: me.fingerprint, jti: receiptJti, iat: nowSeconds, update: claims.jti, container: claims.container, counter: claims.counter, updateHash: sha256(checked.jws), holds, vendor: claims.iss},
+      signer,
+    )
+    const at = new Date(nowSeconds * 1000).toISOString()
+    const clock = checkClock(s, nowSeconds)
+    let returned: string | null = null
+    const superseded: string[] = []
     s.containers ??= {}
     const old = s.containers[claims.container]
     const licenses: Record<string, HeldLicense> = {}
@@ -283,20 +289,20 @@ export function applyUpdate(store: DeviceStore, text: string, vendorKeys: Readon
     }
     s.requests = requests
     observe(s, claims.iat, ...(clock.rolledBack ? [] : [nowSeconds]))
+    return {
+      update: claims.jti,
+      container: claims.container,
+      counter: claims.counter,
+      added: checked.added,
+      removed: checked.removed,
+      changed: checked.changed,
+      licenses: holds,
+      returned,
+      superseded,
+      receipt,
+      receiptJti,
+    }
   })
-  return {
-    update: claims.jti,
-    container: claims.container,
-    counter: claims.counter,
-    added: checked.added,
-    removed: checked.removed,
-    changed: checked.changed,
-    licenses: holds,
-    returned,
-    superseded,
-    receipt,
-    receiptJti,
-  }
 }
 
 export interface HeldLicenseView {

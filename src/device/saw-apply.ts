@@ -24,29 +24,31 @@ export function applySaw(device: DeviceStore, text: string, vendorKeys: Readonly
       details: {for: claims.sub, device: me.fingerprint},
     })
   }
-  const state = device.state()
-  if (state.usedSaws.includes(claims.jti)) {
-    throw new VerificationError('replayed', `this SAW file (${claims.jti}) was applied on this device already`, {details: {jti: claims.jti}})
-  }
-  const held = state.credentials[claims.container]
-  if (held && held.generation > claims.gen) {
-    throw new VerificationError('out-of-order', `this SAW file is for generation ${claims.gen} of container ${claims.container}, older than the generation ${held.generation} this device holds: the credentials were reset after it was made`, {
-      hint: 'Ask your administrator for a SAW file of the current generation.',
-      details: {generation: claims.gen, held: held.generation},
-    })
-  }
-  // Online, the container's current generation is known: a SAW made before the last reset is refused
-  // even when this device never held the newer credential.
-  if (options.currentGeneration !== undefined && options.currentGeneration > claims.gen) {
-    throw new VerificationError('out-of-order', `this SAW file is for generation ${claims.gen} of container ${claims.container}, but its credentials were reset after it was made (now generation ${options.currentGeneration})`, {
-      hint: 'Ask your administrator for a SAW file of the current generation.',
-      details: {generation: claims.gen, current: options.currentGeneration},
-    })
-  }
-  const {credential} = openSawCredential(claims, device.encryptionKey())
-  device.update((s) => {
-    s.credentials[claims.container] = {secret: credential, generation: claims.gen, kind: claims.containerKind, receivedAt: new Date(nowSeconds * 1000).toISOString(), via: `saw:${claims.jti}`}
-    s.usedSaws.push(claims.jti)
+  const key = device.encryptionKey()
+  // The checks against what the device holds run under its lock, on the state as it is now: two
+  // processes applying the same file at once cannot both pass "not used yet".
+  device.update((state) => {
+    if (state.usedSaws.includes(claims.jti)) {
+      throw new VerificationError('replayed', `this SAW file (${claims.jti}) was applied on this device already`, {details: {jti: claims.jti}})
+    }
+    const held = state.credentials[claims.container]
+    if (held && held.generation > claims.gen) {
+      throw new VerificationError('out-of-order', `this SAW file is for generation ${claims.gen} of container ${claims.container}, older than the generation ${held.generation} this device holds: the credentials were reset after it was made`, {
+        hint: 'Ask your administrator for a SAW file of the current generation.',
+        details: {generation: claims.gen, held: held.generation},
+      })
+    }
+    // Online, the container's current generation is known: a SAW made before the last reset is refused
+    // even when this device never held the newer credential.
+    if (options.currentGeneration !== undefined && options.currentGeneration > claims.gen) {
+      throw new VerificationError('out-of-order', `this SAW file is for generation ${claims.gen} of container ${claims.container}, but its credentials were reset after it was made (now generation ${options.currentGeneration})`, {
+        hint: 'Ask your administrator for a SAW file of the current generation.',
+        details: {generation: claims.gen, current: options.currentGeneration},
+      })
+    }
+    const {credential} = openSawCredential(claims, key)
+    state.credentials[claims.container] = {secret: credential, generation: claims.gen, kind: claims.containerKind, receivedAt: new Date(nowSeconds * 1000).toISOString(), via: `saw:${claims.jti}`}
+    state.usedSaws.push(claims.jti)
   })
   return {container: claims.container, generation: claims.gen, jti: claims.jti, expiresAt: claims.exp}
 }

@@ -1,9 +1,10 @@
-import {createPrivateKey, createPublicKey, type KeyObject} from 'node:crypto'
-import {existsSync, mkdirSync, readFileSync, renameSync} from 'node:fs'
+import {createPrivateKey, createPublicKey, randomBytes, type KeyObject} from 'node:crypto'
+import {existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {hostname} from 'node:os'
 import {join} from 'node:path'
 
 import {ConflictError, LicadmError, ExitCode} from '../domain/errors.js'
-import {writeFileAtomic} from '../domain/file-errors.js'
+import {discardTemporary, writeFileAtomic} from '../domain/file-errors.js'
 import {generateEncryptionKey, rawPublic} from '../crypto/jwe.js'
 import {pinIssuer} from '../crypto/jws.js'
 import {generateSigningKey, keyId, signerFor, writePrivateKey, type Signer} from '../crypto/keys.js'
@@ -80,12 +81,34 @@ export interface DeviceStateFile {
   watermark?: number
 }
 
+/** How long a state change waits for another licadm process to finish its own, by default. */
+export const DEVICE_LOCK_TIMEOUT_MS = 5000
+
+/** What the lock file says about its holder. */
+interface LockOwner {
+  pid: number
+  host: string
+  nonce: string
+  since: string
+}
+
 /**
  * The device directory (LICADM_DEVICE_DIR): identity, its two private keys (0600), and state. Each
- * file is written whole (temporary file, then rename), so a crash never leaves half a file.
+ * file is written whole (temporary file, then rename), so a crash never leaves half a file. State
+ * changes hold an exclusive lock file (state.lock), so two licadm processes on one device never lose
+ * each other's change, nor both pass a check (a SAW used once, an update counter) on the same state.
  */
 export class DeviceStore {
-  constructor(readonly dir: string) {}
+  readonly lockTimeoutMs: number
+  /** Set while this store holds the lock (an update inside an update would lose the inner change). */
+  private lockDepth = 0
+
+  constructor(
+    readonly dir: string,
+    options: {lockTimeoutMs?: number} = {},
+  ) {
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEVICE_LOCK_TIMEOUT_MS
+  }
 
   private path(name: string): string {
     return join(this.dir, name)
@@ -138,12 +161,98 @@ export class DeviceStore {
     return JSON.parse(readFileSync(path, 'utf8')) as DeviceStateFile
   }
 
-  /** Read-modify-write of the state file. */
+  /**
+   * Read-modify-write of the state file under the device's lock: `fn` sees the state as it is now
+   * (checks belong inside it) and may change it; when it throws, nothing is written.
+   */
   update<T>(fn: (state: DeviceStateFile) => T): T {
-    const state = this.state()
-    const result = fn(state)
-    this.writeJson('state.json', state, 0o600)
-    return result
+    this.device()
+    return this.locked(() => {
+      const state = this.state()
+      const result = fn(state)
+      this.writeJson('state.json', state, 0o600)
+      return result
+    })
+  }
+
+  /** The lock file: it exists while a process changes the state, and names that process. */
+  get lockFile(): string {
+    return this.path('state.lock')
+  }
+
+  /**
+   * Runs `fn` holding the lock file, waiting (short sleeps) while another process holds it, up to
+   * lockTimeoutMs. A lock left by a process that is gone (same host, pid no longer running) is taken
+   * over. The lock file is created whole (written beside it, then hard-linked to its name, which fails
+   * when it exists), so a reader never sees it half-written.
+   */
+  private locked<T>(fn: () => T): T {
+    if (this.lockDepth > 0) throw new Error('DeviceStore.update called inside update: the inner change would be lost')
+    const owner: LockOwner = {pid: process.pid, host: hostname(), nonce: randomBytes(8).toString('hex'), since: new Date().toISOString()}
+    const deadline = performance.now() + this.lockTimeoutMs
+    let holder: LockOwner | null = null
+    for (;;) {
+      if (this.tryLock(owner)) break
+      holder = readLock(this.lockFile)
+      if (holder && isGone(holder)) {
+        this.takeOver(holder)
+        continue
+      }
+      if (performance.now() >= deadline) throw this.busy(holder)
+      sleep(15 + Math.floor(Math.random() * 20))
+    }
+    this.lockDepth++
+    try {
+      return fn()
+    } finally {
+      this.lockDepth--
+      // Ours alone: removed only if it is still the one this process made.
+      if (readLock(this.lockFile)?.nonce === owner.nonce) rmSync(this.lockFile, {force: true})
+    }
+  }
+
+  private tryLock(owner: LockOwner): boolean {
+    const tmp = this.path(`.state.lock.${owner.nonce}.tmp`)
+    writeFileSync(tmp, `${JSON.stringify(owner)}\n`, {mode: 0o600, flag: 'wx'})
+    try {
+      linkSync(tmp, this.lockFile)
+      return true
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+      throw error
+    } finally {
+      discardTemporary(tmp)
+    }
+  }
+
+  /**
+   * Removes a lock whose holder is gone. Moved aside first and checked: if another process took the
+   * stale lock over and locked again in between, the lock moved is live, and it is put back.
+   */
+  private takeOver(stale: LockOwner): void {
+    const aside = this.path(`.state.lock.stale-${randomBytes(6).toString('hex')}`)
+    try {
+      renameSync(this.lockFile, aside)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return // released or taken over meanwhile
+      throw error
+    }
+    if (readLock(aside)?.nonce !== stale.nonce) {
+      try {
+        linkSync(aside, this.lockFile)
+      } catch {
+        // Locked again by a third process: nothing better to do than leave that one.
+      }
+    }
+    discardTemporary(aside)
+  }
+
+  private busy(holder: LockOwner | null): LicadmError {
+    const who = holder ? `another licadm process (pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}, since ${holder.since})` : 'another licadm process'
+    return new ConflictError('DEVICE_BUSY', `${who} is using the device directory ${this.dir}: its state stayed locked for ${this.lockTimeoutMs / 1000}s; nothing was changed`, {
+      hint: `Wait for the other licadm command on this device to finish, then run this one again. If no licadm process is running, remove the lock file ${this.lockFile}.`,
+      details: {lockFile: this.lockFile, ...(holder ? {pid: holder.pid, host: holder.host, since: holder.since} : {})},
+    })
   }
 
   /**
@@ -173,4 +282,34 @@ export class DeviceStore {
     const path = this.path(name)
     writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode, {exact: true})
   }
+}
+
+/** The holder a lock file names; null when there is none or it cannot be read. */
+function readLock(path: string): LockOwner | null {
+  try {
+    const owner = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockOwner>
+    if (typeof owner.pid !== 'number' || typeof owner.nonce !== 'string') return null
+    return {pid: owner.pid, nonce: owner.nonce, host: String(owner.host ?? ''), since: String(owner.since ?? '')}
+  } catch {
+    return null
+  }
+}
+
+/** True when the lock's holder is a process of this machine that is no longer running. */
+function isGone(owner: LockOwner): boolean {
+  if (owner.host !== hostname() || owner.pid === process.pid) return false
+  try {
+    process.kill(owner.pid, 0)
+    return false
+  } catch (error) {
+    // EPERM: running, under another user.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
+
+/** Blocks this thread for `ms` (the device commands are synchronous). */
+function sleep(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms)
 }

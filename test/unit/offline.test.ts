@@ -26,7 +26,7 @@ import {
 } from '../../src/formats/offline.js'
 import {localBackend, type Backend} from '../../src/services/backend.js'
 import {applyUpdate, checkClock, deviceLicenses, makeRequest, makeReturn, roughDuration} from '../../src/device/offline.js'
-import {DeviceStore} from '../../src/device/state.js'
+import {DeviceStore, type DeviceStateFile} from '../../src/device/state.js'
 import {rejection, tempDir, testKey} from './helpers.js'
 
 const T0 = Date.UTC(2026, 5, 1, 12)
@@ -70,6 +70,23 @@ beforeEach(async () => {
 afterEach(async () => {
   await w.backend.close()
 })
+
+/**
+ * The same device directory as `store`, where `other` (another licadm process) changes the state
+ * just before this store's first change: as if it ran between this process's read and its write.
+ */
+function racedBy(store: DeviceStore, other: () => void): DeviceStore {
+  let raced = false
+  return new (class extends DeviceStore {
+    override update<T>(fn: (state: DeviceStateFile) => T): T {
+      if (!raced) {
+        raced = true
+        other()
+      }
+      return super.update(fn)
+    }
+  })(store.dir)
+}
 
 /** A device with a new local container holding `licenses`, confirmed. */
 async function activated(licenses: string[]) {
@@ -383,6 +400,26 @@ describe('device side', () => {
     expect(claims).toMatchObject({iss: store.device().fingerprint, update: update.jti, counter: 1, holds: [a], vendor: '1001'})
     expect(peekOffline(applied.receipt).header).toMatchObject({alg: 'EdDSA', typ: RECEIPT_TYP, kid: store.signer().kid})
     expect(store.state().containers![update.container].lastReceipt).toBe(applied.receipt)
+  })
+
+  it('the counter and replay checks run on the state as it is when the update is applied: another process applying it in between is seen (16)', async () => {
+    const lic = await w.license()
+    const store = w.device()
+    const req = makeRequest(store, {vendor: 1001}, w.now())
+    const update = await w.backend.offline.fulfill(req.file, {licenses: [lic]})
+    const keys = store.trustedKeys()
+    const e = await rejection(Promise.resolve().then(() => applyUpdate(racedBy(store, () => applyUpdate(store, update.file, keys, w.now())), update.file, keys, w.now())))
+    expect(e).toMatchObject({reason: 'replayed', exit: ExitCode.replayed})
+    expect(store.state().containers![update.container]).toMatchObject({counter: 1, applied: [update.jti]})
+  })
+
+  it('a return made by another process in between is seen: one request for the license, handed out again', async () => {
+    const lic = await w.license()
+    const {store} = await activated([lic])
+    let first: ReturnType<typeof makeReturn> | undefined
+    const second = makeReturn(racedBy(store, () => (first = makeReturn(store, lic, w.now()))), lic, w.now())
+    expect(second).toMatchObject({repeated: true, jti: first!.jti, file: first!.file})
+    expect(Object.values(store.state().requests ?? {}).filter((r) => r.purpose === 'return')).toHaveLength(1)
   })
 
   it('makeReturn: unknown license (3); asked twice, the same file; the license leaves the device at once', async () => {

@@ -10,7 +10,7 @@ import {signCompact} from '../../src/crypto/jws.js'
 import {keyId, signerFor} from '../../src/crypto/keys.js'
 import {x25519PublicFromRaw} from '../../src/crypto/jwe.js'
 import {applySaw} from '../../src/device/saw-apply.js'
-import type {DeviceStore} from '../../src/device/state.js'
+import {DeviceStore, type DeviceStateFile} from '../../src/device/state.js'
 import {AuthError, ConflictError, ExitCode, LicadmError, VerificationError} from '../../src/domain/errors.js'
 import {SAW_TYP, encodeSaw, peekSaw, verifySaw} from '../../src/formats/saw.js'
 import {adminFixture, type AdminFixture} from '../helpers/admin-fixture.js'
@@ -48,6 +48,23 @@ async function refusal(fn: () => unknown): Promise<LicadmError> {
     throw error
   }
   throw new Error('expected a refusal, but it was accepted')
+}
+
+/**
+ * The same device directory as `store`, where `other` (another licadm process) changes the state
+ * just before this store's first change: as if it ran between this process's read and its write.
+ */
+function racedBy(store: DeviceStore, other: () => void): DeviceStore {
+  let raced = false
+  return new (class extends DeviceStore {
+    override update<T>(fn: (state: DeviceStateFile) => T): T {
+      if (!raced) {
+        raced = true
+        other()
+      }
+      return super.update(fn)
+    }
+  })(store.dir)
 }
 
 function b64json(part: string) {
@@ -105,6 +122,22 @@ describe('applySaw on the device: each refusal with its own reason and exit stat
     applySaw(devices[0], saws[0], devices[0].trustedKeys(), f.nowSeconds())
     const e = await refusal(() => applySaw(devices[0], saws[0], devices[0].trustedKeys(), f.nowSeconds()))
     expect(e).toMatchObject({reason: 'replayed', exit: ExitCode.replayed})
+  })
+
+  it('the checks run on the state as it is when the change is made: another process applying in between is seen (16, 19)', async () => {
+    const {serial, devices, saws} = await personal(1)
+    const d = devices[0]
+    const keys = d.trustedKeys()
+    // The same SAW applied by another process between this one's read and write: used once only.
+    const e = await refusal(() => applySaw(racedBy(d, () => applySaw(d, saws[0], keys, f.nowSeconds())), saws[0], keys, f.nowSeconds()))
+    expect(e).toMatchObject({reason: 'replayed', exit: ExitCode.replayed})
+    expect(d.state().usedSaws).toEqual([peekSaw(saws[0]).jti])
+    // A newer generation applied in between: the older one is refused and the newer one is kept.
+    const r1 = await f.backend.containers.resetCredentials(serial)
+    const r2 = await f.backend.containers.resetCredentials(serial)
+    const older = await refusal(() => applySaw(racedBy(d, () => applySaw(d, r2.saws[0].file, keys, f.nowSeconds())), r1.saws[0].file, keys, f.nowSeconds()))
+    expect(older).toMatchObject({reason: 'out-of-order', exit: ExitCode.outOfOrder})
+    expect(d.state().credentials[serial]).toMatchObject({generation: 3, secret: r2.credentials.secret})
   })
 
   it('an older generation than the credential held (19), and the held one is kept', async () => {
