@@ -68,7 +68,7 @@ export interface StoredTokens {
 export interface RateLimitOptions {
   /** Failed authentications allowed per client address within the window (default 10). */
   failures: number
-  /** The window, in milliseconds of the server's clock (default one minute). */
+  /** The window, in milliseconds of the limiter's clock (real time in the server; default one minute). */
   windowMs: number
   /** Addresses tracked at most; the oldest are forgotten first (default 10,000). */
   maxAddresses: number

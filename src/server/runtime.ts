@@ -3,7 +3,7 @@ import {existsSync, rmSync} from 'node:fs'
 
 import type {FastifyInstance} from 'fastify'
 
-import {ManualClock, type Clock} from '../domain/clock.js'
+import {ManualClock, systemClock, type Clock} from '../domain/clock.js'
 import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
 import {principalActor} from '../domain/tokens.js'
 import {publicKeyPem} from '../crypto/keys.js'
@@ -53,6 +53,11 @@ export interface ServerOptions {
   tokens?: Array<{token: string; role: TokenRole; name: string; group?: string; where?: string}>
   /** Failed authentications allowed per client address (default 10 per 60 s). */
   authRateLimit?: Partial<RateLimitOptions>
+  /**
+   * The clock of that limit's window: real time by default, not the server's clock, which a test
+   * clock may hold still (a blocked address would stay blocked, the clock's own endpoint included).
+   */
+  authRateLimitClock?: Clock
   settings?: Partial<SeatSettings>
   bodyLimit?: number
   /** Serve HTTPS with this PEM key and certificate (see src/crypto/certs.ts); plain HTTP without. */
@@ -140,7 +145,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const storedTokens = new TokenService(ctx)
     const containers = new ContainerService(ctx)
     if (tokens.size === 0 && !(await storedTokens.anyActive()) && !(await containers.anyEnterprise())) throw noClientAccess()
-    const auth = new ServerAuth({tokens, stored: storedTokens, containers, clock: options.clock, rateLimit: options.authRateLimit})
+    const auth = new ServerAuth({tokens, stored: storedTokens, containers, clock: options.authRateLimitClock ?? systemClock, rateLimit: options.authRateLimit})
     const {vendor, signer} = await seats.signing()
     const signingLibrary = await signingThread?.ready()
     const publicKeys = await vendorService.verificationKeys()

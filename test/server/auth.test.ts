@@ -255,7 +255,7 @@ describe('every seat and admin route refuses bad tokens and wrong roles, and cha
 
 describe('rate limit of failed authentication per client address', () => {
   it('the 11th failure within a minute gets 429 with Retry-After, even with a good token; other addresses are not affected', async () => {
-    const s = await testServer()
+    const s = await testServer({rateLimitOnTestClock: true})
     const stored = (await tokenService(s).create({role: 'client', name: 'ci'})).token
     const attacker = '203.0.113.7'
     for (let i = 0; i < 10; i++) {
@@ -288,6 +288,17 @@ describe('rate limit of failed authentication per client address', () => {
     expect((await call(s, 'GET', '/v1/leases', {auth: bearer(stored), address: attacker})).status).toBe(429)
     expect(s.auth.refusals['rate-limited']).toBeGreaterThanOrEqual(5)
     expect(s.auth.refusals['invalid-token']).toBe(12)
+    await s.close()
+  })
+
+  it('the window runs on real time, not on a test clock held still: a blocked address is let in again, and the test clock can still be advanced', async () => {
+    const s = await testServer({authRateLimit: {failures: 2, windowMs: 300}})
+    for (let i = 0; i < 2; i++) expect((await call(s, 'GET', '/v1/leases', {auth: bearer(`guess-${i}`), address: '203.0.113.9'})).status).toBe(401)
+    expect((await call(s, 'POST', '/v1/test/clock/advance', {auth: bearer(ADMIN_TOKEN), address: '203.0.113.9', body: {seconds: 60}})).status).toBe(429)
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    const advanced = await call(s, 'POST', '/v1/test/clock/advance', {auth: bearer(ADMIN_TOKEN), address: '203.0.113.9', body: {seconds: 60}})
+    expect(advanced.status).toBe(200)
+    expect((await call(s, 'GET', '/v1/leases', {auth: bearer(CLIENT_TOKEN), address: '203.0.113.9'})).status).toBe(200)
     await s.close()
   })
 

@@ -30,7 +30,7 @@ export const defaultSeed = {
 const running = new Set<RunningServer>()
 
 export async function testServer(
-  options: {seed?: object; settings?: ServerOptions['settings']; bodyLimit?: number; authRateLimit?: ServerOptions['authRateLimit']} = {},
+  options: {seed?: object; settings?: ServerOptions['settings']; bodyLimit?: number; authRateLimit?: ServerOptions['authRateLimit']; rateLimitOnTestClock?: boolean} = {},
 ): Promise<TestServer> {
   const clock = new ManualClock(T0)
   const server = await startServer({
@@ -46,6 +46,8 @@ export async function testServer(
     settings: options.settings,
     bodyLimit: options.bodyLimit,
     authRateLimit: options.authRateLimit,
+    // The limit's window runs on real time unless a test moves it with the test clock.
+    authRateLimitClock: options.rateLimitOnTestClock ? clock : undefined,
     sweepIntervalMs: 60_000,
     onInternalError: (error) => {
       throw error
