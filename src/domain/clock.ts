@@ -6,6 +6,9 @@ export interface Clock {
 
 export const systemClock: Clock = {now: () => Date.now()}
 
+/** The last time licadm can show (ISO 8601 dates have four-digit years): 9999-12-31T23:59:59Z. */
+export const LAST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59)
+
 /** A clock that starts at a given time and moves only when told (tests, `--clock`). */
 export class ManualClock implements Clock {
   private current: number

@@ -1,5 +1,6 @@
 import {createPublicKey, type KeyObject} from 'node:crypto'
 import {existsSync, rmSync} from 'node:fs'
+import {isIPv4, isIPv6} from 'node:net'
 
 import type {FastifyInstance} from 'fastify'
 
@@ -192,7 +193,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const address = app.server.address()
     const port = typeof address === 'object' && address ? address.port : (options.port ?? DEFAULT_PORT)
-    const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
+    const urlHost = listenUrlHost(host)
     let closing: Promise<void> | undefined
     return {
       url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
@@ -246,4 +247,14 @@ function noClientAccess(): UsageError {
     'the seat API needs a client token or a container credential: give --client-token (or LICADM_CLIENT_TOKEN), tokens in the --seed file, create one with "licadm token create", or an enterprise container ("licadm container create --kind enterprise")',
     {details: {flag: '--client-token'}},
   )
+}
+
+/**
+ * The host of the URL the ready line gives for a listen address: a wildcard address (0.0.0.0, ::)
+ * is no address a client can connect to, nor one a certificate names, so its loopback stands in.
+ */
+export function listenUrlHost(host: string): string {
+  if (isIPv4(host)) return host === '0.0.0.0' ? '127.0.0.1' : host
+  if (isIPv6(host)) return new URL(`http://[${host}]`).hostname === '[::]' ? '[::1]' : `[${host}]`
+  return host
 }

@@ -3,7 +3,7 @@ import {request} from 'node:http'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ManualClock} from '../../src/domain/clock.js'
-import {startServer} from '../../src/server/runtime.js'
+import {listenUrlHost, startServer} from '../../src/server/runtime.js'
 import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, T0, testServer, type TestServer} from './helpers.js'
 
 let s: TestServer
@@ -67,6 +67,23 @@ describe('bad input gets a clear 4xx, never a 5xx', () => {
     expectRefusal(await call('POST', '/v1/borrows', {body: JSON.stringify({license, user: 'u', host: 'h', duration: 1e12})}), 400, 'INVALID_REQUEST')
     expectRefusal(await call('GET', '/v1/leases?product=abc'), 400, 'INVALID_REQUEST')
     expectRefusal(await call('POST', '/v1/test/clock/advance', {body: JSON.stringify({seconds: -5}), token: ADMIN_TOKEN}), 400, 'INVALID_REQUEST')
+  })
+
+  it('the test clock is never advanced past the last time a date can show: refused with 400, and the server goes on answering', async () => {
+    const t = await testServer()
+    const century = 100 * 366 * 86_400
+    let refused: {status: number; json: any} | undefined
+    for (let i = 0; i < 90 && !refused; i++) {
+      const r = await fetch(new URL('/v1/test/clock/advance', t.url), {method: 'POST', headers: {'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}`}, body: JSON.stringify({seconds: century})})
+      if (r.status !== 200) refused = {status: r.status, json: await r.json()}
+    }
+    expect(refused?.status).toBe(400)
+    expect(refused?.json.error).toMatchObject({code: 'INVALID_VALUE', message: expect.stringMatching(/past 9999-12-31T23:59:59\.000Z, the last time it can show/)})
+    expect(t.clock.now()).toBeLessThanOrEqual(Date.UTC(9999, 11, 31, 23, 59, 59))
+    const health = await fetch(new URL('/healthz', t.url))
+    expect(health.status).toBe(200)
+    expect(health.headers.get('licadm-signature')).toBeTruthy()
+    await t.close()
   })
 
   it('huge bodies are refused with 413', async () => {
@@ -170,5 +187,20 @@ describe('health and readiness', () => {
       expect(s.app.hasRoute({method: method as 'GET', url}), e).toBe(true)
     }
     expect(new Set(endpoints).size).toBe(endpoints.length)
+  })
+})
+
+describe('listenUrlHost: the host of the ready URL for a listen address', () => {
+  it.each([
+    ['0.0.0.0', '127.0.0.1'],
+    ['::', '[::1]'],
+    ['::0', '[::1]'],
+    ['0:0:0:0:0:0:0:0', '[::1]'],
+    ['::1', '[::1]'],
+    ['fe80::1', '[fe80::1]'],
+    ['192.168.1.5', '192.168.1.5'],
+    ['licenses.example', 'licenses.example'],
+  ])('%s → %s', (host, url) => {
+    expect(listenUrlHost(host)).toBe(url)
   })
 })

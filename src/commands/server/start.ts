@@ -37,7 +37,7 @@ HTTPS: --tls serves https with a self-signed certificate made at first start and
   ]
 
   static override flags = {
-    host: Flags.string({summary: 'Address to listen on.', default: '127.0.0.1'}),
+    host: Flags.string({summary: 'Address to listen on (0.0.0.0 or :: for every interface: the ready URL then names the loopback address).', default: '127.0.0.1'}),
     port: Flags.integer({summary: 'Port to listen on (0 picks a free one).', default: 22350, min: 0, max: 65_535}),
     data: Flags.string({summary: "The server's own data directory (store and vendor key; a new key is encrypted with LICADM_KEY_PASSPHRASE when set).", exclusive: ['memory']}),
     memory: Flags.boolean({summary: 'Keep everything in memory (a throwaway run; an ephemeral vendor key without a profile).'}),

@@ -1,6 +1,7 @@
 import type {FastifyInstance} from 'fastify'
 
-import {LicadmError, ExitCode} from '../../domain/errors.js'
+import {LAST_INSTANT_MS} from '../../domain/clock.js'
+import {ExitCode, InvalidValueError, LicadmError} from '../../domain/errors.js'
 import {ok} from '../app.js'
 import {advanceBody} from './schemas.js'
 import {seatScope} from './seats.js'
@@ -44,6 +45,11 @@ export async function systemRoutes(app: FastifyInstance): Promise<void> {
       throw new LicadmError('TEST_MODE_OFF', ExitCode.notFound, 'the test clock can be moved only on a server started with --test-mode', {
         hint: 'Start the server with --test-mode (and --clock to choose its start time).',
       })
+    }
+    // Every time the server writes (responses, tokens, the store) is a date of four-digit years.
+    const after = licadm.testClock.now() + request.body.seconds * 1000
+    if (after > LAST_INSTANT_MS) {
+      throw new InvalidValueError('seconds', `advancing ${request.body.seconds} s would take the test clock past ${new Date(LAST_INSTANT_MS).toISOString()}, the last time it can show (it is ${new Date(licadm.testClock.now()).toISOString()})`)
     }
     licadm.testClock.advance(request.body.seconds * 1000)
     const reclaimed = await licadm.sweeper.run()
