@@ -1,10 +1,10 @@
-import {createPrivateKey, createPublicKey, randomBytes, type KeyObject} from 'node:crypto'
-import {existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
-import {hostname} from 'node:os'
+import {createPrivateKey, createPublicKey, type KeyObject} from 'node:crypto'
+import {existsSync, mkdirSync, readFileSync, renameSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {ConflictError, LicadmError, ExitCode} from '../domain/errors.js'
-import {discardTemporary, writeFileAtomic} from '../domain/file-errors.js'
+import {writeFileAtomic} from '../domain/file-errors.js'
+import {describeHolder, LockFile, type LockOwner} from '../domain/lock-file.js'
 import {generateEncryptionKey, rawPublic} from '../crypto/jwe.js'
 import {pinIssuer} from '../crypto/jws.js'
 import {generateSigningKey, keyId, signerFor, writePrivateKey, type Signer} from '../crypto/keys.js'
@@ -84,13 +84,6 @@ export interface DeviceStateFile {
 /** How long a state change waits for another licadm process to finish its own, by default. */
 export const DEVICE_LOCK_TIMEOUT_MS = 5000
 
-/** What the lock file says about its holder. */
-interface LockOwner {
-  pid: number
-  host: string
-  nonce: string
-  since: string
-}
 
 /**
  * The device directory (LICADM_DEVICE_DIR): identity, its two private keys (0600), and state. Each
@@ -182,23 +175,20 @@ export class DeviceStore {
 
   /**
    * Runs `fn` holding the lock file, waiting (short sleeps) while another process holds it, up to
-   * lockTimeoutMs. A lock left by a process that is gone (same host, pid no longer running) is taken
-   * over. The lock file is created whole (written beside it, then hard-linked to its name, which fails
-   * when it exists), so a reader never sees it half-written.
+   * lockTimeoutMs. A lock left by a process that is gone is taken over (see LockFile).
    */
   private locked<T>(fn: () => T): T {
     if (this.lockDepth > 0) throw new Error('DeviceStore.update called inside update: the inner change would be lost')
-    const owner: LockOwner = {pid: process.pid, host: hostname(), nonce: randomBytes(8).toString('hex'), since: new Date().toISOString()}
+    const lock = new LockFile(this.lockFile)
     const deadline = performance.now() + this.lockTimeoutMs
-    let holder: LockOwner | null = null
+    let owner: LockOwner
     for (;;) {
-      if (this.tryLock(owner)) break
-      holder = readLock(this.lockFile)
-      if (holder && isGone(holder)) {
-        this.takeOver(holder)
-        continue
+      const got = lock.acquire()
+      if ('owner' in got) {
+        owner = got.owner
+        break
       }
-      if (performance.now() >= deadline) throw this.busy(holder)
+      if (performance.now() >= deadline) throw this.busy(got.held)
       sleep(15 + Math.floor(Math.random() * 20))
     }
     this.lockDepth++
@@ -207,53 +197,17 @@ export class DeviceStore {
     } finally {
       this.lockDepth--
       // Ours alone: removed only if it is still the one this process made.
-      if (readLock(this.lockFile)?.nonce === owner.nonce) rmSync(this.lockFile, {force: true})
+      lock.release(owner)
     }
-  }
-
-  private tryLock(owner: LockOwner): boolean {
-    const tmp = this.path(`.state.lock.${owner.nonce}.tmp`)
-    writeFileSync(tmp, `${JSON.stringify(owner)}\n`, {mode: 0o600, flag: 'wx'})
-    try {
-      linkSync(tmp, this.lockFile)
-      return true
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
-      throw error
-    } finally {
-      discardTemporary(tmp)
-    }
-  }
-
-  /**
-   * Removes a lock whose holder is gone. Moved aside first and checked: if another process took the
-   * stale lock over and locked again in between, the lock moved is live, and it is put back.
-   */
-  private takeOver(stale: LockOwner): void {
-    const aside = this.path(`.state.lock.stale-${randomBytes(6).toString('hex')}`)
-    try {
-      renameSync(this.lockFile, aside)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return // released or taken over meanwhile
-      throw error
-    }
-    if (readLock(aside)?.nonce !== stale.nonce) {
-      try {
-        linkSync(aside, this.lockFile)
-      } catch {
-        // Locked again by a third process: nothing better to do than leave that one.
-      }
-    }
-    discardTemporary(aside)
   }
 
   private busy(holder: LockOwner | null): LicadmError {
-    const who = holder ? `another licadm process (pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}, since ${holder.since})` : 'another licadm process'
-    return new ConflictError('DEVICE_BUSY', `${who} is using the device directory ${this.dir}: its state stayed locked for ${this.lockTimeoutMs / 1000}s; nothing was changed`, {
+    return new ConflictError('DEVICE_BUSY', `${describeHolder(holder)} is using the device directory ${this.dir}: its state stayed locked for ${this.lockTimeoutMs / 1000}s; nothing was changed`, {
       hint: `Wait for the other licadm command on this device to finish, then run this one again. If no licadm process is running, remove the lock file ${this.lockFile}.`,
       details: {lockFile: this.lockFile, ...(holder ? {pid: holder.pid, host: holder.host, since: holder.since} : {})},
     })
   }
+
 
   /**
    * Pins a vendor key; with `vendor` (a vendor code), for that vendor alone. Trusting a pinned key
@@ -281,29 +235,6 @@ export class DeviceStore {
   private writeJson(name: string, value: unknown, mode: number): void {
     const path = this.path(name)
     writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode, {exact: true})
-  }
-}
-
-/** The holder a lock file names; null when there is none or it cannot be read. */
-function readLock(path: string): LockOwner | null {
-  try {
-    const owner = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockOwner>
-    if (typeof owner.pid !== 'number' || typeof owner.nonce !== 'string') return null
-    return {pid: owner.pid, nonce: owner.nonce, host: String(owner.host ?? ''), since: String(owner.since ?? '')}
-  } catch {
-    return null
-  }
-}
-
-/** True when the lock's holder is a process of this machine that is no longer running. */
-function isGone(owner: LockOwner): boolean {
-  if (owner.host !== hostname() || owner.pid === process.pid) return false
-  try {
-    process.kill(owner.pid, 0)
-    return false
-  } catch (error) {
-    // EPERM: running, under another user.
-    return (error as NodeJS.ErrnoException).code === 'ESRCH'
   }
 }
 

@@ -19,6 +19,7 @@ import {systemRoutes} from './routes/system.js'
 import type {Sweeper} from './sweeper.js'
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024
+export const REQUEST_TIMEOUT_MS = 30_000
 
 export interface AppOptions {
   seats: SeatService
@@ -150,6 +151,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Ids in paths may be as long as the schemas allow (200): a longer one is refused by its schema.
     routerOptions: {maxParamLength: 256},
     forceCloseConnections: 'idle',
+    // A client has this long to send a whole request (a checkout's wait for a seat comes after it).
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // A URL that does not decode ('/v1/leases/%') is a refusal like any other bad input.
     frameworkErrors: (error, request, reply) => {
       // This answer skips the hooks, so it is signed here.

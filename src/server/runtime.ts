@@ -5,7 +5,8 @@ import {isIPv4, isIPv6} from 'node:net'
 import type {FastifyInstance} from 'fastify'
 
 import {ManualClock, systemClock, type Clock} from '../domain/clock.js'
-import {LicadmError, ExitCode, UsageError} from '../domain/errors.js'
+import {ConflictError, LicadmError, ExitCode, UsageError} from '../domain/errors.js'
+import {describeHolder, LockFile, type LockOwner} from '../domain/lock-file.js'
 import {principalActor} from '../domain/tokens.js'
 import {publicKeyPem} from '../crypto/keys.js'
 import type {Ed25519Backend} from '../crypto/ed25519.js'
@@ -59,6 +60,8 @@ export interface ServerOptions {
    * clock may hold still (a blocked address would stay blocked, the clock's own endpoint included).
    */
   authRateLimitClock?: Clock
+  /** How long a stop waits for requests still arriving before it closes their connections (CLOSE_GRACE_MS). */
+  closeGraceMs?: number
   settings?: Partial<SeatSettings>
   bodyLimit?: number
   /** Serve HTTPS with this PEM key and certificate (see src/crypto/certs.ts); plain HTTP without. */
@@ -109,12 +112,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // start must not find a store (and a vendor) made by the refused one.
   const made = data.kind === 'dir' ? {store: !existsSync(storePath), keys: !existsSync(keyDirIn(data.dir))} : undefined
   const store = await openStore({path: storePath})
+  // One license server per store: its line of waiting checkouts, its rate limits and its sweeper live
+  // in its memory, so a second server on the same store would break first-come order (and a test
+  // clock of its own would reclaim the other's leases).
+  const lock = storePath === ':memory:' ? undefined : new LockFile(`${storePath}.server.lock`)
+  let locked: LockOwner | undefined
+  const unlock = () => locked && lock?.release(locked)
   let logStream: LogStream | undefined
   let signingThread: SigningThread | undefined
   // Every thread made, to end them all when the server stops (a rotated key's thread ends itself once idle).
   const threads = new Set<SigningThread>()
   const closeThreads = () => Promise.all([...threads].map((t) => t.close()))
   try {
+    if (lock) {
+      const got = lock.acquire()
+      if ('held' in got) {
+        throw new ConflictError('STORE_IN_USE', `${describeHolder(got.held)} serves the store ${storePath} already: one license server per store`, {
+          hint: `Stop that server first, or serve another --data directory. If no licadm server is running, remove the lock file ${lock.path}.`,
+          details: {lockFile: lock.path, ...(got.held ? {pid: got.held.pid, host: got.held.host} : {})},
+        })
+      }
+      locked = got.owner
+    }
     const ctx: ServiceContext = {store, keys, clock: options.clock, actor: options.actor ?? 'server'}
     const vendorService = new VendorService(ctx)
     const {placeholder} = await ensureVendor(ctx, namedVendor(options.vendor, seed?.vendor), {
@@ -216,12 +235,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         closing ??= (async () => {
           // Checkouts waiting for a seat are answered now (their last refusal), not when their wait ends.
           seats.queue.close()
-          await app.close()
+          await closeWithin(app, options.closeGraceMs ?? CLOSE_GRACE_MS)
           await sweeper.stop()
           // The usage counted since the last sweep goes into the store before it closes.
           await seats.flushUsage().catch((error: unknown) => app.log.error({err: error}, 'the seat usage could not be saved'))
           await closeThreads()
           await store.close()
+          unlock()
           if (logStream instanceof StderrLines) logStream.close()
         })()
         return closing
@@ -230,9 +250,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     await closeThreads()
     await store.close().catch(() => undefined)
+    unlock()
     if (logStream instanceof StderrLines) logStream.close()
     if (made && data.kind === 'dir') discardMade(storePath, keyDirIn(data.dir), made)
     throw error
+  }
+}
+
+/** How long a stopping server waits for requests still arriving (a client that sent half a request) before it drops them. */
+export const CLOSE_GRACE_MS = 10_000
+
+/**
+ * Stops the app: in-flight requests finish; connections that are still sending a request after
+ * `graceMs` are closed, so one stalled client cannot hold a stop (and its store) for ever.
+ */
+async function closeWithin(app: FastifyInstance, graceMs: number): Promise<void> {
+  const timer = setTimeout(() => app.server.closeAllConnections(), graceMs)
+  timer.unref()
+  try {
+    await app.close()
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -165,6 +165,7 @@ describe('GET /metrics', () => {
       seed: JSON.stringify(defaultSeed),
       tokens: [{token: ADMIN_TOKEN, role: 'vendor', name: 'admin'}],
       authRateLimit: {failures: 2},
+      authRateLimitClock: clock,
     })
     try {
       const statuses = []

@@ -7,7 +7,7 @@ import {DEFAULT_LOG_LEVEL, LOG_LEVELS, type LogLevel} from '../../server/logging
 export default class ServerStart extends BaseCommand<typeof ServerStart> {
   static override summary = 'Run the license server in the foreground: floating seats, leases, borrowing, access rules.'
 
-  static override description = `Serves the seat API (check out, heartbeat, release, borrow) for the concurrent licenses of the store, and stops cleanly on SIGINT or SIGTERM (in-flight requests finish, the store is closed).
+  static override description = `Serves the seat API (check out, heartbeat, release, borrow) for the concurrent licenses of the store, and stops cleanly on SIGINT or SIGTERM (in-flight requests finish, a client still sending its request after 10 s is cut off, the store is closed). One server per store: a second start on a store a running server holds is refused (STORE_IN_USE, exit 4, naming its process; DATA/licadm.db.server.lock, taken over when that process is gone).
 
 Prints one ready line with the URL once it accepts connections (with --json: one JSON object with the URL, the vendor key id and public key, and the seeded licenses); nothing else goes to standard output.
 
