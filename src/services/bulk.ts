@@ -67,11 +67,13 @@ const FIELDS: Record<string, keyof LicenseInput | 'count' | 'key'> = {
 const COLUMN_LABELS: Partial<Record<keyof LicenseInput, string>> = {notBefore: 'not_before'}
 const columnLabel = (field: keyof LicenseInput): string => COLUMN_LABELS[field] ?? field
 
+/** A bulk file's format: --format, or its name's extension. `-` is standard input, which has none. */
 export function detectFormat(name: string, explicit?: string): BulkFormat {
   if (explicit === 'csv' || explicit === 'ndjson') return explicit
   if (/\.csv$/i.test(name)) return 'csv'
   if (/\.(ndjson|jsonl)$/i.test(name)) return 'ndjson'
-  throw new InvalidValueError('--format', `cannot tell the format of "${name}": give --format csv or --format ndjson`)
+  const what = name === '-' ? 'standard input' : `"${name}"`
+  throw new InvalidValueError('--format', `cannot tell the format of ${what}: give --format csv or --format ndjson`)
 }
 
 /** Splits a bulk file into rows; reports every unreadable line at once. */

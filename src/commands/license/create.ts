@@ -92,7 +92,7 @@ Dates: YYYY-MM-DD (start of the day, UTC), an ISO date-time with zone, or a dura
   private async bulk(from: string) {
     const {readInput} = await import('../../cli/files.js')
     const {detectFormat} = await import('../../services/bulk.js')
-    const format = detectFormat(from === '-' ? '' : from, this.flags.format)
+    const format = detectFormat(from, this.flags.format)
     const text = readInput(from, '--from')
     const backend = await this.backend()
     const {progressBar} = await import('../../cli/progress.js')

@@ -17,6 +17,14 @@ export default class StoreCheck extends BaseCommand<typeof StoreCheck> {
   async run() {
     const [{storeFile}, {checkStore}, {describeCheck}] = await Promise.all([import('../../cli/server-flags.js'), import('../../store/backup.js'), import('../../cli/store-check.js')])
     const file = this.args.file ?? (await storeFile(this.flags.data, () => this.profiles(), this.flags.profile))
+    // SQLite opens a directory and then fails with "disk I/O error": say what it is.
+    const {statSync} = await import('node:fs')
+    if (statSync(file, {throwIfNoEntry: false})?.isDirectory()) {
+      const {ExitCode, LicadmError} = await import('../../domain/errors.js')
+      throw new LicadmError('STORE_UNREADABLE', ExitCode.malformed, `${file} is a directory, not a licadm store (SQLite database)`, {
+        hint: "Give the store file itself (a profile's licadm.db or a backup), or a server's data directory with --data DIR.",
+      })
+    }
     const check = await checkStore(file)
     this.log(`${this.color().green('OK')}: ${file}, ${describeCheck(check)}`)
     return check
