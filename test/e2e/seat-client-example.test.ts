@@ -184,8 +184,9 @@ describe('examples/seat-client.mjs', {timeout: SLOW}, () => {
   })
 
   it("a machine clock far from the server's signed time: exit 15 before any checkout", async () => {
-    // A second server on the same profile (same key, same store) whose clock runs two days ahead.
-    // Its sweeper sees the profile's leases as expired: no seat is held at this point.
+    // The profile's server again (same key, same store: one server per store, so the first one
+    // stops), its clock two days ahead. Its sweeper sees the profile's leases as expired: no seat is held.
+    await stop(server)
     const ahead = await startServer(['--seed', sb.path('seed.json'), '--clock', new Date(Date.now() + 2 * 86_400_000).toISOString()])
     try {
       const r = await runExample({LICADM_SERVER: ahead.url, WORK_SECONDS: '1'})
