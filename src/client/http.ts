@@ -45,6 +45,12 @@ export interface CheckoutWaitOptions {
   /** Stops the waiting: the last refusal is thrown. */
   signal?: AbortSignal
   /**
+   * Called before the checkout asks again after the server was stopping, restarting or out of reach
+   * during the wait (SERVER_STOPPING, SERVER_UNAVAILABLE, SERVER_UNREACHABLE), with that failure
+   * and the pause before the next request (ms).
+   */
+  onRetry?: (failure: LicadmError, pauseMs: number) => void
+  /**
    * The longest one waiting request lasts (default and most: the server's 60 s). Behind a proxy or
    * load balancer that cuts requests idle for less, set it below that limit; each request keeps
    * the place in line the last one had.
@@ -54,6 +60,81 @@ export interface CheckoutWaitOptions {
 
 /** Time a waiting checkout's request is given beyond the server's wait: the checkout and the network. */
 const WAIT_MARGIN_MS = 15_000
+
+/** Statuses of a server that is not there for the moment: stopping (503), or behind a proxy while it restarts (502, 504). */
+const GATEWAY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504])
+
+/** Failures a waiting checkout waits out (see ServerClient.checkout): the server stops, restarts or is out of reach. */
+const OUTAGE: ReadonlySet<string> = new Set(['SERVER_STOPPING', 'SERVER_UNAVAILABLE', 'SERVER_UNREACHABLE'])
+
+/** The pause before the next request after `n` outages in a row: 250 ms doubling to 5 s, less up to a half at random. */
+function backoffMs(n: number): number {
+  const full = Math.min(5000, 250 * 2 ** Math.min(n, 10))
+  return Math.round(full * (0.5 + Math.random() * 0.5))
+}
+
+/** The pause a refusal asks for (details.retryAfter, seconds: at most 5 s of it is heeded), in ms. */
+function retryAfterMs(error: LicadmError): number {
+  const s = error.details?.retryAfter
+  return typeof s === 'number' && Number.isFinite(s) && s > 0 ? Math.min(s, 5) * 1000 : 0
+}
+
+/** A Retry-After header of whole seconds (an HTTP date is not used by licadm servers). */
+function retryAfterSeconds(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header
+  return value !== undefined && /^\d{1,9}$/.test(value.trim()) ? Number(value.trim()) : undefined
+}
+
+/** Whether a body is a licadm answer (its envelope), not a proxy's or a stopping Fastify's own. */
+function isLicadmAnswer(text: string): boolean {
+  try {
+    const json = JSON.parse(text) as {ok?: unknown; error?: {code?: unknown}}
+    return json.ok === true || (json.ok === false && typeof json.error?.code === 'string')
+  } catch {
+    return false
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, {once: true})
+  })
+}
+
+/** The wait for a seat ended while the server was stopping or out of reach: that failure, saying so. */
+function outageAtDeadline(error: LicadmError, base: string, waitedMs: number, last: LicadmError | undefined): LicadmError {
+  const how = error.code === 'SERVER_UNREACHABLE' ? 'could not be reached' : 'was stopping or restarting'
+  return new LicadmError(error.code, ExitCode.unreachable, `no seat within the wait (${formatMs(waitedMs)}): the license server at ${base} ${how} when the wait ended (${error.message})`, {
+    hint: 'The server stopped or went out of reach during the wait and was not back before it ended: check that it runs ("licadm server status"), then ask again, or wait longer (--wait).',
+    details: {...error.details, waitedMs, duringWait: true, ...(last ? {lastRefusal: last.code} : {})},
+    cause: error,
+  })
+}
+
+/**
+ * An onRetry that tells `say` the server is stopping or out of reach: at the first retry, and again
+ * at most once a minute while it stays away (the CLI's seat checkout and seat run).
+ */
+export function retrySayer(say: ((message: string) => void) | undefined): CheckoutWaitOptions['onRetry'] {
+  if (!say) return undefined
+  let told = 0
+  return (failure) => {
+    if (Date.now() - told < 60_000) return
+    told = Date.now()
+    say(`${failure.message}; asking again while the wait lasts…`)
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`
+}
 
 /** A seat policy's settings as sent: null puts a setting back to the server's (no cap, for maxPerUser). */
 export interface PolicySettings {
@@ -113,16 +194,18 @@ export class ServerClient {
       signal: options.signal,
     })
     const {text} = response
+    const signature = response.headers[SIGNATURE_HEADER]
+    // A server that is stopping answers 503 before any of its own code runs, unsigned (and a proxy
+    // in front of a server that is restarting, 502 or 504). Taken as what it is, it grants nothing:
+    // the request may be tried again.
+    if (GATEWAY_STATUSES.has(response.status) && signature === undefined && (this.options.publicKeys || !isLicadmAnswer(text))) {
+      const retryAfter = retryAfterSeconds(response.headers['retry-after'])
+      throw new LicadmError('SERVER_UNAVAILABLE', ExitCode.unreachable, `the license server at ${this.base} is not available (${response.status}): it may be stopping or restarting`, {
+        hint: 'Try again in a moment.',
+        details: {httpStatus: response.status, ...(retryAfter === undefined ? {} : {retryAfter})},
+      })
+    }
     if (this.options.publicKeys) {
-      const signature = response.headers[SIGNATURE_HEADER]
-      // A server that is stopping answers 503 before any of its own code runs, unsigned. Taken as
-      // what it is, it grants nothing: the request may be tried again.
-      if (response.status === 503 && signature === undefined) {
-        throw new LicadmError('SERVER_UNAVAILABLE', ExitCode.unreachable, `the license server at ${this.base} is not available (503): it may be stopping or restarting`, {
-          hint: 'Try again in a moment.',
-          details: {httpStatus: 503},
-        })
-      }
       // Bound to the path and query as the server receives them: without the base URL's own path.
       const sent = requestBinding(nonce, method, `${url.pathname}${url.search}`.slice(this.prefix.length), sentBody ?? '')
       const verified = verifyResponse(Array.isArray(signature) ? signature[0] : signature, text, response.status, this.options.publicKeys, sent)
@@ -137,7 +220,9 @@ export class ServerClient {
     if (response.status < 200 || response.status > 299 || json.ok !== true) {
       const e = json.error
       if (!e) throw new LicadmError('BAD_RESPONSE', ExitCode.unreachable, `the server answered ${response.status} without an error description`)
-      throw new LicadmError(e.code, e.exitCode, e.message, {hint: e.hint, details: {...e.details, httpStatus: response.status}})
+      // Retry-After (SERVER_STOPPING, AUTH_RATE_LIMITED) as details.retryAfter, when the body does not say it.
+      const retryAfter = retryAfterSeconds(response.headers['retry-after'])
+      throw new LicadmError(e.code, e.exitCode, e.message, {hint: e.hint, details: {...(retryAfter === undefined ? {} : {retryAfter}), ...e.details, httpStatus: response.status}})
     }
     return json.result as T
   }
@@ -156,12 +241,25 @@ export class ServerClient {
    * checkouts that wait in line on the server (up to a minute each, or `requestWaitMs`) until a seat is granted or the
    * time is up (the last refusal is thrown then); every other refusal ends it at once. The server
    * gives a released seat to the checkout waiting longest that can take it.
+   *
+   * Once the server has answered, a wait also outlasts a restart of it: while the time is not up, a
+   * server that is stopping (SERVER_STOPPING, SERVER_UNAVAILABLE: 503) or cannot be reached
+   * (SERVER_UNREACHABLE: refused, reset, no answer) is asked again after a pause (250 ms doubling
+   * to 5 s, with jitter, at least its Retry-After), and the restarted server's line is joined
+   * afresh (`onRetry` is told). If the time is up meanwhile, that failure is thrown (exit 8), its
+   * message saying the server was stopping or unreachable when the wait ended. Without `waitMs`,
+   * one request, as any other.
    */
   async checkout(input: CheckoutInput, options: CheckoutWaitOptions = {}): Promise<Grant> {
-    const deadline = Date.now() + Math.max(0, options.waitMs ?? 0)
+    const started = Date.now()
+    const deadline = started + Math.max(0, options.waitMs ?? 0)
     const {max} = SEAT_RANGES.waitSeconds
     const longest = Math.min(max, Math.max(1, Math.ceil((options.requestWaitMs ?? max * 1000) / 1000)))
     let last: LicadmError | undefined
+    // Set once the server has answered this checkout: from then on, an outage is waited out.
+    let answered = false
+    // Retries in a row after an outage (the pause doubles with each).
+    let outages = 0
     for (let wait = 0; ; ) {
       try {
         if (wait === 0) return await this.request<Grant>('POST', '/v1/leases', input)
@@ -170,7 +268,24 @@ export class ServerClient {
         return await this.request<Grant>('POST', '/v1/leases', {...input, wait, place}, {timeoutMs: wait * 1000 + (this.options.timeoutMs ?? 10_000) + WAIT_MARGIN_MS, signal: options.signal})
       } catch (error) {
         if (options.signal?.aborted && last) throw last
-        if (!(error instanceof LicadmError && WAITABLE.has(error.code))) throw error
+        if (!(error instanceof LicadmError)) throw error
+        if (options.waitMs && OUTAGE.has(error.code) && (answered || error.code !== 'SERVER_UNREACHABLE') && !options.signal?.aborted) {
+          // The server is stopping, restarting or out of reach: asked again while the wait lasts.
+          answered = true
+          const pause = Math.max(backoffMs(outages++), retryAfterMs(error))
+          const left = deadline - Date.now()
+          if (left <= 0) throw outageAtDeadline(error, this.base, Date.now() - started, last)
+          options.onRetry?.(error, Math.min(pause, left))
+          await sleep(Math.min(pause, left), options.signal)
+          if (options.signal?.aborted) throw last ?? error
+          const after = deadline - Date.now()
+          if (after <= 0) throw outageAtDeadline(error, this.base, Date.now() - started, last)
+          wait = Math.min(longest, Math.max(1, Math.ceil(after / 1000)))
+          continue
+        }
+        if (!WAITABLE.has(error.code)) throw error
+        answered = true
+        outages = 0
         last = error
         const left = deadline - Date.now()
         if (left <= 0 || options.signal?.aborted) throw error

@@ -338,7 +338,8 @@ export class SeatClient {
    * The lease granted must be the one asked for (license or product, features, seats, user, host,
    * process): another is refused (VerificationError wrong-target) and its seat released. With
    * publicKeys, the lease token is verified first (a seat whose token does not verify is released
-   * too). `waitMs` waits that long for a seat while none is free (see ServerClient.checkout);
+   * too). `waitMs` waits that long for a seat while none is free (see ServerClient.checkout), and
+   * outlasts a restart of the server meanwhile (asking the restarted server, `onRetry` told);
    * `close()` and `releaseAll()` meanwhile end the checkout, and give back a seat it gets.
    */
   async checkout(target: CheckoutTarget, options: {autoHeartbeat?: boolean} & CheckoutWaitOptions = {}): Promise<SeatLease> {

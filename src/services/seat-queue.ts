@@ -1,3 +1,5 @@
+import {ExitCode, LicadmError} from '../domain/errors.js'
+
 /** A seat that may have become free: a lease of this license was released, returned, reclaimed or taken back smaller. */
 export interface FreedSeat {
   licenseId: string
@@ -9,6 +11,22 @@ export type WaitOutcome = {woken: FreedSeat; place: number} | {woken: null; plac
 
 /** How long a place is kept for a checkout whose request ran out of time, for its next request. */
 export const HOLD_MS = 30_000
+
+/** Seconds a checkout answered SERVER_STOPPING is told to wait before it asks again (Retry-After). */
+export const STOPPING_RETRY_AFTER_S = 1
+
+/**
+ * The answer to a checkout that waited in line when the server stopped: not a refusal of a seat
+ * (`refusal`, its last one, says why it waited), but "ask again in a moment" (HTTP 503 with
+ * Retry-After). A restarted server has a new line: the place in this one is not kept.
+ */
+export function serverStopping(refusal: LicadmError): LicadmError {
+  const licenseId = typeof refusal.details?.licenseId === 'string' ? refusal.details.licenseId : undefined
+  return new LicadmError('SERVER_STOPPING', ExitCode.unreachable, 'the license server is stopping: this checkout waited in line for a seat and got none before it stopped', {
+    hint: 'Ask again in a moment: a restarted server has a new line (licadm\'s clients do so by themselves while their wait lasts).',
+    details: {retryAfter: STOPPING_RETRY_AFTER_S, lastRefusal: refusal.code, ...(licenseId === undefined ? {} : {licenseId})},
+  })
+}
 
 interface Waiter {
   place: number

@@ -15,7 +15,7 @@ import {signCompactAsync} from '../crypto/sign-async.js'
 import type {LeaseTable, SeatMode} from '../store/schema-seats.js'
 import type {SqlValue, SyncSql} from '../store/store.js'
 import {appendAudit} from './audit.js'
-import {SeatQueue, type FreedSeat} from './seat-queue.js'
+import {SeatQueue, serverStopping, type FreedSeat} from './seat-queue.js'
 import {byLicense, dayBefore, isoDay, summarizeUsage, USAGE_DAYS, UsageCounter, type UsageDay, type UsageReport, type UserUsage} from './seat-usage.js'
 import type {ServiceContext} from './context.js'
 import {VendorService} from './vendor.js'
@@ -237,7 +237,8 @@ export class SeatService {
    * releases one) waits in line (SeatQueue) and tries again when a seat of its license may be free,
    * until it gets one or the time is up (the last refusal then, with `details.place`: the place in
    * line kept for a while for the same checkout, given back as `place`), or `signal` aborts. A request
-   * counts as one denial in the usage report, however often it tried while it waited.
+   * counts as one denial in the usage report, however often it tried while it waited. When the server
+   * stops meanwhile (queue.close), the wait ends with SERVER_STOPPING (see serverStopping), not a refusal.
    */
   async checkout(input: CheckoutInput, scope: SeatScope = {}, options: {waitMs?: number; signal?: AbortSignal; place?: number} = {}): Promise<Grant> {
     const who = checkRequester(input)
@@ -269,7 +270,11 @@ export class SeatService {
           this.refused(new LicadmError(error.code, error.exit, error.message, {hint: error.hint, details: {...error.details, place}}), who)
         }
         const outcome = await this.queue.wait({licenseId: target.license, productCode: target.product}, Math.min(left, RECHECK_MS), place, options.signal)
-        if ('closed' in outcome) this.refused(error, who)
+        if ('closed' in outcome) {
+          // The server stops: not a refusal of a seat (nor a denial), but "ask again in a moment".
+          if (this.queue.closed) throw serverStopping(error)
+          this.refused(error, who)
+        }
         place = outcome.place
         woken = outcome.woken
       }

@@ -478,7 +478,8 @@ describe('waiting for a free seat (waitMs)', () => {
     await t.client.release(holders[1].lease.id)
     expect((await bob).lease.user).toBe('bob')
     await t.close()
-    expect((await carol).code).toBe('NO_SEAT_FREE')
+    // Still waiting when the server stopped: told so (503), not refused a seat.
+    expect(await carol).toMatchObject({code: 'SERVER_STOPPING', details: {httpStatus: 503, lastRefusal: 'NO_SEAT_FREE'}})
   })
 
   it("the client's waiting requests, each shorter than the whole wait (requestWaitMs), pass on the place in line: a later checkout stays behind", async () => {
@@ -518,7 +519,8 @@ describe('waiting for a free seat (waitMs)', () => {
     const waiting = refusal(s.client.request('POST', '/v1/leases', {license: two, user: 'w', host: 'pc', wait: 60}, {timeoutMs: 120_000}))
     await until('it waits', () => s.seats.queue.length === 1)
     await s.close()
-    expect((await waiting).code).toBe('NO_SEAT_FREE')
+    // Not a refusal of a seat: "the server is stopping, ask again in a moment" (503, Retry-After).
+    expect(await waiting).toMatchObject({code: 'SERVER_STOPPING', exit: 8, details: {httpStatus: 503, retryAfter: 1, lastRefusal: 'NO_SEAT_FREE'}})
   })
 
   it('when the time is up, the last NO_SEAT_FREE is thrown; other refusals are not waited on', async () => {

@@ -10,7 +10,7 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
 
 --seats N takes N seats at once in one lease (a job that needs several), from a license that counts per checkout; all of them are free again when the lease is released or reclaimed. A count the license could never grant (more than its seats, or than its policy allows one user; a station-shared or exclusive license) is refused at once (SEAT_COUNT_REFUSED, exit 4 or 2), not waited for.
 
---wait waits in line on the server while no seat is free, or the user holds the most seats the license's policy allows (NO_SEAT_FREE, USER_LIMIT), until one is granted or the time is up (exit 4 then); every other refusal ends it at once. A released seat goes to the checkout that has waited longest and can take it; a lease of several seats, freed at once, serves as many waiting checkouts in line order.`
+--wait waits in line on the server while no seat is free, or the user holds the most seats the license's policy allows (NO_SEAT_FREE, USER_LIMIT), until one is granted or the time is up (exit 4 then); every other refusal ends it at once. A server that stops, restarts or cannot be reached meanwhile is asked again until the time is up (exit 8 if it is not back by then): a restarted server has a new line. A released seat goes to the checkout that has waited longest and can take it; a lease of several seats, freed at once, serves as many waiting checkouts in line order.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --server http://127.0.0.1:22350 --license lic_01jx…',
@@ -27,10 +27,12 @@ A refusal says why: no seat free (and who holds them), license expired or revoke
 
   async run() {
     const {serverClient, defaultHolder, parseTarget, checkoutWait} = await import('../../cli/server-flags.js')
+    const {retrySayer} = await import('../../client/http.js')
     const target = parseTarget(this.flags)
     const client = await serverClient(this.flags, {credentials: this.flags.credentials, profiles: () => this.profiles()})
     const holder = await defaultHolder()
-    const wait = await checkoutWait(this.flags.wait, this.jsonEnabled() ? undefined : (message) => this.logToStderr(message))
+    const say = this.jsonEnabled() ? undefined : (message: string) => this.logToStderr(message)
+    const wait = {...(await checkoutWait(this.flags.wait, say)), onRetry: retrySayer(say)}
     const grant = await client.checkout(
       {
         ...target,

@@ -9,7 +9,7 @@ export default class SeatRun extends BaseCommand<typeof SeatRun> {
 
   static override description = `Checks out a seat (or --seats N) of a concurrent license, runs the command given after "--" while automatic heartbeats keep the lease, and releases the seat when the command ends, however it ends. The command inherits standard input, output and error, and finds LICADM_LEASE_ID and LICADM_LICENSE_ID in its environment; its exit status becomes licadm's (128 + the signal's number when a signal ended it).
 
-A refusal (no seat free, license expired or revoked, access denied; see "seat checkout") ends licadm with its exit code before the command starts; --wait first waits in line for a seat. A command that cannot be started is reported as COMMAND_NOT_FOUND (exit 3), its seat released.
+A refusal (no seat free, license expired or revoked, access denied; see "seat checkout") ends licadm with its exit code before the command starts; --wait first waits in line for a seat, and waits out a restart of the server meanwhile. A command that cannot be started is reported as COMMAND_NOT_FOUND (exit 3), its seat released.
 
 SIGINT, SIGTERM and SIGHUP are passed on to the command, and the seat is released once it has ended. If the lease is lost (the server no longer has it, or it could not be renewed before it expired), the command is stopped with SIGTERM and licadm exits with the loss's exit code (6 when the lease expired); --keep-on-lost lets it run on without a seat instead.
 
@@ -66,7 +66,9 @@ licadm's own lines go to standard error; with --json, one JSON object follows th
       },
     })
     try {
-      const seat = await seats.checkout({...target, seats: this.flags.seats, process: this.flags.process ?? `licadm:${process.pid}`}, await checkoutWait(this.flags.wait, say))
+      const {retrySayer} = await import('../../client/http.js')
+      const wait = {...(await checkoutWait(this.flags.wait, say)), onRetry: retrySayer(say)}
+      const seat = await seats.checkout({...target, seats: this.flags.seats, process: this.flags.process ?? `licadm:${process.pid}`}, wait)
       say?.(`holding ${seat.lease.seats === 1 ? 'a seat' : `${seat.lease.seats} seats`} of license ${seat.lease.licenseId} (lease ${seat.id}) for ${this.command.join(' ')}`)
       const release = async () => {
         const released = lost ? false : await seat.release()
