@@ -476,19 +476,24 @@ export class SeatService {
   }
 
   /**
-   * Deletes every lease and borrow past its expiry; returns how many seats were reclaimed. Then adds
+   * Deletes every lease and borrow past its expiry; returns how many were reclaimed (a lingering lease,
+   * released already, is not: it ended as its holder asked). Then adds
    * the usage counted since the last sweep to the store (see UsageCounter).
    */
   async sweep(): Promise<number> {
     const now = epochSeconds(this.ctx.clock)
     const gone = await this.ctx.store.db.deleteFrom('leases').where('expires_at', '<=', now).returning(['license_id', 'product_code', 'seats', 'released_at']).execute()
+    let reclaimed = 0
     for (const row of gone) {
       // A lingering lease was released: its end is no missed heartbeat.
-      if (row.released_at === null) this.counter.reclaimed(row.license_id, now)
+      if (row.released_at === null) {
+        this.counter.reclaimed(row.license_id, now)
+        reclaimed++
+      }
       this.freed(row)
     }
     await this.flushUsage()
-    return gone.length
+    return reclaimed
   }
 
   /**
