@@ -129,9 +129,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** A person is there to answer: a terminal on both ends, not CI, not --json. */
   protected canPrompt(): boolean {
+    return this.whyNoPrompt() === null
+  }
+
+  /** Why licadm asks no question now ("with --json", "with CI set", "without a terminal"), or null when it may. */
+  protected whyNoPrompt(): string | null {
+    if (this.jsonEnabled()) return 'with --json'
     const ci = process.env.CI
-    const inCi = ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false'
-    return Boolean(process.stdin.isTTY && process.stdout.isTTY) && !inCi && !this.jsonEnabled()
+    if (ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false') return 'with CI set'
+    return process.stdin.isTTY && process.stdout.isTTY ? null : 'without a terminal'
   }
 
   /** A required value: the flag's, else asked in a terminal, else refused naming the flag. */
@@ -139,7 +145,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (value !== undefined) return value
     if (!this.canPrompt()) {
       throw new UsageError(`missing required flag --${flag}`, {
-        hint: `Pass --${flag}; licadm does not ask questions without a terminal (or with CI set, or with --json).`,
+        hint: `Pass --${flag}; licadm asks no questions ${this.whyNoPrompt()}.`,
         details: {flag: `--${flag}`},
       })
     }
@@ -151,7 +157,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (yes) return
     if (!this.canPrompt()) {
       throw new UsageError(`${message.replace(/\?$/, '')}: this needs confirmation`, {
-        hint: 'Pass --yes to confirm without a terminal.',
+        hint: `Pass --yes to confirm: licadm asks no questions ${this.whyNoPrompt()}.`,
         details: {flag: '--yes'},
       })
     }

@@ -85,7 +85,7 @@ In a terminal, missing values are asked for; without one (or with CI set, or --j
     if (fromEnv !== undefined && fromEnv !== '') return newPassphraseFrom('LICADM_KEY_PASSPHRASE', fromEnv)
     if (!this.flags.encrypt) return undefined
     if (!this.canPrompt()) {
-      throw new UsageError('--encrypt needs a passphrase', {hint: 'Set LICADM_KEY_PASSPHRASE, or run in a terminal to be asked.'})
+      throw new UsageError('--encrypt needs a passphrase', {hint: `Set LICADM_KEY_PASSPHRASE: licadm asks no questions ${this.whyNoPrompt()}.`})
     }
     const {questions} = await import('../cli/prompts.js')
     const first = await this.prompter.password(questions.newPassphrase)

@@ -90,7 +90,7 @@ export function readPrivateKey(path: string, passphrase?: string): KeyObject {
   const pem = readFileSync(path, 'utf8')
   if (isEncryptedPem(pem) && !passphrase) {
     throw new AuthError('the signing key is encrypted and no passphrase was given', {
-      hint: 'Set LICADM_KEY_PASSPHRASE, or run the command in a terminal to be asked for it.',
+      hint: 'Set LICADM_KEY_PASSPHRASE (licadm asks for it only in a terminal, without CI set or --json).',
     })
   }
   try {

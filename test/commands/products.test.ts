@@ -122,6 +122,10 @@ describe('product delete', () => {
     const ci = await run(['product', 'delete', '20'], {CI: 'true'})
     expect(ci.code).toBe(2)
     expect(await codes()).toContain(20)
+    // The hint says why no question is asked.
+    expect((await run(['product', 'delete', '20'])).stderr).toContain('Pass --yes to confirm: licadm asks no questions without a terminal.')
+    expect(ci.stderr).toContain('licadm asks no questions with CI set.')
+    expect(error.hint).toBe('Pass --yes to confirm: licadm asks no questions with --json.')
   })
 
   it('deletes with --yes', async () => {
