@@ -17,7 +17,7 @@ import {ManualClock} from '../../src/domain/clock.js'
 import {startServer} from '../../src/server/runtime.js'
 import {ROOT} from '../helpers/cli.js'
 import {lab, refused, type Lab} from '../helpers/lab.js'
-import {REMOTE} from '../helpers/remote.js'
+import {REMOTE, remoteServerOn} from '../helpers/remote.js'
 
 const SHAPE = /lat_tok_[0-9a-z]{22}_[A-Za-z0-9_-]{43}/
 
@@ -140,7 +140,9 @@ describe('token list and revoke', () => {
 describe('a server on the profile store', () => {
   it('accepts a token made with "token create" and refuses it once revoked, with no restart', async () => {
     const {token} = await l.json(['token', 'create', '--role', 'client', '--name', 'live'])
-    const server = await startServer({port: 0, data: {kind: 'profile', storePath: l.storePath(), keyDir: l.keyDir()}, clock: new ManualClock(Date.now())})
+    // One server per store: in the remote project, the one the suite runs on the profile's store.
+    const own = REMOTE ? undefined : await startServer({port: 0, data: {kind: 'profile', storePath: l.storePath(), keyDir: l.keyDir()}, clock: new ManualClock(Date.now())})
+    const server = own ?? (await remoteServerOn(l.storePath()))!
     try {
       const get = () => fetch(`${server.url}/v1/leases`, {headers: {authorization: `Bearer ${token}`}})
       expect((await get()).status).toBe(200)
@@ -150,7 +152,7 @@ describe('a server on the profile store', () => {
       const body = (await refusedAnswer.json()) as {error: {details: {reason: string}}}
       expect(body.error.details.reason).toBe('revoked-token')
     } finally {
-      await server.close()
+      await own?.close()
     }
     expect(existsSync(l.storePath())).toBe(true)
   })

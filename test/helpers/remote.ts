@@ -69,6 +69,11 @@ export async function remoteEnv(args: string[], env: Record<string, string | und
   return {LICADM_SERVER: running.url, LICADM_TOKEN: REMOTE_TOKEN}
 }
 
+/** The server the remote project runs on this store, if it started one (one server per store). */
+export async function remoteServerOn(storePath: string): Promise<RunningServer | undefined> {
+  return servers.get(storePath)
+}
+
 /** Stops every server this process started (the remote project's teardown). */
 export async function stopRemoteServers(): Promise<void> {
   const all = [...servers.values()]
