@@ -225,6 +225,12 @@ export function asLicadmError(error: unknown): LicadmError {
     const oclifExit = (error as {oclif?: {exit?: number}}).oclif?.exit
     if (oclifExit === 2) {
       const message = error.message.replace(/\nSee more help with --help$/, '')
+      // oclif's "Parsing --seats \n\tExpected an integer …": one line that starts with the flag, as licadm's own refusals do.
+      const parsing = /^Parsing (--[\w-]+)\s*\n\s*(\S[\s\S]*)$/.exec(message)
+      if (parsing) {
+        const [, flag, why] = parsing
+        return new UsageError(`${flag}: ${why.charAt(0).toLowerCase()}${why.slice(1).replaceAll(/\s*\n\s*/g, ' ')}`, {hint: `Run with --help to see what ${flag} takes.`, details: {flag}})
+      }
       return new UsageError(message, {hint: usageHint(message)})
     }
     // A path the system refused (a name too long, a missing directory): the user's to fix.

@@ -94,9 +94,27 @@ export class InvalidValueError extends LicadmError {
   }
 }
 
+/** The command that lists what there is of a kind, for the hint of a refusal that names one not found. */
+const LISTED_BY: Record<string, string> = {
+  license: 'licadm license list',
+  product: 'licadm product list',
+  key: 'licadm key list',
+  container: 'licadm container list',
+  user: 'licadm user list',
+  group: 'licadm group list',
+  token: 'licadm token list',
+  device: 'licadm device list',
+  lease: 'licadm seat list',
+  reservation: 'licadm server reservations list',
+  profile: 'licadm profile list',
+  activation: 'licadm activation list',
+}
+
 export class NotFoundError extends LicadmError {
   constructor(what: string, id: string | number, options: ErrorOptions = {}) {
+    const list = LISTED_BY[what]
     super(`${what.toUpperCase().replaceAll(' ', '_')}_NOT_FOUND`, ExitCode.notFound, `${what} ${id} not found`, {
+      ...(list === undefined ? {} : {hint: `"${list}" shows the ${what}s there are.`}),
       ...options,
       details: {[camel(what)]: id, ...options.details},
     })

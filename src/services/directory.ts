@@ -59,7 +59,12 @@ export class DirectoryService {
     const user: User = {id: newId('usr', this.ctx.clock.now()), email, name, createdAt: now}
     await this.ctx.store.write(async (tx) => {
       const existing = await tx.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst()
-      if (existing) throw new ConflictError('USER_EXISTS', `a user with email ${email} exists already (${existing.id})`, {details: {userId: existing.id}})
+      if (existing) {
+        throw new ConflictError('USER_EXISTS', `a user with email ${email} exists already (${existing.id})`, {
+          hint: `Use that user ("licadm user show ${email}"), or give another email.`,
+          details: {userId: existing.id},
+        })
+      }
       await tx.insertInto('users').values({id: user.id, email, name, created_at: now}).execute()
       await appendAudit(tx, this.ctx, {action: 'user.create', subject: `user:${user.id}`, after: {email, name}})
     })

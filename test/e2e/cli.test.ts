@@ -73,6 +73,14 @@ describe('the main flow in text mode, NO_COLOR, no terminal', () => {
     expect(conflict.code).toBe(4)
     expect(conflict.json.error.exitCode).toBe(4)
   })
+
+  it("a number flag out of range is refused in one line that starts with the flag, as licadm's own refusals are", async () => {
+    const [json, text] = await Promise.all([sb.run(['seat', 'checkout', '--license', 'x', '--seats', '0', '--json']), sb.run(['server', 'start', '--memory', '--port', '99999'])])
+    expect(json.code).toBe(2)
+    expect(json.json.error).toMatchObject({code: 'USAGE', message: '--seats: expected an integer greater than or equal to 1 but received: 0', details: {flag: '--seats'}})
+    expect(text.code).toBe(2)
+    expect(text.stderr).toMatch(/^Error: --port: expected an integer less than or equal to 65535 but received: 99999\nHint: Run with --help to see what --port takes\./m)
+  })
 })
 
 describe('demo', () => {
