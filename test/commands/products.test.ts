@@ -96,6 +96,10 @@ describe('product list and show', () => {
   it('show: unknown (3) and invalid (2) codes', async () => {
     const {error} = await refused(['product', 'show', '99'], 3, ['product 99 not found'])
     expect(error.code).toBe('PRODUCT_NOT_FOUND')
+    expect(error.hint).toBe('Run "licadm product list" to see the products.')
+    // Any other kind not found names its list command too.
+    const key = (await refused(['key', 'remove', 'nokid', '--yes'], 3, ['key nokid not found'])).error
+    expect(key).toMatchObject({code: 'KEY_NOT_FOUND', hint: '"licadm key list" shows the keys there are.'})
     await refused(['product', 'show', 'abc'], 2, ['1 to 4294967295'])
   })
 
