@@ -1,13 +1,13 @@
-import {randomFillSync} from 'node:crypto'
+import {createHash, randomFillSync} from 'node:crypto'
 
 import {epochSeconds} from '../domain/clock.js'
-import {ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
+import {ConflictError, ExitCode, InvalidValueError, LicadmError, NotFoundError} from '../domain/errors.js'
 import {newId} from '../domain/ids.js'
 import {LIMITS} from '../domain/license.js'
 import {reservedInUse, seatsUsed, type HolderRow} from '../domain/seat-counting.js'
 import {SEAT_RANGES, WAITABLE} from '../domain/seat-policy.js'
 import {subjectMatches} from '../domain/seat-subjects.js'
-import {isoSeconds, parseDay, parseUint} from '../domain/values.js'
+import {isoSeconds, parseDay, parseText, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
 import type {Vendor} from '../formats/license.js'
 import {armorBorrow, LEASE_TYP, signBorrow, type SeatClaims} from '../formats/lease.js'
@@ -58,6 +58,12 @@ export interface CheckoutInput extends Requester {
 export interface BorrowInput extends Omit<CheckoutInput, 'seats'> {
   /** Seconds. */
   duration: number
+  /**
+   * Makes the borrow idempotent while it lasts: the same key with the same input gets the borrow
+   * made the first time (`replayed`), not a second seat; with other input it is refused
+   * (IDEMPOTENCY_KEY_REUSED). A borrow returned or expired frees its key.
+   */
+  idempotencyKey?: string
 }
 
 export interface Lease {
@@ -91,6 +97,8 @@ export interface BorrowGrant {
   borrow: Lease
   /** The armored borrow file (BORROW, typ licadm-borrow+jwt). */
   file: string
+  /** True when the idempotency key was used before with the same input: the earlier borrow. */
+  replayed: boolean
 }
 
 /**
@@ -407,9 +415,15 @@ export class SeatService {
     const who = checkRequester(input)
     const target = checkTarget(input)
     const duration = parseUint(input.duration, 'duration', SEAT_RANGES.borrowSeconds, {required: true})!
+    const key = input.idempotencyKey === undefined ? null : parseText(input.idempotencyKey, 'idempotencyKey', {required: true, blank: 'refuse'})!
+    const fingerprint = key === null ? null : requestFingerprint({...target, user: who.user, host: who.host, process: who.process ?? null, duration})
     const {vendor, signer} = await this.signing()
     const now = epochSeconds(this.ctx.clock)
-    const {borrow, features, usedAfter} = await this.ctx.store.write(async (tx, q) => {
+    const {borrow, features, usedAfter, replayed} = await this.ctx.store.write(async (tx, q) => {
+      if (key !== null) {
+        const earlier = this.borrowWithKey(q, key, fingerprint!, now, scope)
+        if (earlier) return {...earlier, usedAfter: null, replayed: true}
+      }
       const candidates = this.candidates(q, target, now, scope)
       // Why a candidate that lends a seat for `duration` refused; the longest borrow of those that do not.
       let refusal: LicadmError | undefined
@@ -439,13 +453,36 @@ export class SeatService {
         }
         const lease = this.newLease('borrow', license, who, 'checkout', need.seats, now, duration)
         insertLease(q, lease)
+        if (key !== null) q.run('update leases set request_key = ?, request_fingerprint = ? where id = ?', key, fingerprint, lease.id)
         await appendAudit(tx, this.ctx, {action: 'seat.borrow', subject: `license:${license.id}`, after: {borrow: lease.id, user: who.user, host: who.host, expiresAt: lease.expiresAt}})
-        return {borrow: lease, features: Number(license.features), usedAfter: need.usedAfter}
+        return {borrow: lease, features: Number(license.features), usedAfter: need.usedAfter, replayed: false}
       }
       throw refusal ?? borrowTooLong(longest!, duration)
     }).catch((error: unknown) => this.refused(error, who))
-    this.counter.granted(borrow.licenseId, borrow.user, now, usedAfter)
-    return {borrow, file: armorBorrow(signBorrow(seatClaims(borrow, features, vendor), signer))}
+    if (!replayed) this.counter.granted(borrow.licenseId, borrow.user, now, usedAfter)
+    // Ed25519 is deterministic: a replayed borrow gets the very file it got the first time (unless the key was rotated since).
+    return {borrow, file: armorBorrow(signBorrow(seatClaims(borrow, features, vendor), signer)), replayed}
+  }
+
+  /**
+   * The borrow made earlier with this idempotency key, while it lasts and the input is the same;
+   * other input under a key in use is refused. A key whose borrow has ended (not swept yet) is free again.
+   */
+  private borrowWithKey(q: SyncSql, key: string, fingerprint: string, now: number, scope: SeatScope): {borrow: Lease; features: number} | null {
+    const earlier = q.get<LeaseTable>("select * from leases where request_key = ? and kind = 'borrow'", key)
+    if (!earlier) return null
+    if (Number(earlier.expires_at) <= now) {
+      q.run('update leases set request_key = null where id = ?', earlier.id)
+      return null
+    }
+    if (earlier.request_fingerprint !== fingerprint || !inScope(q, earlier.license_id, scope)) {
+      throw new ConflictError('IDEMPOTENCY_KEY_REUSED', `idempotency key "${key}" was used for another borrow, which still lasts`, {
+        hint: 'Use a new key for a new borrow; a re-run must repeat the same input (license or product, features, user, host, process, duration).',
+        details: {key},
+      })
+    }
+    const license = q.get<{features: number}>('select features from licenses where id = ?', earlier.license_id)!
+    return {borrow: fromRow(earlier), features: Number(license.features)}
   }
 
   /** Returns a borrowed seat early. */
@@ -789,3 +826,7 @@ export function fromRow(r: LeaseTable): Lease {
   }
 }
 
+/** What a borrow asked for, as a hash: the same idempotency key must come with the same request. */
+function requestFingerprint(request: object): string {
+  return createHash('sha256').update(JSON.stringify(request)).digest('base64url')
+}

@@ -9,6 +9,7 @@ import {seatReservationsMigration} from './migrations/0008_seat_reservations.js'
 import {seatUsageMigration} from './migrations/0009_seat_usage.js'
 import {seatLingerMigration} from './migrations/0010_seat_linger.js'
 import {offlineDeviceCountersMigration} from './migrations/0011_offline_device_counters.js'
+import {borrowRequestKeysMigration} from './migrations/0012_borrow_request_keys.js'
 
 /**
  * Versioned migrations, applied in name order when a store is opened. A migration is never edited
@@ -179,6 +180,7 @@ const migrations: Record<string, Migration> = {
   '0009_seat_usage': seatUsageMigration,
   '0010_seat_linger': seatLingerMigration,
   '0011_offline_device_counters': offlineDeviceCountersMigration,
+  '0012_borrow_request_keys': borrowRequestKeysMigration,
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -32,6 +32,9 @@ export interface LeaseTable {
   expires_at: number
   /** When a lingering lease was released (migration 0010_seat_linger); null while it is held. */
   released_at: number | null
+  /** A borrow's idempotency key and the fingerprint of what was asked (migration 0012_borrow_request_keys). */
+  request_key: string | null
+  request_fingerprint: string | null
 }
 
 /** Seats taken per license (migration 0006_seat_counts), kept by triggers on leases. */

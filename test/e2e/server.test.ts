@@ -137,6 +137,16 @@ describe('licadm server start (spawned)', {timeout: 240_000}, () => {
     expect(exists).toMatchObject({code: 'FILE_EXISTS', message: expect.stringMatching(/x\.borrow exists already; nothing was changed/)})
     expect(fails(await sb.run(['seat', 'borrow', '--license', license, '--duration', '2d', '--out', sb.path('no-such-dir', 'y.borrow'), '--json'], {env}), 2).code).toBe('INVALID_VALUE')
     expect(ok(await sb.run(['seat', 'list', '--json'], {env})).licenses[0].used).toBe(usedBefore)
+    // With an idempotency key, a re-run gets the same borrow and writes the same file: no second seat.
+    const keyed = ['seat', 'borrow', '--license', license, '--duration', '1d', '--idempotency-key', 'job-7', '--out', sb.path('k.borrow'), '--force']
+    const firstRun = ok(await sb.run([...keyed, '--json'], {env}))
+    const firstFile = readFileSync(sb.path('k.borrow'), 'utf8')
+    const rerun = await sb.run(keyed, {env})
+    expect(rerun.stdout).toMatch(new RegExp(`Borrowed ${firstRun.borrow.id} .* \\(borrowed by an earlier run with this key\\); wrote`))
+    expect(readFileSync(sb.path('k.borrow'), 'utf8')).toBe(firstFile)
+    expect(ok(await sb.run(['seat', 'list', '--json'], {env})).licenses[0].used).toBe(usedBefore + 1)
+    expect(fails(await sb.run(['seat', 'borrow', '--license', license, '--duration', '2d', '--idempotency-key', 'job-7', '--json'], {env}), 4).code).toBe('IDEMPOTENCY_KEY_REUSED')
+    ok(await sb.run(['seat', 'return', firstRun.borrow.id, '--json'], {env}))
     // A changed borrow file is refused when the vendor key is given, and returns nothing.
     const armored = readFileSync(sb.path('x.borrow'), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('')
     const [h, p, sig] = Buffer.from(armored, 'base64').toString().split('.')

@@ -722,6 +722,31 @@ describe('the seat usage report', () => {
 })
 
 describe('borrowing', () => {
+  it('a borrow with an idempotency key: a re-run gets the same borrow and file, not a second seat; other input under the key is refused; a borrow that ended frees its key', async () => {
+    const s = await testServer()
+    const ten = s.license('ten')
+    const ask = {license: ten, user: 'ann', host: 'laptop', duration: 3600, idempotencyKey: 'ci-42'}
+    const first = await s.client.borrow(ask)
+    expect(first.replayed).toBe(false)
+    const again = await s.client.borrow(ask)
+    expect(again).toEqual({...first, replayed: true})
+    expect(await used(s, ten)).toBe(1)
+    for (const other of [{duration: 7200}, {user: 'bob'}, {features: 1}]) {
+      expect(await refusal(s.client.borrow({...ask, ...other}))).toMatchObject({code: 'IDEMPOTENCY_KEY_REUSED', exit: 4, details: {key: 'ci-42'}})
+    }
+    expect(await used(s, ten)).toBe(1)
+    // Returned: the key is free, and the next borrow under it is a new one.
+    await s.client.returnBorrow(first.borrow.id)
+    const next = await s.client.borrow(ask)
+    expect(next.replayed).toBe(false)
+    expect(next.borrow.id).not.toBe(first.borrow.id)
+    // Expired (not swept yet): free too.
+    s.clock.advance(3601_000)
+    const after = await s.client.borrow({...ask, duration: 60})
+    expect(after).toMatchObject({replayed: false, borrow: {expiresAt: Math.floor(s.clock.now() / 1000) + 60}})
+    await s.close()
+  })
+
   it('a borrow is a signed file, counts against the seats until returned or expired, within the limits', async () => {
     const s = await testServer({settings: {borrowMaxSeconds: 7 * 86_400}})
     const two = s.license('two')

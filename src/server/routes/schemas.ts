@@ -35,7 +35,7 @@ export const checkoutBody = {
 export const borrowBody = {
   type: 'object',
   additionalProperties: false,
-  properties: {...seatTarget, duration: {type: 'integer', ...range(SEAT_RANGES.borrowSeconds)}},
+  properties: {...seatTarget, duration: {type: 'integer', ...range(SEAT_RANGES.borrowSeconds)}, idempotencyKey: text},
   required: ['user', 'host', 'duration'],
 } as const
 
