@@ -10,11 +10,12 @@
 import type {KeyObject} from 'node:crypto'
 
 import {parsePublicKeys} from './crypto/keys.js'
-import {verifyOffline, type VerifyVerdict} from './services/licenses.js'
+import {UsageError} from './domain/errors.js'
+import {verifyOffline, type VerifyVerdict} from './formats/license.js'
 
 export {LicadmError, VerificationError, ExitCode, type VerifyReason} from './domain/errors.js'
 export {LICENSE_TYP, type LicenseClaims} from './formats/license.js'
-export type {VerifyVerdict} from './services/licenses.js'
+export type {VerifyVerdict} from './formats/license.js'
 export {SeatClient, SeatLease, ClockSkewError, type SeatClientOptions, type SeatState, type CheckoutTarget} from './client/seat-client.js'
 export type {Grant, Lease} from './services/seats.js'
 export type {SeatReservation, ReservationUsage} from './services/seat-rules.js'
@@ -35,5 +36,7 @@ export function loadPublicKeys(text: string): Map<string, KeyObject> {
  * (malformed, signature-invalid, unknown-key, wrong-type, expired, …).
  */
 export function verifyLicense(text: string, keys: ReadonlyMap<string, KeyObject>, at: Date = new Date()): VerifyVerdict {
+  // An invalid date would pass every time check (comparisons with NaN are false): refused instead.
+  if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new UsageError('verifyLicense: "at" must be a valid Date (the time to verify at)', {details: {at: String(at)}})
   return verifyOffline(text, keys, Math.floor(at.getTime() / 1000))
 }

@@ -19,7 +19,7 @@ export default class Demo extends BaseCommand<typeof Demo> {
     const {tmpdir} = await import('node:os')
     const {join} = await import('node:path')
     const {localBackend} = await import('../services/backend.js')
-    const {verifyOffline} = await import('../services/licenses.js')
+    const {verifyOffline} = await import('../formats/license.js')
     const {parsePublicKeys} = await import('../crypto/keys.js')
     const {epochSeconds} = await import('../domain/clock.js')
     const {armor, dearmor} = await import('../crypto/armor.js')

@@ -12,6 +12,8 @@ export interface TimeClaims {
 
 /** The time checks every artifact shares: issued-at not in the future, not-before, expiry. */
 export function checkTimes(claims: Record<string, unknown>, nowSeconds: number, label: string): TimeClaims {
+  // Every comparison with NaN is false: a time that is not one would let any file through.
+  if (!Number.isFinite(nowSeconds)) throw new TypeError(`the time to check the ${label} at is not a time: ${nowSeconds}`)
   const {iat, nbf, exp} = claims
   if (!isEpoch(iat) || (nbf !== undefined && !isEpoch(nbf)) || (exp !== undefined && !isEpoch(exp))) {
     throw new VerificationError('malformed', `the ${label} has missing or invalid time claims (iat, nbf, exp)`)

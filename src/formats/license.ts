@@ -76,6 +76,20 @@ export function peekLicense(text: string): VerifiedLicense {
  * Full verification of an armored license file: armor, algorithm, pinned key, signature, type,
  * times, and the shape of the entitlement.
  */
+/** What a verification found: a valid license, the key that signed it and that key's status. */
+export interface VerifyVerdict {
+  valid: true
+  kid: string
+  keyStatus: 'active' | 'retired' | 'given'
+  license: LicenseClaims
+}
+
+/** Verification with given keys only, no store: what a customer or an application does. */
+export function verifyOffline(text: string, keys: ReadonlyMap<string, KeyObject>, atSeconds: number): VerifyVerdict {
+  const {header, claims} = verifyLicenseFile(text, keys, atSeconds)
+  return {valid: true, kid: header.kid as string, keyStatus: 'given', license: claims}
+}
+
 export function verifyLicenseFile(text: string, keys: ReadonlyMap<string, KeyObject>, nowSeconds: number): VerifiedLicense {
   const {jws} = dearmor(text, 'LICENSE')
   const {header, payload} = verifyCompact(jws, {typ: LICENSE_TYP, keys, label: LABEL})

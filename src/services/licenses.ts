@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto'
-import {randomBytes, type KeyObject} from 'node:crypto'
+import {randomBytes} from 'node:crypto'
 
 import {epochSeconds} from '../domain/clock.js'
 import {ConflictError, InvalidValueError, LicadmError, ExitCode, NotFoundError, VerificationError} from '../domain/errors.js'
@@ -17,7 +17,7 @@ import {
 import {looksLikeTicket, parseTicket, ticketEntropy, ticketFromEntropy} from '../domain/ticket.js'
 import {parseInstant, parseText, parseUint} from '../domain/values.js'
 import type {Signer} from '../crypto/keys.js'
-import {armorLicense, LICENSE_TYP, licenseClaims, peekLicense, signLicense, verifyLicenseFile, type LicenseClaims, type Vendor} from '../formats/license.js'
+import {armorLicense, LICENSE_TYP, licenseClaims, peekLicense, signLicense, verifyOffline, type LicenseClaims, type VerifyVerdict, type Vendor} from '../formats/license.js'
 import type {LicenseTable} from '../store/schema.js'
 import type {Tx} from '../store/store.js'
 import {appendAudit, type AuditEntry} from './audit.js'
@@ -52,13 +52,6 @@ export interface ListFilter {
 export interface LicensePage {
   licenses: License[]
   nextCursor: string | null
-}
-
-export interface VerifyVerdict {
-  valid: true
-  kid: string
-  keyStatus: 'active' | 'retired' | 'given'
-  license: LicenseClaims
 }
 
 /** The vendor and the key that sign a batch of licenses. */
@@ -416,12 +409,6 @@ export class LicenseService {
       return null
     }
   }
-}
-
-/** Verification with given keys only, no store: what a customer or an application does. */
-export function verifyOffline(text: string, keys: ReadonlyMap<string, KeyObject>, atSeconds: number): VerifyVerdict {
-  const {header, claims} = verifyLicenseFile(text, keys, atSeconds)
-  return {valid: true, kid: header.kid as string, keyStatus: 'given', license: claims}
 }
 
 /** The requests that need licenses made: a key used before is replayed, and a key given twice is issued once. */

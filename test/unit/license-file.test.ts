@@ -298,3 +298,18 @@ describe('verifyLicenseFile', () => {
     expect(() => decodeCompact(`${Buffer.from('{"typ":"x"}').toString('base64url')}.e30.`)).toThrow(/no "alg"/)
   })
 })
+
+describe('verifyLicense (the library): the time to verify at', () => {
+  it('an invalid Date is refused, never taken as a time every check passes', async () => {
+    const {verifyLicense} = await import('../../src/index.js')
+    const vendor = testKey()
+    const expired = armorLicense(signLicense(claims({exp: NOW - 60, nbf: undefined}), vendor.signer))
+    expect(() => verifyLicense(expired, vendor.keys, new Date(NOW * 1000))).toThrow(VerificationError)
+    for (const at of [new Date(Number.NaN), new Date('not a date')]) {
+      expect(() => verifyLicense(expired, vendor.keys, at)).toThrow(/"at" must be a valid Date/)
+    }
+    expect(() => verifyLicense(expired, vendor.keys, 12345 as unknown as Date)).toThrow(/"at" must be a valid Date/)
+    // Below the library too: a time that is not one is a programming error, not a verdict.
+    expect(() => checkTimes({iat: NOW, exp: NOW - 60}, Number.NaN, 'license file')).toThrow(TypeError)
+  })
+})

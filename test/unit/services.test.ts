@@ -9,7 +9,7 @@ import {AuthError, ConflictError, ExitCode, InvalidValueError, NotFoundError, Ve
 import {dearmor} from '../../src/crypto/armor.js'
 import {LICENSE_TYP, armorLicense, signLicense} from '../../src/formats/license.js'
 import {localBackend, type Backend} from '../../src/services/backend.js'
-import {verifyOffline} from '../../src/services/licenses.js'
+import {verifyOffline} from '../../src/formats/license.js'
 import {claims, rejection, tempDir} from './helpers.js'
 
 const T0 = Date.UTC(2026, 5, 1, 12) * 1 // ms

@@ -61,7 +61,7 @@ With --public-key no profile is needed: this is how a customer or an application
   private async withKey(text: string, keyFile: string) {
     const {readInput} = await import('../../cli/files.js')
     const {parsePublicKeys} = await import('../../crypto/keys.js')
-    const {verifyOffline} = await import('../../services/licenses.js')
+    const {verifyOffline} = await import('../../formats/license.js')
     const {parseInstant} = await import('../../domain/values.js')
     const keys = new Map(parsePublicKeys(readInput(keyFile, '--public-key'), keyFile).map((k) => [k.kid, k.key]))
     const now = epochSeconds(this.clock())
