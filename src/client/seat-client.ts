@@ -50,7 +50,9 @@ export interface SeatClientOptions {
    * The seat is lost, once and for good: the server no longer has the lease (LEASE_NOT_FOUND after
    * an admin removed it, LEASE_EXPIRED, LICENSE_REVOKED, …), no heartbeat got through before it
    * expired (LEASE_EXPIRED, the last failure as `cause`), or the clock skew passed maxSkewMs
-   * (CLOCK_SKEW). Heartbeats have stopped; the app should stop using the licensed feature.
+   * (CLOCK_SKEW). Heartbeats have stopped; the app should stop using the licensed feature. Also
+   * called (RELEASED_ON_SIGNAL, the seat then `released`) for the seats released on a SIGINT or
+   * SIGTERM that the app handles itself, as it may go on running.
    */
   onLost?: (error: LicadmError, seat: SeatLease) => void
   /** Every failed heartbeat, including the transient ones that are retried. */
@@ -574,10 +576,22 @@ class ProcessHooks {
   private signal(signal: NodeJS.Signals): void {
     const clients = [...this.signalled]
     for (const client of clients) this.remove(client)
+    const held = clients.flatMap((client) => client.seats.map((seat) => ({client, seat})))
     const released = Promise.allSettled(clients.map((client) => client.releaseAll()))
-    // The app's own handler decides when to exit (it can await close()). Alone, end the process as
-    // the signal would have, once every client's seats are released (or after SIGNAL_GRACE_MS).
-    if (process.listeners(signal).some((listener) => listener !== this.onSignal)) return
+    // The app's own handler decides when to exit (it can await close()). It may also go on running
+    // (a SIGINT that cancels one task): so it hears, through onLost, that it holds those seats no more.
+    if (process.listeners(signal).some((listener) => listener !== this.onSignal)) {
+      void released.then(() => {
+        for (const {client, seat} of held) {
+          client.notify('onLost', new LicadmError('RELEASED_ON_SIGNAL', ExitCode.cancelled, `the seat of lease ${seat.id} was released on ${signal}: the app holds it no more`, {
+            hint: 'Check out again to go on using the licensed feature, or start the client with handleSignals: false to keep seats across signals the app handles.',
+            details: {leaseId: seat.id, signal},
+          }), seat)
+        }
+      })
+      return
+    }
+    // Alone, end the process as the signal would have, once every client's seats are released (or after SIGNAL_GRACE_MS).
     let raised = false
     const raise = () => {
       if (raised) return

@@ -120,6 +120,26 @@ describe('signals with several seat clients in one process', () => {
     await s.close()
   })
 
+  it('a SIGINT the app handles itself: the seats are released and the app hears it through onLost (RELEASED_ON_SIGNAL), as it may go on running', async () => {
+    const {s, two} = await serverWithTtl(60)
+    const lost: Array<{code: string; seat: string}> = []
+    const {seats} = seatClient(s, {onLost: (error, seat) => lost.push({code: error.code, seat: seat.id})})
+    const seat = await seats.checkout({license: two}, {autoHeartbeat: false})
+    const appHandler = () => {}
+    process.on('SIGINT', appHandler)
+    try {
+      process.emit('SIGINT', 'SIGINT')
+      await until('the app hears of the release', () => lost.length > 0)
+      expect(lost).toEqual([{code: 'RELEASED_ON_SIGNAL', seat: seat.id}])
+      expect(seat.state).toBe('released')
+      expect(await used(s, two)).toBe(0)
+    } finally {
+      process.removeListener('SIGINT', appHandler)
+      await seats.close()
+      await s.close()
+    }
+  })
+
   it("SIGTERM to an app with two clients and no handler of its own: both seats are released before the process ends by the signal", async () => {
     const s = await testServer()
     const ten = s.license('ten')
