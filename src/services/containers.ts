@@ -128,14 +128,26 @@ export class ContainerService {
 
   /**
    * Containers with counts: `devices` hold a slot (active, or stale until they apply their SAW: what
-   * the device limit counts), `activeDevices` are active now.
+   * the device limit counts), `activeDevices` are active now. `membersOnly` (with `group`: a group
+   * admin's view) looks `user` up among that group's members only: anyone else, known or not,
+   * matches nothing.
    */
-  async list(filter: {kind?: string; user?: string; group?: string} = {}): Promise<Array<Container & {licenses: number; devices: number; activeDevices: number}>> {
+  async list(filter: {kind?: string; user?: string; group?: string; membersOnly?: boolean} = {}): Promise<Array<Container & {licenses: number; devices: number; activeDevices: number}>> {
     const db = this.ctx.store.db
     let q = db.selectFrom('containers').selectAll().orderBy('created_at').orderBy('serial')
     if (filter.kind) q = q.where('kind', '=', parseContainerKind(filter.kind))
-    if (filter.user) q = q.where('owner_user_id', '=', (await this.directory.user(filter.user)).id)
-    if (filter.group) q = q.where('owner_group_id', '=', (await this.directory.group(filter.group)).id)
+    if (filter.membersOnly && filter.group) {
+      const group = await this.directory.group(filter.group)
+      if (filter.user) {
+        const member = await this.directory.member(group.id, filter.user)
+        if (!member) return []
+        q = q.where('owner_user_id', '=', member.id)
+      }
+      q = q.where('owner_group_id', '=', group.id)
+    } else {
+      if (filter.user) q = q.where('owner_user_id', '=', (await this.directory.user(filter.user)).id)
+      if (filter.group) q = q.where('owner_group_id', '=', (await this.directory.group(filter.group)).id)
+    }
     const rows = await q.execute()
     const licenseCounts = new Map((await db.selectFrom('container_licenses').select(['serial', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('serial').execute()).map((r) => [r.serial, Number(r.n)]))
     const links = await db.selectFrom('activations').select(['serial', 'state', (eb) => eb.fn.countAll<number>().as('n')]).where('state', '!=', 'inactive').groupBy(['serial', 'state']).execute()

@@ -64,8 +64,13 @@ export class DeviceService {
    * Links a device to a container. The device limit is checked and the link written in one write
    * transaction, so concurrent activations can never exceed it. Re-activating an active device
    * changes nothing.
+   *
+   * The user is the activation's user. On the vendor's authority it becomes the device's user too
+   * (an audited change); `asGroup` (a group's id: its admin acts, the server sets it) never changes
+   * a known device's record, which other groups' containers may share, and refuses a fingerprint
+   * known with other keys in the same words whether or not the group has seen that device.
    */
-  async activate(serialInput: string, identityInput: DeviceIdentity, options: {user?: string; secret?: string; sawTtlSeconds?: number} = {}): Promise<Activation> {
+  async activate(serialInput: string, identityInput: DeviceIdentity, options: {user?: string; secret?: string; sawTtlSeconds?: number; asGroup?: string} = {}): Promise<Activation> {
     const serial = normalizeSerial(serialInput)
     const checked = checkIdentity(identityInput)
     const fingerprint = checkFingerprint(checked.fingerprint)
@@ -76,7 +81,9 @@ export class DeviceService {
     return withActiveSigner(load, (issuer) => this.ctx.store.write(async (tx) => {
       const container = await this.containers.row(serial, tx)
       const user = options.user === undefined ? null : await this.directory.user(options.user, tx)
-      const device = await this.register(tx, identity, user?.id ?? null, now)
+      const {device, ownerBefore} = await this.register(tx, identity, user?.id ?? null, now, {keepOwner: options.asGroup !== undefined})
+      // The device's user changed (the vendor acts): the activation's audit event records it.
+      const owner = ownerBefore === undefined ? {} : {before: {owner: await this.emailOf(tx, ownerBefore)}, after: {owner: user?.email ?? null}}
       if (options.secret !== undefined && !secretMatches(options.secret, container.secret_hash)) {
         throw new AuthError(`the secret given is not the current secret of container ${serial}`, {hint: 'Use the credentials of the last "container create" or "container reset-credentials".'})
       }
@@ -84,6 +91,7 @@ export class DeviceService {
       const existing = await tx.selectFrom('activations').selectAll().where('serial', '=', serial).where('fingerprint', '=', fingerprint).executeTakeFirst()
       if (existing && existing.state !== 'inactive') {
         const same: Activation = {serial, fingerprint, state: existing.state, user: user?.email ?? null, generation: existing.generation, changed: false}
+        if (owner.before) await appendAudit(tx, this.ctx, {action: 'device.activate', subject: `container:${serial}`, before: {device: fingerprint, state: existing.state, ...owner.before}, after: {device: fingerprint, state: existing.state, ...owner.after}})
         if (issuer) same.saw = await this.saws.issue(tx, issuer, container, device, options.secret!, options.sawTtlSeconds ?? DEFAULT_SAW_TTL_SECONDS)
         return same
       }
@@ -91,28 +99,46 @@ export class DeviceService {
       const values = {state: 'active' as const, user_id: user?.id ?? device.user_id, pending_removal: 0, activated_at: now, deactivated_at: null, generation: container.generation}
       if (existing) await tx.updateTable('activations').set(values).where('serial', '=', serial).where('fingerprint', '=', fingerprint).execute()
       else await tx.insertInto('activations').values({serial, fingerprint, last_seen: null, ...values}).execute()
-      await appendAudit(tx, this.ctx, {action: 'device.activate', subject: `container:${serial}`, before: existing ? {state: existing.state} : undefined, after: {device: fingerprint, user: user?.email, state: 'active'}})
+      const before = existing || owner.before ? {...(existing ? {state: existing.state} : {}), ...owner.before} : undefined
+      await appendAudit(tx, this.ctx, {action: 'device.activate', subject: `container:${serial}`, before, after: {device: fingerprint, user: user?.email, state: 'active', ...owner.after}})
       const activation: Activation = {serial, fingerprint, state: 'active', user: user?.email ?? null, generation: container.generation, changed: true}
       if (issuer) activation.saw = await this.saws.issue(tx, issuer, container, device, options.secret!, options.sawTtlSeconds ?? DEFAULT_SAW_TTL_SECONDS)
       return activation
     }))
   }
 
-  /** Records the device, or checks that a known fingerprint still comes with the same keys. */
-  async register(tx: Tx, identity: DeviceIdentity, userId: string | null, now: number): Promise<DeviceTable> {
+  /**
+   * Records the device, or checks that a known fingerprint still comes with the same keys. A known
+   * device takes the user given as its user, unless `keepOwner` (a group's admin acts: the device may
+   * be on other groups' containers too); `ownerBefore` is set when its user changed.
+   */
+  async register(tx: Tx, identity: DeviceIdentity, userId: string | null, now: number, options: {keepOwner?: boolean} = {}): Promise<{device: DeviceTable; ownerBefore?: string | null}> {
     const known = await tx.selectFrom('devices').selectAll().where('fingerprint', '=', identity.fingerprint).executeTakeFirst()
     if (known) {
       if (known.sign_key !== identity.signKey || known.enc_key !== identity.encKey) {
+        // A group's admin is not told that the fingerprint is registered, nor where: the same words
+        // whether the device is on its group's containers or not.
+        if (options.keepOwner) {
+          throw new ConflictError('DEVICE_KEYS_DIFFER', `device ${identity.fingerprint} cannot be activated here: its identity does not match`, {
+            hint: 'The public keys given are not the ones this fingerprint goes with. Check the device; a re-initialized device needs a new fingerprint.',
+          })
+        }
         throw new ConflictError('DEVICE_KEYS_DIFFER', `device ${identity.fingerprint} is registered with other public keys`, {
           hint: 'Two machines claim the same fingerprint, or the device was re-initialized. Check the device; a re-initialized device needs a new fingerprint.',
         })
       }
-      if (userId !== null && known.user_id !== userId) await tx.updateTable('devices').set({user_id: userId}).where('fingerprint', '=', known.fingerprint).execute()
-      return {...known, user_id: userId ?? known.user_id}
+      if (options.keepOwner || userId === null || known.user_id === userId) return {device: known}
+      await tx.updateTable('devices').set({user_id: userId}).where('fingerprint', '=', known.fingerprint).execute()
+      return {device: {...known, user_id: userId}, ownerBefore: known.user_id}
     }
     const row: DeviceTable = {fingerprint: identity.fingerprint, name: identity.name, platform: identity.platform, sign_key: identity.signKey, enc_key: identity.encKey, user_id: userId, created_at: now}
     await tx.insertInto('devices').values(row).execute()
-    return row
+    return {device: row}
+  }
+
+  private async emailOf(tx: Tx, userId: string | null): Promise<string | null> {
+    if (userId === null) return null
+    return (await tx.selectFrom('users').select('email').where('id', '=', userId).executeTakeFirst())?.email ?? null
   }
 
   private async checkOwner(tx: Tx, container: ContainerTable, fingerprint: string, user: {id: string; email: string} | null): Promise<void> {
@@ -170,17 +196,37 @@ export class DeviceService {
 
   /**
    * Devices by name. `group` (name or id) keeps the devices activated on that group's containers and
-   * shows only those activations: a group's admin does not learn of other groups' containers.
+   * shows only those activations, each device with the user of its activations there, never the
+   * device's own record of its user: a group's admin does not learn of other groups' containers or
+   * users. With `group`, `user` means the user of those activations; `membersOnly` (a group admin's
+   * view) looks it up among that group's members only: anyone else, known or not, matches nothing.
    */
-  async list(filter: {container?: string; user?: string; group?: string} = {}): Promise<DeviceView[]> {
+  async list(filter: {container?: string; user?: string; group?: string; membersOnly?: boolean} = {}): Promise<DeviceView[]> {
     const db = this.ctx.store.db
     let q = db.selectFrom('devices').selectAll().orderBy('name').orderBy('fingerprint')
-    if (filter.user) q = q.where('user_id', '=', (await this.directory.user(filter.user)).id)
-    if (filter.container) q = q.where('fingerprint', 'in', db.selectFrom('activations').select('fingerprint').where('serial', '=', normalizeSerial(filter.container)))
+    const serial = filter.container ? normalizeSerial(filter.container) : undefined
+    let userId: string | undefined
+    if (filter.user) {
+      if (filter.membersOnly && filter.group !== undefined) {
+        const member = await this.directory.member((await this.directory.group(filter.group)).id, filter.user)
+        if (!member) return []
+        userId = member.id
+      } else userId = (await this.directory.user(filter.user)).id
+    }
+    if (serial) q = q.where('fingerprint', 'in', db.selectFrom('activations').select('fingerprint').where('serial', '=', serial))
     const groupId = filter.group === undefined ? undefined : (await this.directory.group(filter.group)).id
     if (groupId !== undefined) {
-      q = q.where('fingerprint', 'in', db.selectFrom('activations').innerJoin('containers', 'containers.serial', 'activations.serial').select('activations.fingerprint').where('containers.owner_group_id', '=', groupId))
-    }
+      q = q.where(
+        'fingerprint',
+        'in',
+        db
+          .selectFrom('activations')
+          .innerJoin('containers', 'containers.serial', 'activations.serial')
+          .select('activations.fingerprint')
+          .where('containers.owner_group_id', '=', groupId)
+          .$if(userId !== undefined, (sub) => sub.where('activations.user_id', '=', userId!).$if(serial !== undefined, (s2) => s2.where('activations.serial', '=', serial!))),
+      )
+    } else if (userId !== undefined) q = q.where('user_id', '=', userId)
     const rows = await q.execute()
     return Promise.all(rows.map((r) => this.view(r, groupId)))
   }
@@ -191,16 +237,26 @@ export class DeviceService {
     return this.view(row)
   }
 
+  /**
+   * A device as the vendor sees it, or (`groupId`) as that group's admin does: its links to the
+   * group's containers only, and as its user the user of those links (the latest active or stale
+   * one, else the latest), not the device's record, which another group may have set.
+   */
   private async view(row: DeviceTable, groupId?: string): Promise<DeviceView> {
     const db = this.ctx.store.db
-    const user = row.user_id === null ? undefined : await db.selectFrom('users').select('email').where('id', '=', row.user_id).executeTakeFirst()
     let linksQuery = db
       .selectFrom('activations')
       .innerJoin('containers', 'containers.serial', 'activations.serial')
-      .select(['activations.serial', 'containers.kind', 'activations.state', 'activations.pending_removal', 'activations.last_seen'])
+      .select(['activations.serial', 'containers.kind', 'activations.state', 'activations.pending_removal', 'activations.last_seen', 'activations.user_id', 'activations.activated_at'])
       .where('activations.fingerprint', '=', row.fingerprint)
     if (groupId !== undefined) linksQuery = linksQuery.where('containers.owner_group_id', '=', groupId)
     const links = await linksQuery.orderBy('activations.serial').execute()
+    let userId = row.user_id
+    if (groupId !== undefined) {
+      const latest = [...links].sort((a, b) => Number(a.state === 'inactive') - Number(b.state === 'inactive') || Number(b.activated_at) - Number(a.activated_at))[0]
+      userId = latest?.user_id ?? null
+    }
+    const user = userId === null ? undefined : await db.selectFrom('users').select('email').where('id', '=', userId).executeTakeFirst()
     return {
       fingerprint: row.fingerprint,
       name: row.name,

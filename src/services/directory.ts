@@ -277,6 +277,23 @@ export class DirectoryService {
     })
   }
 
+  /**
+   * A user looked up among a group's members only (any role): null for anyone else, known or not,
+   * so that a group's admin learns nothing of users outside its group.
+   */
+  async member(groupId: string, userRef: string, tx: Tx = this.ctx.store.db): Promise<User | null> {
+    if (typeof userRef !== 'string') throw new InvalidValueError('user', 'expected a user id or email address (a string)')
+    const row = await tx
+      .selectFrom('group_members')
+      .innerJoin('users', 'users.id', 'group_members.user_id')
+      .select(['users.id', 'users.email', 'users.name', 'users.created_at'])
+      .where('group_members.group_id', '=', groupId)
+      .$if(userRef.includes('@'), (q) => q.where('users.email', '=', userRef.trim().toLowerCase()))
+      .$if(!userRef.includes('@'), (q) => q.where('users.id', '=', userRef.trim()))
+      .executeTakeFirst()
+    return row ? toUser(row) : null
+  }
+
   /** Is the user a member of the group (any role)? */
   async isMember(tx: Tx, groupId: string, userId: string): Promise<boolean> {
     const row = await tx.selectFrom('group_members').select('role').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst()

@@ -1,4 +1,4 @@
-import {ExitCode, LicadmError, UsageError} from '../domain/errors.js'
+import {ExitCode, LicadmError, NotFoundError, UsageError} from '../domain/errors.js'
 import type {Principal} from '../domain/tokens.js'
 import type {Services} from './backend.js'
 
@@ -50,12 +50,24 @@ export function outsideGroup(caller: Caller, what: string): LicadmError {
   })
 }
 
+/**
+ * What a group admin looks up must not tell it what exists outside its group: a thing that is not
+ * found gets the same refusal as another group's, in words that only repeat what the caller sent.
+ */
+async function orOutside<T>(caller: Caller, what: string, lookup: () => Promise<T>): Promise<T> {
+  try {
+    return await lookup()
+  } catch (error) {
+    if (error instanceof NotFoundError) throw outsideGroup(caller, what)
+    throw error
+  }
+}
+
 /** The container must be an enterprise container of the caller's group. */
 async function ownContainer(services: Services, caller: Caller, serialArg: unknown): Promise<void> {
-  const container = await services.containers.get(String(serialArg))
-  if (container.kind !== 'enterprise' || container.owner.group?.id !== caller.groupId) {
-    throw outsideGroup(caller, `container ${container.serial} is not an enterprise container of that group`)
-  }
+  const what = `container ${String(serialArg).trim()} is not an enterprise container of that group`
+  const container = await orOutside(caller, what, () => services.containers.get(String(serialArg)))
+  if (container.kind !== 'enterprise' || container.owner.group?.id !== caller.groupId) throw outsideGroup(caller, what)
 }
 
 const onContainer: Scope = async (services, caller, args) => {
@@ -66,15 +78,17 @@ const onContainer: Scope = async (services, caller, args) => {
 /** A group admin moves licenses that are its group's: in one of its containers, or issued to it (customer) and free. */
 const onContainerLicense: Scope = async (services, caller, args) => {
   await ownContainer(services, caller, args[0])
-  const place = await services.containers.placeOf(String(args[1]))
+  const what = `license ${String(args[1]).trim()} is not the group's (issued to it, or in one of its containers)`
+  const place = await orOutside(caller, what, () => services.containers.placeOf(String(args[1])))
   const ours = place.container ? place.container.groupId === caller.groupId : place.customer === caller.groupName
-  if (!ours) throw outsideGroup(caller, `license ${place.licenseId} is not the group's (issued to it, or in one of its containers)`)
+  if (!ours) throw outsideGroup(caller, what)
   return args
 }
 
 const onGroup: Scope = async (services, caller, args) => {
-  const group = await services.directory.group(String(args[0]))
-  if (group.id !== caller.groupId) throw outsideGroup(caller, `group ${group.name} is another group`)
+  const what = `group ${String(args[0]).trim()} is not that group`
+  const group = await orOutside(caller, what, () => services.directory.group(String(args[0])))
+  if (group.id !== caller.groupId) throw outsideGroup(caller, what)
   return args
 }
 
@@ -111,8 +125,8 @@ export const OPERATIONS: Readonly<Record<OperationName, Operation>> = {
   'directory.setRole': op(['string', 'string', 'string'], onGroup),
 
   'containers.create': op(['object']),
-  // A group admin sees its group's containers, whatever filter it asked for.
-  'containers.list': op(['object?'], async (_services, caller, args) => [{...(args[0] as object | undefined), group: caller.groupId}]),
+  // A group admin sees its group's containers, whatever filter it asked for; a user is looked up among its members only.
+  'containers.list': op(['object?'], async (_services, caller, args) => [{...(args[0] as object | undefined), group: caller.groupId, membersOnly: true}]),
   'containers.get': op(['string'], onContainer),
   'containers.details': op(['string'], onContainer),
   'containers.delete': op(['string']),
@@ -122,14 +136,18 @@ export const OPERATIONS: Readonly<Record<OperationName, Operation>> = {
   'containers.removeLicense': op(['string', 'string', 'object?'], onContainerLicense),
   'containers.resetCredentials': op(['string', 'object?'], onContainer),
 
-  'devices.activate': op(['string', 'object', 'object?'], onContainer),
+  // A group admin's activation never changes a known device's record (other groups' containers may share it).
+  'devices.activate': op(['string', 'object', 'object?'], async (services, caller, args) => {
+    await ownContainer(services, caller, args[0])
+    return [args[0], args[1], {...(args[2] as object | undefined), asGroup: caller.groupId}]
+  }),
   'devices.deactivate': op(['string', 'string'], onContainer),
   'devices.list': op(['object?'], async (services, caller, args) => {
     const filter = (args[0] ?? {}) as {container?: string}
     if (filter.container === undefined) throw outsideGroup(caller, 'name one of its containers (--container)')
     await ownContainer(services, caller, filter.container)
-    // Each device's activations on other groups' containers are left out.
-    return [{...filter, group: caller.groupId}]
+    // Each device's activations on other groups' containers are left out, and so are their users.
+    return [{...filter, group: caller.groupId, membersOnly: true}]
   }),
   'devices.show': op(['string']),
   'devices.access': op(['string', 'string', 'string', 'object?']),
