@@ -115,33 +115,67 @@ export class AuditService {
     return {events, nextAfter: rows.length > limit ? events.at(-1)!.seq : null}
   }
 
-  /** Recomputes the chain from the first event to the head. */
+  /**
+   * Recomputes the chain from the first event to the head, all in one read transaction: SQLite (WAL)
+   * gives it one snapshot, so events that another process appends meanwhile are neither half-seen
+   * nor taken for a broken chain (they are simply after this verification). Every row is read, also
+   * those with a sequence number licadm never gives (0 or below), and the number of rows must be the
+   * head's: a row slipped in anywhere is named.
+   */
   async verify(): Promise<AuditVerdict> {
-    const problems: AuditVerdict['problems'] = []
-    let prev = GENESIS
-    let expected = 1
-    let count = 0
-    let after = 0
-    for (;;) {
-      const rows = await this.ctx.store.db.selectFrom('audit_events').selectAll().where('seq', '>', after).orderBy('seq').limit(5000).execute()
-      if (rows.length === 0) break
-      for (const r of rows) {
-        count++
-        if (r.seq !== expected) problems.push({seq: expected, problem: `events ${expected} to ${r.seq - 1} are missing (deleted)`})
-        if (r.prev_hash !== prev) problems.push({seq: r.seq, problem: 'does not follow the previous event (an event before it was deleted or changed)'})
-        if (eventHash(r.prev_hash, {...r, at: Number(r.at)}) !== r.hash) problems.push({seq: r.seq, problem: 'was edited: its content does not match its hash'})
-        prev = r.hash
-        expected = r.seq + 1
-        after = r.seq
+    return this.ctx.store.db.connection().execute(async (db) => {
+      await sql`begin`.execute(db)
+      try {
+        return await verifyChain(db)
+      } finally {
+        await sql`commit`.execute(db)
       }
-    }
-    const head = await this.ctx.store.db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst()
-    if (head && (head.seq !== expected - 1 || head.hash !== prev)) {
-      problems.push({seq: head.seq, problem: `the newest events up to ${head.seq} are missing or changed (the chain ends at ${expected - 1})`})
-    }
-    if (!head && count > 0) problems.push({seq: 0, problem: 'the chain head record is missing'})
-    return {ok: problems.length === 0, events: count, head: head?.hash ?? null, problems}
+    })
   }
+}
+
+/** Events verify reads at a time (the rows of one chunk are held in memory). */
+const VERIFY_CHUNK = 5000
+
+/** The chain check of `verify`, over one connection that holds a read transaction. */
+async function verifyChain(db: Tx): Promise<AuditVerdict> {
+  const problems: AuditVerdict['problems'] = []
+  // The head first: the first read fixes the snapshot that every later read of this transaction sees.
+  const head = await db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst()
+  let prev = GENESIS
+  let expected = 1
+  let count = 0
+  let after: number | null = null
+  for (;;) {
+    let q = db.selectFrom('audit_events').selectAll().orderBy('seq').limit(VERIFY_CHUNK)
+    // No lower bound on the first read: a row numbered 0 or below is read (and named) too.
+    if (after !== null) q = q.where('seq', '>', after)
+    const rows = await q.execute()
+    if (rows.length === 0) break
+    for (const r of rows) {
+      count++
+      after = r.seq
+      if (!Number.isSafeInteger(r.seq) || r.seq < 1) {
+        // Never made by licadm (its events are numbered from 1): a row inserted by hand.
+        problems.push({seq: r.seq, problem: 'has a sequence number licadm never gives (events are numbered from 1): it was inserted by hand'})
+        continue
+      }
+      if (r.seq !== expected) problems.push({seq: expected, problem: `events ${expected} to ${r.seq - 1} are missing (deleted)`})
+      if (r.prev_hash !== prev) problems.push({seq: r.seq, problem: 'does not follow the previous event (an event before it was deleted or changed)'})
+      if (eventHash(r.prev_hash, {...r, at: Number(r.at)}) !== r.hash) problems.push({seq: r.seq, problem: 'was edited: its content does not match its hash'})
+      prev = r.hash
+      expected = r.seq + 1
+    }
+  }
+  if (head && (head.seq !== expected - 1 || head.hash !== prev)) {
+    problems.push({seq: head.seq, problem: `the newest events up to ${head.seq} are missing or changed (the chain ends at ${expected - 1})`})
+  }
+  // Numbered 1 to the head's seq without a gap, the table holds exactly head.seq rows: a last guard.
+  if (head && problems.length === 0 && count !== head.seq) {
+    problems.push({seq: head.seq, problem: `the table holds ${count} event(s), but the head counts ${head.seq}`})
+  }
+  if (!head && count > 0) problems.push({seq: 0, problem: 'the chain head record is missing'})
+  return {ok: problems.length === 0, events: count, head: head?.hash ?? null, problems}
 }
 
 /** A literal for LIKE ... ESCAPE '\\': ids have underscores, which LIKE would read as wildcards. */

@@ -188,3 +188,14 @@ export const migrationProvider: MigrationProvider = {
 }
 
 export const LATEST_MIGRATION = Object.keys(migrations).sort().at(-1)!
+
+/**
+ * The migrations a store lists as done (Kysely's kysely_migration table) that this version does not
+ * know: a newer licadm made them. Empty for a new store. Reads only.
+ */
+export function unknownMigrations(native: import('better-sqlite3').Database): string[] {
+  const table = native.prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'").get()
+  if (!table) return []
+  const done = native.prepare('select name from kysely_migration order by name').pluck().all() as string[]
+  return done.filter((name) => !Object.hasOwn(migrations, name))
+}

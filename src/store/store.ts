@@ -4,7 +4,7 @@ import {dirname} from 'node:path'
 import {Kysely, Migrator, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Insertable, type Transaction} from 'kysely'
 
 import {LicadmError, ExitCode} from '../domain/errors.js'
-import {migrationProvider} from './migrations.js'
+import {migrationProvider, unknownMigrations} from './migrations.js'
 import type {Database} from './schema.js'
 
 export type Db = Kysely<Database>
@@ -87,7 +87,12 @@ export async function openStore({path}: OpenOptions): Promise<Store> {
       return driver
     }
   })({database: statements})})
-  await migrate(db, native)
+  try {
+    await migrate(db, native)
+  } catch (error) {
+    await db.destroy().catch(() => undefined)
+    throw error
+  }
   const now = syncSql(native, statements.prepare)
   // better-sqlite3's transaction wrapper: BEGIN IMMEDIATE, COMMIT, and ROLLBACK when fn throws.
   const immediate = native.transaction((fn: (q: SyncSql) => unknown) => fn(now.fresh())).immediate
@@ -164,6 +169,7 @@ async function migrate(db: Db, native: import('better-sqlite3').Database): Promi
   native.exec('begin immediate')
   let outcome: Awaited<ReturnType<Migrator['migrateToLatest']>>
   try {
+    refuseNewerSchema(native)
     outcome = await new Migrator({db, provider: migrationProvider}).migrateToLatest()
   } catch (error) {
     native.exec('rollback')
@@ -176,6 +182,19 @@ async function migrate(db: Db, native: import('better-sqlite3').Database): Promi
     throw new LicadmError('STORE_MIGRATION_FAILED', ExitCode.internal, `the store's schema could not be updated${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`, {cause: error})
   }
   native.exec('commit')
+}
+
+/**
+ * Refuses a store that a newer licadm migrated: a migration this version does not know would make
+ * Kysely's migrator fail ("corrupted migrations"), and this version could not read the store right.
+ */
+function refuseNewerSchema(native: import('better-sqlite3').Database): void {
+  const unknown = unknownMigrations(native)
+  if (unknown.length === 0) return
+  throw new LicadmError('STORE_TOO_NEW', ExitCode.conflict, `this store was made by a newer licadm (migration ${unknown.join(', ')}); install that version or newer`, {
+    hint: 'This licadm leaves the store as it is. An older licadm cannot use a store that a newer one has updated: use the newer licadm, or restore a backup made before the update.',
+    details: {unknownMigrations: unknown},
+  })
 }
 
 /** Kysely's SQLite driver, telling whether a query or transaction holds the (single) connection. */

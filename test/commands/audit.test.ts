@@ -99,15 +99,39 @@ describe('audit list', () => {
     const page = await l.json(['audit', 'list', '--limit', '3'])
     expect(page.events.map((e: {seq: number}) => e.seq)).toEqual([1, 2, 3])
     expect(page.nextAfter).toBe(3)
-    expect((await l.admin(['audit', 'list', '--limit', '3'])).stdout).toContain('More: licadm audit list --after 3')
+    expect((await l.admin(['audit', 'list', '--limit', '3'])).stdout).toContain('More: licadm audit list --limit 3 --after 3\n')
+    expect((await l.admin(['audit', 'list', '--limit', '2'])).stdout).toContain('More: licadm audit list --limit 2 --after 2\n')
     expect((await l.json(['audit', 'list', '--after', '6'])).events.map((e: {seq: number}) => e.seq)).toEqual([7, 8])
     refused(await l.admin(['audit', 'list', '--since', 'whenever', '--json']), 2)
     refused(await l.admin(['audit', 'list', '--limit', '0', '--json']), 2)
   })
 })
 
+describe('audit list: the "More:" line', () => {
+  it('repeats the filters and the page size, quoted for the shell, so the next page is of the same list', async () => {
+    const since = new Date(Date.now() - 20 * DAY).toISOString().slice(0, 10)
+    const first = await l.admin(['audit', 'list', '--since', since, '--action', 'device.*', '--limit', '1'])
+    expect(first.code).toBe(0)
+    const more = /^More: (.*)$/m.exec(first.stdout)?.[1]
+    expect(more).toBe(`licadm audit list --action 'device.*' --since ${since} --limit 1 --after ${(await l.json(['audit', 'list', '--action', 'device.*'])).events[0].seq}`)
+    // Run as the shell would (unquoted), the line lists the next page of the same filtered list.
+    const args = more!.split(' ').slice(1).map((w) => w.replace(/^'(.*)'$/, '$1'))
+    expect((await l.json(args)).events.map((e: {action: string}) => e.action)).toEqual(['device.deactivate'])
+  })
+})
+
 describe('audit verify', () => {
   beforeEach(restoreClean)
+
+  it('a row inserted by hand with a sequence number below 1, which audit list shows: exit 5 naming it', async () => {
+    edit(`insert into audit_events values (-5, 1700000000, 'local:ceo', 'license.revoke', 'license:lic_forged', null, '{"note":"forged"}', 'x', 'y')`)
+    expect((await l.json(['audit', 'list'])).events[0]).toMatchObject({seq: -5, subject: 'license:lic_forged'})
+    const text = await l.admin(['audit', 'verify'])
+    refused(text, 5)
+    expect(text.stderr).toMatch(/event -5: has a sequence number licadm never gives/)
+    const json = refused(await l.admin(['audit', 'verify', '--json']), 5)
+    expect(json.details).toMatchObject({events: total + 1, problems: [{seq: -5, problem: expect.stringMatching(/inserted by hand/)}]})
+  })
 
   it('is OK on a clean store (exit 0)', async () => {
     const r = await l.admin(['audit', 'verify'])

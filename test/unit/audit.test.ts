@@ -1,9 +1,10 @@
 import {createHash} from 'node:crypto'
 
 import SQLite from 'better-sqlite3'
+import type {KyselyPlugin} from 'kysely'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {appendAudit} from '../../src/services/audit.js'
+import {appendAudit, AuditService} from '../../src/services/audit.js'
 import {openStore} from '../../src/store/store.js'
 import {ExitCode, LicadmError} from '../../src/domain/errors.js'
 import {adminFixture, type AdminFixture} from '../helpers/admin-fixture.js'
@@ -240,5 +241,81 @@ describe('audit verify', () => {
     const v = await f.backend.audit.verify()
     expect(v.ok).toBe(false)
     expect(v.problems[0].problem).toMatch(/head/)
+  })
+})
+
+describe('audit verify reads every row', () => {
+  beforeEach(async () => {
+    await history()
+  })
+
+  it('names a row with a sequence number licadm never gives (0 or below), which audit list shows', async () => {
+    const db = sqlite()
+    try {
+      const forge = db.prepare(`insert into audit_events values (?, 1700000000, 'local:ceo', 'license.revoke', 'license:lic_forged', null, '{"note":"forged"}', 'x', 'y')`)
+      forge.run(-5)
+      forge.run(0)
+    } finally {
+      db.close()
+    }
+    expect((await events()).filter((e) => e.seq < 1).map((e) => e.seq)).toEqual([-5, 0])
+    const v = await f.backend.audit.verify()
+    expect(v.ok).toBe(false)
+    expect(v.events).toBe(12)
+    expect(v.problems).toEqual([
+      {seq: -5, problem: expect.stringMatching(/sequence number licadm never gives/)},
+      {seq: 0, problem: expect.stringMatching(/sequence number licadm never gives/)},
+    ])
+  })
+})
+
+describe('audit verify reads one snapshot', () => {
+  /**
+   * Runs verify while a second process's connection appends events, as a busy server would: after
+   * verify's reads (the head, each chunk of events) that `when` picks, one event is committed.
+   */
+  async function verifyWhileAppending(when: (rows: readonly unknown[]) => boolean) {
+    const other = await openStore({path: f.storePath})
+    const store = await openStore({path: f.storePath})
+    let appended = 0
+    const selects = new WeakSet<object>()
+    const appendAfterReads: KyselyPlugin = {
+      transformQuery(args) {
+        if (args.node.kind === 'SelectQueryNode') selects.add(args.queryId)
+        return args.node
+      },
+      async transformResult(args) {
+        if (selects.has(args.queryId) && appended < 5 && when(args.result.rows)) {
+          await other.write((tx) => appendAudit(tx, {clock: f.clock, actor: 'test:server'}, {action: 'test.concurrent', subject: `test:${appended}`}))
+          appended++
+        }
+        return args.result
+      },
+    }
+    try {
+      const service = new AuditService({store: {...store, db: store.db.withPlugin(appendAfterReads)}, clock: f.clock, keys: undefined as never})
+      return {verdict: await service.verify(), appended}
+    } finally {
+      await store.close()
+      await other.close()
+    }
+  }
+
+  beforeEach(async () => {
+    await history()
+  })
+
+  it('an event appended after its last read of events is not taken for a cut-off chain', async () => {
+    const {verdict, appended} = await verifyWhileAppending((rows) => rows.length === 0)
+    expect(appended).toBe(1)
+    expect(verdict).toMatchObject({ok: true, events: 10, problems: []})
+    expect(await f.backend.audit.verify()).toMatchObject({ok: true, events: 11})
+  })
+
+  it('events appended after every read are outside this run, and the next run covers them', async () => {
+    const {verdict, appended} = await verifyWhileAppending(() => true)
+    expect(appended).toBeGreaterThanOrEqual(2)
+    expect(verdict).toMatchObject({ok: true, events: 10, problems: []})
+    expect(await f.backend.audit.verify()).toMatchObject({ok: true, events: 10 + appended})
   })
 })

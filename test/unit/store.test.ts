@@ -151,6 +151,29 @@ describe('migrations run in one transaction', () => {
   })
 })
 
+describe('a store made by a newer licadm', () => {
+  it('is refused before any migration runs (STORE_TOO_NEW, exit 4, naming the migration), and left as it was', async () => {
+    const path = join(tmp.dir, 'newer.db')
+    const native = new SQLite(path)
+    const db = new Kysely<any>({dialect: new SqliteDialect({database: native})})
+    // An older store (up to 0010) that a newer licadm then updated with a migration this one lacks.
+    expect((await new Migrator({db, provider: migrationProvider}).migrateTo('0010_seat_linger')).error).toBeUndefined()
+    await sql`insert into kysely_migration (name, timestamp) values ('0099_future', '2030-01-01T00:00:00.000Z')`.execute(db)
+    await db.destroy()
+    await expect(openStore({path})).rejects.toMatchObject({
+      code: 'STORE_TOO_NEW',
+      exit: 4,
+      message: 'this store was made by a newer licadm (migration 0099_future); install that version or newer',
+      details: {unknownMigrations: ['0099_future']},
+    })
+    const after = new SQLite(path, {readonly: true})
+    const applied = (after.prepare('select name from kysely_migration order by name').all() as Array<{name: string}>).map((m) => m.name)
+    after.close()
+    // Nothing migrated: 0011 and 0012 were not applied to a schema this version does not know.
+    expect(applied.slice(-2)).toEqual(['0010_seat_linger', '0099_future'])
+  })
+})
+
 describe('Store.write', () => {
   it('commits what fn wrote and returns its result', async () => {
     const store = await openStore({path: ':memory:'})

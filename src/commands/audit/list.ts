@@ -34,7 +34,14 @@ export default class AuditList extends AdminCommand<typeof AuditList> {
       {header: 'SUBJECT', get: (e) => e.subject},
       {header: 'CHANGE', get: (e) => summarize(e.before, e.after)},
     ], 'no events'))
-    if (page.nextAfter !== null) this.log(`More: ${this.config.bin} audit list --after ${page.nextAfter}`)
+    if (page.nextAfter !== null) {
+      // The next page of the same list: the same filters and page size, after the last event shown.
+      const given = (['action', 'subject', 'actor', 'since', 'limit'] as const)
+        .filter((f) => this.flags[f] !== undefined && !(f === 'limit' && this.flags.limit === '100'))
+        // --since=-1d: a value that starts with "-" would be read as a flag.
+        .map((f) => (this.flags[f]!.startsWith('-') ? `--${f}=${shellWord(this.flags[f]!)}` : `--${f} ${shellWord(this.flags[f]!)}`))
+      this.log(`More: ${[this.config.bin, 'audit', 'list', ...given, '--after', String(page.nextAfter)].join(' ')}`)
+    }
     return {events: page.events.map((e) => ({...e, at: new Date(e.at * 1000).toISOString()})), nextAfter: page.nextAfter}
   }
 }
@@ -42,4 +49,9 @@ export default class AuditList extends AdminCommand<typeof AuditList> {
 function summarize(before: unknown, after: unknown): string {
   const text = [before === undefined ? '' : JSON.stringify(before), after === undefined ? '' : JSON.stringify(after)].filter(Boolean).join(' → ')
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}
+
+/** A value as one shell word: as it is when it is plain, else in single quotes ("container.*" would glob). */
+function shellWord(value: string): string {
+  return /^[\w.,:@%+=/-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`
 }

@@ -4,7 +4,7 @@ import {ExitCode, LicadmError} from '../../domain/errors.js'
 export default class AuditVerify extends AdminCommand<typeof AuditVerify> {
   static override summary = 'Check the audit hash chain: detects edited and deleted events.'
 
-  static override description = "Recomputes each event's hash from its content and the previous hash, and compares the end of the chain with the head record. Exits 5 when the chain is broken, naming the events."
+  static override description = "Recomputes each event's hash from its content and the previous hash, and compares the end of the chain with the head record. Exits 5 when the chain is broken, naming the events. It reads one snapshot: events appended meanwhile are left to the next run. It checks the audit trail only, and the chain has no key: someone who can write the store can rewrite it whole, so keep the head hash it prints elsewhere (logs, backups) and compare."
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 

@@ -34,6 +34,11 @@ The store holds licenses, containers, devices, leases, the audit trail and token
     }
     const check = await backupStore(source, this.args.file)
     const {describeCheck} = await import('../../cli/store-check.js')
+    const {removed, kept} = check.leftovers
+    if (removed.length > 0) process.stderr.write(`Removed ${removed.length} file(s) that an interrupted backup left: ${removed.join(', ')}\n`)
+    if (kept.length > 0) {
+      process.stderr.write(`Left in place ${kept.length} file(s) that look like an interrupted backup's, made on another host or by an older licadm: ${kept.join(', ')}; remove them once no backup writes to this directory\n`)
+    }
     this.log(`Backed up ${source} to ${check.file}: ${describeCheck(check)}`)
     return {source, ...check}
   }

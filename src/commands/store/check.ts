@@ -6,7 +6,7 @@ import {serverDataFlags} from '../../cli/server-flags.js'
 export default class StoreCheck extends BaseCommand<typeof StoreCheck> {
   static override summary = "Check a store or a backup: SQLite's integrity check, foreign keys, and what it holds."
 
-  static override description = 'Reads the store read-only (a running server is not disturbed). Exit 10 (STORE_DAMAGED) with what is wrong when the file is damaged, 10 (STORE_UNREADABLE) when it is not a store at all. The audit trail\'s hash chain has its own check: "licadm audit verify".'
+  static override description = 'Reads the store read-only (a running server is not disturbed). Reports the schema version (the newest migration the store has had). Exit 10 (STORE_DAMAGED) with what is wrong when the file is damaged, 10 (STORE_UNREADABLE) when it is not a licadm store at all (an empty file, a database of another program), 4 (STORE_TOO_NEW) when a newer licadm made it. The audit trail\'s hash chain has its own check: "licadm audit verify".'
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> backups/licadm-2027-01-01.db --json', '<%= config.bin %> <%= command.id %> --data /var/lib/licadm']
 
