@@ -4,18 +4,15 @@
  * and its refusals read the same whether the thing it named exists in another group or not at all,
  * in words that only repeat what it sent. Vendor callers keep the precise answers.
  */
-import {generateKeyPairSync} from 'node:crypto'
-
-import {sql} from 'kysely'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {TokenService} from '../../src/services/tokens.js'
 import {ADMIN_TOKEN, closeAll, defaultSeed, testServer, type TestServer} from './helpers.js'
+import {deviceIdentity, opsCalls} from './ops-helpers.js'
 
 let s: TestServer
 let eng: {admin: string; serial: string; license: string; groupId: string}
 let ops: {serial: string; license: string; groupId: string}
-let requests = 0
 
 const seed = {
   ...defaultSeed,
@@ -26,38 +23,7 @@ const seed = {
   ],
 }
 
-async function op(name: string, args: unknown[], token: string): Promise<{status: number; json: any}> {
-  requests++
-  const res = await s.app.inject({
-    method: 'POST',
-    url: `/v1/ops/${name}`,
-    headers: {authorization: `Bearer ${token}`},
-    payload: {args},
-    remoteAddress: `10.7.${Math.floor(requests / 250) % 250}.${requests % 250}`,
-  })
-  return {status: res.statusCode, json: res.json()}
-}
-
-async function ok(name: string, args: unknown[], token = ADMIN_TOKEN): Promise<any> {
-  const r = await op(name, args, token)
-  if (r.status !== 200) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.json)}`)
-  return r.json.result
-}
-
-function deviceIdentity(fingerprint: string) {
-  const x = (type: 'ed25519' | 'x25519') => generateKeyPairSync(type as 'ed25519').publicKey.export({format: 'jwk'}).x!
-  return {fingerprint, name: fingerprint.toLowerCase(), platform: 'test', signKey: x('ed25519'), encKey: x('x25519')}
-}
-
-/** Every table's rows (a token's last use aside). */
-async function snapshot() {
-  const db = s.store.db
-  const tables = (await sql<{name: string}>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db)).rows.map((t) => t.name)
-  const rows = await Promise.all(
-    tables.map(async (t) => [t, (await sql.raw<Record<string, unknown>>(`select * from "${t}"`).execute(db)).rows.map(({last_used_at: _used, ...row}) => row)] as const),
-  )
-  return Object.fromEntries(rows)
-}
+const {op, ok, snapshot} = opsCalls(() => s, 7)
 
 /** The refusal without what may differ between two calls: the same answer, word for word. */
 function refusalOf(r: {status: number; json: any}) {

@@ -4,21 +4,17 @@
  * a group-admin token reaches only its own group's enterprise containers and members (403 for
  * another group's); nothing changes on a refusal; audit events name the token that acted.
  */
-import {generateKeyPairSync} from 'node:crypto'
-
-import type {InjectOptions} from 'fastify'
-import {sql} from 'kysely'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {OPERATIONS} from '../../src/services/operations.js'
 import {TokenService} from '../../src/services/tokens.js'
 import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, defaultSeed, testServer, type TestServer} from './helpers.js'
+import {deviceIdentity, opsCalls} from './ops-helpers.js'
 
 let s: TestServer
 let eng: {admin: string; serial: string; license: string}
 let ops: {admin: string; serial: string; license: string}
 const bad: Record<string, string> = {}
-let requests = 0
 
 const seed = {
   ...defaultSeed,
@@ -29,45 +25,7 @@ const seed = {
   ],
 }
 
-interface Answer {
-  status: number
-  json: any
-}
-
-/** One call of an operation; each from its own address, so the failed-authentication limit stays out of the way. */
-async function op(name: string, args: unknown[], token: string | null, auth = token === null ? undefined : `Bearer ${token}`): Promise<Answer> {
-  requests++
-  const options: InjectOptions = {
-    method: 'POST',
-    url: `/v1/ops/${name}`,
-    headers: auth === undefined ? {} : {authorization: auth},
-    payload: {args},
-    remoteAddress: `10.1.${Math.floor(requests / 250) % 250}.${requests % 250}`,
-  }
-  const res = await s.app.inject(options)
-  return {status: res.statusCode, json: res.json()}
-}
-
-async function ok(name: string, args: unknown[], token = ADMIN_TOKEN): Promise<any> {
-  const r = await op(name, args, token)
-  if (r.status !== 200) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.json)}`)
-  return r.json.result
-}
-
-function deviceIdentity(fingerprint: string) {
-  const x = (type: 'ed25519' | 'x25519') => generateKeyPairSync(type as 'ed25519').publicKey.export({format: 'jwk'}).x!
-  return {fingerprint, name: fingerprint.toLowerCase(), platform: 'test', signKey: x('ed25519'), encKey: x('x25519')}
-}
-
-/** Everything a refused call could have changed: every table's rows (a token's last use aside: it did authenticate). */
-async function snapshot() {
-  const db = s.store.db
-  const tables = (await sql<{name: string}>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db)).rows.map((t) => t.name)
-  const rows = await Promise.all(
-    tables.map(async (t) => [t, (await sql.raw<Record<string, unknown>>(`select * from "${t}"`).execute(db)).rows.map(({last_used_at: _used, ...row}) => row)] as const),
-  )
-  return Object.fromEntries(rows)
-}
+const {op, ok, snapshot} = opsCalls(() => s, 1)
 
 beforeAll(async () => {
   s = await testServer({seed})
