@@ -7,6 +7,7 @@ import {join} from 'node:path'
 import {LicadmError, VerificationError, type VerifyReason} from '../../src/domain/errors.js'
 import {generateSigningKey, keyId, signerFor, type Signer} from '../../src/crypto/keys.js'
 import type {LicenseClaims} from '../../src/formats/license.js'
+import {DeviceStore, type DeviceStateFile} from '../../src/device/state.js'
 
 export interface TestKey {
   privateKey: KeyObject
@@ -95,4 +96,21 @@ export function expectReason(fn: () => unknown, reason: VerifyReason, exit: numb
 export function tempDir(): {dir: string; cleanup: () => void} {
   const dir = mkdtempSync(join(tmpdir(), 'licadm-unit-'))
   return {dir, cleanup: () => rmSync(dir, {recursive: true, force: true})}
+}
+
+/**
+ * The same device directory as `store`, where `other` (another licadm process) changes the state
+ * just before this store's first change: as if it ran between this process's read and its write.
+ */
+export function racedBy(store: DeviceStore, other: () => void): DeviceStore {
+  let raced = false
+  return new (class extends DeviceStore {
+    override update<T>(fn: (state: DeviceStateFile) => T): T {
+      if (!raced) {
+        raced = true
+        other()
+      }
+      return super.update(fn)
+    }
+  })(store.dir)
 }

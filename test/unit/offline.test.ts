@@ -26,8 +26,8 @@ import {
 } from '../../src/formats/offline.js'
 import {localBackend, type Backend} from '../../src/services/backend.js'
 import {applyUpdate, checkClock, deviceLicenses, makeRequest, makeReturn, roughDuration} from '../../src/device/offline.js'
-import {DeviceStore, type DeviceStateFile} from '../../src/device/state.js'
-import {rejection, tempDir, testKey} from './helpers.js'
+import {DeviceStore} from '../../src/device/state.js'
+import {racedBy, rejection, tempDir, testKey} from './helpers.js'
 
 const T0 = Date.UTC(2026, 5, 1, 12)
 const DAY = 86_400
@@ -70,23 +70,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await w.backend.close()
 })
-
-/**
- * The same device directory as `store`, where `other` (another licadm process) changes the state
- * just before this store's first change: as if it ran between this process's read and its write.
- */
-function racedBy(store: DeviceStore, other: () => void): DeviceStore {
-  let raced = false
-  return new (class extends DeviceStore {
-    override update<T>(fn: (state: DeviceStateFile) => T): T {
-      if (!raced) {
-        raced = true
-        other()
-      }
-      return super.update(fn)
-    }
-  })(store.dir)
-}
 
 /** A device with a new local container holding `licenses`, confirmed. */
 async function activated(licenses: string[]) {

@@ -10,10 +10,11 @@ import {signCompact} from '../../src/crypto/jws.js'
 import {keyId, signerFor} from '../../src/crypto/keys.js'
 import {x25519PublicFromRaw} from '../../src/crypto/jwe.js'
 import {applySaw} from '../../src/device/saw-apply.js'
-import {DeviceStore, type DeviceStateFile} from '../../src/device/state.js'
+import type {DeviceStore} from '../../src/device/state.js'
 import {AuthError, ConflictError, ExitCode, LicadmError, VerificationError} from '../../src/domain/errors.js'
 import {SAW_TYP, encodeSaw, peekSaw, verifySaw} from '../../src/formats/saw.js'
 import {adminFixture, type AdminFixture} from '../helpers/admin-fixture.js'
+import {racedBy} from './helpers.js'
 
 const DAY = 86_400
 
@@ -48,23 +49,6 @@ async function refusal(fn: () => unknown): Promise<LicadmError> {
     throw error
   }
   throw new Error('expected a refusal, but it was accepted')
-}
-
-/**
- * The same device directory as `store`, where `other` (another licadm process) changes the state
- * just before this store's first change: as if it ran between this process's read and its write.
- */
-function racedBy(store: DeviceStore, other: () => void): DeviceStore {
-  let raced = false
-  return new (class extends DeviceStore {
-    override update<T>(fn: (state: DeviceStateFile) => T): T {
-      if (!raced) {
-        raced = true
-        other()
-      }
-      return super.update(fn)
-    }
-  })(store.dir)
 }
 
 function b64json(part: string) {
