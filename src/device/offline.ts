@@ -19,7 +19,7 @@ import {
   type RequestClaims,
   type UpdateClaims,
 } from '../formats/offline.js'
-import type {DeviceStateFile, DeviceStore, HeldLicense, OfflineContainer} from './state.js'
+import type {DeviceFile, DeviceStateFile, DeviceStore, HeldLicense, OfflineContainer} from './state.js'
 
 /** How far the clock may be behind the latest time seen before licenses with an expiry are refused. */
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 3600
@@ -81,16 +81,11 @@ export function makeRequest(store: DeviceStore, target: {container?: string; ven
   const held = serial === null ? undefined : state.containers?.[serial]
   const vendor = target.vendor ?? (held ? Number(held.vendor) : null)
   const claims: RequestClaims = {
-    iss: me.fingerprint,
-    sub: me.fingerprint,
-    jti: newId('req', nowSeconds * 1000),
-    iat: nowSeconds,
+    ...requestedBy(me, 'req', nowSeconds),
     purpose: 'activate',
     container: serial,
     vendor,
     counter: held?.counter ?? 0,
-    nonce: randomBytes(16).toString('base64url'),
-    device: {name: me.name, platform: me.platform, keys: {sig: me.signKey, enc: me.encKey}},
     holds: held ? Object.keys(held.licenses).sort() : [],
   }
   const file = encodeRequest(claims, store.signer())
@@ -101,6 +96,18 @@ export function makeRequest(store: DeviceStore, target: {container?: string; ven
     if (!clock.rolledBack) observe(s, nowSeconds)
   })
   return {jti: claims.jti, purpose: 'activate', device: me.fingerprint, container: serial, vendor, counter: claims.counter, file, repeated: false}
+}
+
+/** What every request of this device says of itself: it signs as itself, now, with a fresh id and nonce. */
+function requestedBy(me: DeviceFile, idPrefix: 'req' | 'ret', nowSeconds: number): Pick<RequestClaims, 'iss' | 'sub' | 'jti' | 'iat' | 'nonce' | 'device'> {
+  return {
+    iss: me.fingerprint,
+    sub: me.fingerprint,
+    jti: newId(idPrefix, nowSeconds * 1000),
+    iat: nowSeconds,
+    nonce: randomBytes(16).toString('base64url'),
+    device: {name: me.name, platform: me.platform, keys: {sig: me.signKey, enc: me.encKey}},
+  }
 }
 
 /**
@@ -123,16 +130,11 @@ export function makeReturn(store: DeviceStore, licenseId: string, nowSeconds: nu
     if (!found) throw new NotFoundError('license', id, {hint: 'This device does not hold it: "licadm device licenses" lists what it holds.'})
     const [serial, held] = found
     const claims: RequestClaims = {
-      iss: me.fingerprint,
-      sub: me.fingerprint,
-      jti: newId('ret', nowSeconds * 1000),
-      iat: nowSeconds,
+      ...requestedBy(me, 'ret', nowSeconds),
       purpose: 'return',
       container: serial,
       vendor: Number(held.vendor),
       counter: held.counter,
-      nonce: randomBytes(16).toString('base64url'),
-      device: {name: me.name, platform: me.platform, keys: {sig: me.signKey, enc: me.encKey}},
       holds: Object.keys(held.licenses).filter((l) => l !== id).sort(),
       license: id,
     }
