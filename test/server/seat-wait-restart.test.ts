@@ -4,55 +4,24 @@
  * restarted server while its wait lasts; a wait that ends during the outage says so (exit 8).
  */
 import {randomBytes} from 'node:crypto'
-import {mkdtempSync, rmSync} from 'node:fs'
 import {createServer} from 'node:net'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {ServerClient} from '../../src/client/http.js'
 import {SeatClient} from '../../src/client/seat-client.js'
 import {request as transportRequest} from '../../src/client/transport.js'
-import {systemClock} from '../../src/domain/clock.js'
 import {ExitCode, type LicadmError} from '../../src/domain/errors.js'
 import {NONCE_HEADER, requestBinding, SIGNATURE_HEADER, verifyResponse} from '../../src/formats/response.js'
-import {startServer, type RunningServer} from '../../src/server/runtime.js'
-import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, defaultSeed, refusal, testServer} from './helpers.js'
+import {ADMIN_TOKEN, CLIENT_TOKEN, closeAll, refusal, testServer} from './helpers.js'
+import {restartableServers} from './restart-helpers.js'
 import {until} from './seat-client-helpers.js'
 
-const dirs: string[] = []
-const started = new Set<RunningServer>()
+const {serveDir, fullServer, cleanup} = restartableServers('licadm-wait-restart-')
 afterAll(async () => {
-  await Promise.all([...started].map((s) => s.close()))
+  await cleanup()
   await closeAll()
-  for (const dir of dirs) rmSync(dir, {recursive: true, force: true})
 })
-
-const tokens = [
-  {token: CLIENT_TOKEN, role: 'client' as const, name: 'tests'},
-  {token: ADMIN_TOKEN, role: 'vendor' as const, name: 'admin'},
-]
-
-/** A server on a data directory (seeded at its first start), on `port` (0: a free one). */
-async function serveDir(dir: string, port: number, seed = false): Promise<RunningServer> {
-  const server = await startServer({port, data: {kind: 'dir', dir}, clock: systemClock, ...(seed ? {seed: JSON.stringify(defaultSeed)} : {}), tokens, sweepIntervalMs: 60_000})
-  started.add(server)
-  const close = server.close.bind(server)
-  server.close = () => (started.delete(server), close())
-  return server
-}
-
-/** A server on a new data directory whose license "two" (2 seats) is full. */
-async function fullServer(): Promise<{server: RunningServer; dir: string; two: string; held: string[]; admin: ServerClient}> {
-  const dir = mkdtempSync(join(tmpdir(), 'licadm-wait-restart-'))
-  dirs.push(dir)
-  const server = await serveDir(dir, 0, true)
-  const two = server.licenses.find((l) => l.key === 'two')!.id
-  const admin = new ServerClient({server: server.url, token: ADMIN_TOKEN, publicKeys: server.publicKeys})
-  const held = [(await admin.checkout({license: two, user: 'h1', host: 'x'})).lease.id, (await admin.checkout({license: two, user: 'h2', host: 'x'})).lease.id]
-  return {server, dir, two, held, admin}
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
