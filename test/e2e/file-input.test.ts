@@ -1,9 +1,9 @@
-import {spawn, type ChildProcess} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {closeSync, mkdirSync, openSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {baseEnv, BIN, describeRun, initVendor, ok, ROOT, sandbox, spawnLicadm, type RunResult} from '../helpers/cli.js'
+import {baseEnv, BIN, collect, describeRun, initVendor, ok, ROOT, sandbox, spawnLicadm, type RunResult} from '../helpers/cli.js'
 
 /**
  * Files as the commands read them: standard input that arrives late (a slow writer on the pipe), a
@@ -21,33 +21,12 @@ beforeAll(async () => {
   licenseFile = exported.stdout
 })
 
-/** Collects a spawned licadm's exit and output without touching its standard input (collect() closes it). */
-function finished(child: ChildProcess, args: string[]): Promise<RunResult> {
-  const out: Buffer[] = []
-  const err: Buffer[] = []
-  child.stdout!.on('data', (b: Buffer) => out.push(b))
-  child.stderr!.on('data', (b: Buffer) => err.push(b))
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      const stdout = Buffer.concat(out).toString()
-      let json: unknown
-      try {
-        json = JSON.parse(stdout)
-      } catch {
-        json = undefined
-      }
-      resolve({code, signal, stdout, stderr: Buffer.concat(err).toString(), json, args})
-    })
-  })
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Runs licadm with a pipe on standard input that gets `input` only after `delayMs`, then closes. */
 async function lateInput(args: string[], input: string, delayMs = 1500): Promise<RunResult> {
   const child = spawnLicadm(args, {env: sb.env})
-  const result = finished(child, args)
+  const result = collect(child, args, {keepStdin: true})
   await sleep(delayMs)
   child.stdin!.end(input)
   return result
@@ -63,7 +42,7 @@ describe('standard input (-) that arrives late', () => {
   it('license create --from - waits for every row, and a slow writer in pieces', async () => {
     const args = ['license', 'create', '--from', '-', '--format', 'ndjson', '--json']
     const child = spawnLicadm(args, {env: sb.env})
-    const result = finished(child, args)
+    const result = collect(child, args, {keepStdin: true})
     await sleep(800)
     child.stdin!.write('{"product":7,"customer":"Late 1"}\n')
     await sleep(800)
@@ -86,7 +65,7 @@ describe('what cannot be read says what it is', () => {
     try {
       const args = ['license', 'verify', '-', '--json']
       const child = spawn(process.execPath, [BIN, ...args], {cwd: ROOT, env: baseEnv(sb.env), stdio: [fd, 'pipe', 'pipe']})
-      const r = await finished(child, args)
+      const r = await collect(child, args, {keepStdin: true})
       expect(r.code, describeRun(r)).toBe(2)
       expect(r.json.error).toMatchObject({code: 'FILE_ERROR', message: 'cannot read standard input: it is a directory'})
       expect(r.json.error.hint).not.toMatch(/writable|unknown path/)

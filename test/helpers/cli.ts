@@ -24,6 +24,8 @@ export interface RunOptions {
   env?: Record<string, string | undefined>
   /** Written to the child's standard input (which is closed afterwards). */
   input?: string
+  /** Leave the child's standard input to the caller (collect() closes it otherwise). */
+  keepStdin?: boolean
   cwd?: string
   timeoutMs?: number
 }
@@ -91,6 +93,7 @@ export function collect(child: ChildProcess, args: string[] = [], options: RunOp
       }
       resolvePromise({code, signal, stdout, stderr, json, args})
     })
+    if (options.keepStdin) return
     child.stdin!.on('error', () => {})
     if (options.input !== undefined) child.stdin!.end(options.input)
     else child.stdin!.end()
