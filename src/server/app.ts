@@ -83,6 +83,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   NOT_IN_CONTAINER: 403,
   FORBIDDEN: 403,
   AUTH_RATE_LIMITED: 429,
+  // Not a refusal of a seat: the server stops; the client asks again (Retry-After) of the restarted one.
+  SERVER_STOPPING: 503,
   LICENSE_EXPIRED: 403,
   LICENSE_REVOKED: 403,
   LICENSE_NOT_YET_VALID: 403,
@@ -227,7 +229,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     noteRefusal(request, refusal.code)
     if (status === 401) reply.header('www-authenticate', 'Bearer realm="licadm"')
     const retryAfter = refusal.details?.retryAfter
-    if (status === 429 && typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
+    if ((status === 429 || status === 503) && typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter))
     void reply.code(status).type('application/json; charset=utf-8').send(errorBody(refusal))
   })
 

@@ -1,9 +1,8 @@
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
 import {ExitCode, LicadmError} from '../../domain/errors.js'
-import type {BorrowInput, CheckoutInput, Grant, SeatScope} from '../../services/seats.js'
-import {errorBody, ok} from '../app.js'
-import {noteRefusal} from '../request-log.js'
+import type {BorrowInput, CheckoutInput, SeatScope} from '../../services/seats.js'
+import {ok} from '../app.js'
 import {borrowBody, checkoutBody, idParams, listQuery} from './schemas.js'
 
 /** What the request's credential reaches: one container's licenses for a container credential, else all. */
@@ -39,23 +38,11 @@ export async function seatRoutes(app: FastifyInstance): Promise<void> {
     const scope = seatScope(request)
     if (!wait) return reply.code(201).send(ok(await seats.checkout(input, scope)))
     const gone = clientGone(reply)
-    let grant: Grant
-    try {
-      grant = await seats.checkout(input, scope, {waitMs: wait * 1000, signal: gone, place})
-    } catch (error) {
-      // The server stops: this answer comes after it closed the idle connections, so it closes its own.
+    const grant = await seats.checkout(input, scope, {waitMs: wait * 1000, signal: gone, place}).catch((error: unknown) => {
+      // The server stops (SERVER_STOPPING, 503): this answer comes after it closed the idle connections, so it closes its own.
       if (seats.queue.closed) void reply.header('connection', 'close')
-      // Not a refusal of a seat: 503 with Retry-After, the client asks again (a restarted server's
-      // line). Sent here (signed by the onSend hook like every answer), as the error handler would
-      // answer it by its exit status.
-      if (error instanceof LicadmError && error.code === 'SERVER_STOPPING') {
-        noteRefusal(request, error.code)
-        const retryAfter = error.details?.retryAfter
-        if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter))
-        return reply.code(503).type('application/json; charset=utf-8').send(errorBody(error))
-      }
       throw error
-    }
+    })
     if (gone.aborted) {
       // Nobody would hold the seat until its TTL ran out; nor take it back, so it does not linger:
       // it is freed at once, for the next in line.
